@@ -1,0 +1,71 @@
+# partnero-bridge developer commands. `make run` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTHON := $(shell scripts/find-python.sh)
+export SAM_CLI_TELEMETRY := 0
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.13 is required (the Lambda runtime's version)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## create .venv with the package, the CLI and the dev tools
+
+.PHONY: run
+run: $(STAMP) ## start the local stack in the foreground (Ctrl-C stops it)
+	$(BIN)/partnero-bridge run
+
+.PHONY: test
+test: lint typecheck test-all ## everything CI runs: lint, types, unit, integration, e2e
+
+.PHONY: test-all
+test-all: $(STAMP)
+	$(PYTEST) tests
+
+.PHONY: unit
+unit: $(STAMP) ## fast tests of pure code
+	$(PYTEST) -m unit tests
+
+.PHONY: integration
+integration: $(STAMP) ## handlers against moto and a fake Partnero
+	$(PYTEST) -m integration tests
+
+.PHONY: e2e
+e2e: $(STAMP) ## the local stack over real HTTP
+	$(PYTEST) -m e2e tests
+
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint and format check)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: typecheck
+typecheck: $(STAMP) ## mypy (strict) on the layer, the CLI and each function
+	$(BIN)/mypy
+	for fn in functions/*/app.py; do $(BIN)/mypy --strict "$$fn" || exit 1; done
+
+.PHONY: build
+build: $(STAMP) ## sam build (no container; needs python3.13, found above)
+	PATH="$(dir $(PYTHON)):$$PATH" $(BIN)/sam build
+
+.PHONY: clean
+clean: ## remove build output and caches (keeps .venv)
+	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -1,0 +1,40 @@
+"""Sign-up function: ``POST /signup`` (ingest, answers 202) and the sign-up work queue
+(process, creates the Partnero customer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from partnero_bridge.envelope import Source
+from partnero_bridge.handlers import dispatch, new_resolver
+from partnero_bridge.observability import logger, metrics, tracer
+from partnero_bridge.runtime import get_runtime
+from partnero_bridge.signup.ingest import accept_signup, origin_policy, preflight
+from partnero_bridge.signup.process import process_signup
+
+app = new_resolver(
+    cors_headers=lambda event: origin_policy(get_runtime()).response_headers(
+        (event.headers or {}).get("origin")
+    )
+)
+metrics.set_default_dimensions(source=Source.SIGNUP.value)
+
+
+@app.post("/signup")
+def signup() -> Response[str]:
+    runtime = get_runtime()
+    return accept_signup(app.current_event, runtime, origin_policy(runtime))
+
+
+@app.route("/signup", method="OPTIONS")
+def signup_preflight() -> Response[str]:
+    return preflight(app.current_event, origin_policy(get_runtime()))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dispatch(event, context, app, Source.SIGNUP, process_signup)

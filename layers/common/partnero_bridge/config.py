@@ -1,0 +1,122 @@
+"""Settings: one pydantic model read from the environment, plus secrets read at run time.
+
+Non-secret settings come from the function's environment (template parameters when
+deployed, environment variables in the local stack). Secret values never live in the
+environment: only their Secrets Manager ARNs do, and the values are fetched and cached
+through Powertools parameters.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from partnero_bridge.errors import ConfigurationError
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class BridgeSettings(BaseModel):
+    """Everything a function needs to know that is not a secret."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stage: str = Field("dev", alias="BRIDGE_STAGE")
+    idempotency_table: str = Field("", alias="BRIDGE_IDEMPOTENCY_TABLE")
+    ledger_table: str = Field("", alias="BRIDGE_LEDGER_TABLE")
+    work_queue_url: str = Field("", alias="BRIDGE_WORK_QUEUE_URL")
+    dead_letter_queue_url: str = Field("", alias="BRIDGE_DEAD_LETTER_QUEUE_URL")
+    max_receives: int = Field(5, ge=1, le=1000, alias="BRIDGE_MAX_RECEIVES")
+    retry_base_seconds: int = Field(30, ge=0, le=43200, alias="BRIDGE_RETRY_BASE_SECONDS")
+    retry_max_seconds: int = Field(900, ge=0, le=43200, alias="BRIDGE_RETRY_MAX_SECONDS")
+    # Long enough to cover the sources' own retry windows (Stripe: 3 days, Ecwid: 1 day).
+    idempotency_ttl_seconds: int = Field(
+        4 * 24 * 3600, ge=60, alias="BRIDGE_IDEMPOTENCY_TTL_SECONDS"
+    )
+    secret_cache_seconds: int = Field(300, ge=0, alias="BRIDGE_SECRET_CACHE_SECONDS")
+
+    partnero_api_url: str = Field("https://api.partnero.com/v1", alias="PARTNERO_API_URL")
+    partnero_secret_arn: str = Field("", alias="PARTNERO_SECRET_ARN")
+    # Shorter than the function timeout, so a hanging Partnero becomes a retry, not a
+    # killed invocation.
+    partnero_timeout_seconds: float = Field(10.0, gt=0, le=25, alias="PARTNERO_TIMEOUT_SECONDS")
+
+    signup_allowed_origins: list[str] = Field(default_factory=list, alias="SIGNUP_ALLOWED_ORIGINS")
+    signup_require_signature: bool = Field(False, alias="SIGNUP_REQUIRE_SIGNATURE")
+    signup_secret_arn: str = Field("", alias="SIGNUP_SECRET_ARN")
+    signup_max_body_bytes: int = Field(4096, ge=256, le=65536, alias="SIGNUP_MAX_BODY_BYTES")
+
+    ecwid_api_url: str = Field("https://app.ecwid.com/api/v3", alias="ECWID_API_URL")
+    ecwid_secret_arn: str = Field("", alias="ECWID_SECRET_ARN")
+    stripe_secret_arn: str = Field("", alias="STRIPE_SECRET_ARN")
+
+    @field_validator("signup_allowed_origins", mode="before")
+    @classmethod
+    def _origins_from_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("partnero_api_url", "ecwid_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> BridgeSettings:
+        try:
+            return cls.model_validate(dict(environ))
+        except ValidationError as exc:
+            names = ", ".join(str(err["loc"][0]) for err in exc.errors())
+            raise ConfigurationError(f"invalid settings: {names}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> BridgeSettings:
+    """The settings of this container, read once."""
+    return BridgeSettings.from_environ(os.environ)
+
+
+class SecretReader:
+    """Reads JSON secrets by ARN through Powertools parameters (cached for max_age seconds)."""
+
+    def __init__(self, max_age: int) -> None:
+        self._max_age = max_age
+        self._stale: set[str] = set()
+
+    def read(self, arn: str) -> dict[str, Any]:
+        if not arn:
+            raise ConfigurationError("secret ARN is not configured")
+        # Imported here: parameters pulls in boto3, which a cold start should not pay
+        # for until a secret is actually needed.
+        from aws_lambda_powertools.utilities import parameters
+
+        force = arn in self._stale
+        try:
+            value = parameters.get_secret(
+                arn, transform="json", max_age=self._max_age, force_fetch=force
+            )
+        except parameters.exceptions.TransformParameterError as exc:
+            raise ConfigurationError("secret is not a JSON object") from exc
+        except parameters.exceptions.GetParameterError as exc:
+            raise ConfigurationError("secret could not be read") from exc
+        self._stale.discard(arn)
+        if not isinstance(value, dict):
+            raise ConfigurationError("secret is not a JSON object")
+        return value
+
+    def invalidate(self, arn: str) -> None:
+        """Fetch this secret afresh next time (after a 401, the key may have been rotated)."""
+        self._stale.add(arn)
+
+    def field(self, arn: str, name: str) -> str:
+        value = self.read(arn).get(name)
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(f"secret field {name!r} is empty")
+        return value

@@ -1,0 +1,40 @@
+"""Failure kinds that decide what happens to a queued delivery.
+
+Processing code raises these; the batch processor turns them into a retry with back-off or
+a dead-lettered message with the reason. Anything else that escapes is treated as retryable,
+so an unexpected bug never loses a delivery.
+"""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """Base class: processing a delivery did not finish."""
+
+    kind = "error"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RetryableError(DeliveryError):
+    """A transient cause (timeout, 429, 5xx, missing configuration): try again later."""
+
+    kind = "retryable"
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    """Retrying cannot help (a request Partnero rejects as invalid): dead-letter at once."""
+
+    kind = "permanent"
+
+
+class ConfigurationError(RetryableError):
+    """A secret or setting is missing or wrong; retried so nothing is lost while it is fixed."""
+
+    kind = "configuration"

@@ -1,0 +1,71 @@
+"""What every function's entry point shares: the API resolver's error mapping and the
+switch between an API Gateway request (ingest) and an SQS batch (process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from partnero_bridge.api import ApiError, error_response, json_response
+from partnero_bridge.envelope import Source
+from partnero_bridge.observability import logger
+from partnero_bridge.processing import DeliveryHandler, process_batch
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+CorsHeaders = Callable[["APIGatewayProxyEventV2"], dict[str, str]]
+
+
+def _no_cors(_event: APIGatewayProxyEventV2) -> dict[str, str]:
+    return {}
+
+
+def new_resolver(cors_headers: CorsHeaders = _no_cors) -> APIGatewayHttpResolver:
+    """A resolver whose refusals are all JSON: ApiError, unknown routes, and bugs."""
+    app = APIGatewayHttpResolver()
+
+    @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
+    def _refuse(error: ApiError) -> Response[str]:
+        logger.info(
+            "request refused", extra={"status_code": error.status_code, "error": error.code}
+        )
+        return error_response(error, cors_headers(app.current_event))
+
+    @app.not_found
+    def _not_found(_exc: Exception) -> Response[str]:
+        event = app.current_event
+        return json_response(
+            404, {"error": "not_found", "message": f"no route for {event.http_method} {event.path}"}
+        )
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def _internal(_exc: Exception) -> Response[str]:
+        # Never a 2xx: the sender keeps the request and retries it.
+        logger.exception("unhandled error in ingest")
+        return json_response(
+            500,
+            {"error": "internal_error", "message": "the request could not be handled; retry later"},
+        )
+
+    return app
+
+
+def is_queue_batch(event: dict[str, Any]) -> bool:
+    records = event.get("Records") or []
+    return bool(records) and records[0].get("eventSource") == "aws:sqs"
+
+
+def dispatch(
+    event: dict[str, Any],
+    context: LambdaContext,
+    app: APIGatewayHttpResolver,
+    source: Source,
+    process: DeliveryHandler,
+) -> dict[str, Any]:
+    if is_queue_batch(event):
+        return process_batch(event, context, source, process)
+    return app.resolve(event, context)

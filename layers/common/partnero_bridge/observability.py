@@ -1,0 +1,37 @@
+"""Logger, metrics and tracer shared by every function, and helpers that keep PII out of logs.
+
+Service name and metrics namespace come from POWERTOOLS_SERVICE_NAME and
+POWERTOOLS_METRICS_NAMESPACE (set in template.yaml).
+"""
+
+from __future__ import annotations
+
+import re
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+logger = Logger(service="partnero-bridge")
+metrics = Metrics(namespace="PartneroBridge", service="partnero-bridge")
+tracer = Tracer(service="partnero-bridge")
+
+_EMAIL = re.compile(r"^([^@\s]{0,2})[^@\s]*@([^@\s]+)$")
+
+
+def mask_email(value: str | None) -> str | None:
+    """Keep enough of an email to recognise it in a log, not enough to harvest it.
+
+    ``jane.doe@example.com`` -> ``ja***@example.com``.
+    """
+    if not value:
+        return value
+    match = _EMAIL.match(value)
+    if match is None:
+        return "***"
+    return f"{match.group(1)}***@{match.group(2)}"
+
+
+def mask_key(value: str | None) -> str | None:
+    """A customer key may be an email: mask it the same way; other keys are not personal."""
+    if value and "@" in value:
+        return mask_email(value)
+    return value

@@ -1,0 +1,219 @@
+"""Partnero REST client: sends requests and classifies every answer.
+
+Classification is the heart of the failure path, so it is a pure function
+(:func:`classify_answer`) tested without a network. The client only adds HTTP:
+a shared httpx connection pool, the Bearer key, timeouts and transport errors.
+
+What an answer means (see the README's failure table):
+- 2xx: done.
+- 400 naming the partner, 422 naming an unknown customer: *not referred*, an outcome.
+- 422 for a key that already exists: *duplicate*, an outcome.
+- 404 on a keyed resource (GET/DELETE): *not found*, an outcome.
+- 401/403: configuration (key wrong, rotated or without API access): retried.
+- 408, 429 (honouring Retry-After), 5xx, timeouts, connection errors, a 2xx whose body is
+  not JSON: retried.
+- any other 4xx: permanent, with Partnero's message kept for the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from partnero_bridge.errors import ConfigurationError, PermanentError, RetryableError
+from partnero_bridge.observability import logger
+
+
+class AnswerKind(StrEnum):
+    OK = "ok"
+    NOT_REFERRED = "not_referred"
+    DUPLICATE = "duplicate"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class PartneroAnswer:
+    kind: AnswerKind
+    status_code: int
+    message: str = ""
+    data: Any = None
+
+
+_PARTNER = re.compile(r"partner", re.IGNORECASE)
+_DUPLICATE = re.compile(r"already (exists|been taken)|duplicate", re.IGNORECASE)
+_UNKNOWN_CUSTOMER = re.compile(
+    r"customer.*(not (be )?found|does not exist|doesn't exist|not exist|invalid|unknown)"
+    r"|(unknown|invalid|no such) customer",
+    re.IGNORECASE,
+)
+_MAX_MESSAGE = 500
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def _message_of(body: Any) -> str:
+    """Partnero's error text: ``message`` plus any per-field ``errors``, shortened."""
+    if not isinstance(body, dict):
+        return ""
+    parts = [str(body.get("message") or "")]
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        for field, problems in errors.items():
+            text = "; ".join(map(str, problems)) if isinstance(problems, list) else problems
+            parts.append(f"{field}: {text}")
+    return " | ".join(p for p in parts if p)[:_MAX_MESSAGE]
+
+
+def classify_answer(
+    status_code: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    keyed_resource: bool = False,
+) -> PartneroAnswer:
+    """Turn one HTTP answer into an outcome, or raise the failure it stands for.
+
+    ``keyed_resource`` is true for requests addressing one customer or transaction by key,
+    where 404 means "no such thing" rather than a wrong base URL.
+    """
+    parsed: Any = None
+    if body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+            if 200 <= status_code < 300:
+                raise RetryableError(
+                    f"Partnero answered {status_code} with a body that is not JSON"
+                ) from None
+    message = _message_of(parsed)
+
+    if 200 <= status_code < 300:
+        data = parsed.get("data") if isinstance(parsed, dict) else parsed
+        return PartneroAnswer(AnswerKind.OK, status_code, message, data)
+    if status_code == 404 and keyed_resource:
+        return PartneroAnswer(AnswerKind.NOT_FOUND, status_code, message)
+    if status_code == 400 and _PARTNER.search(message):
+        return PartneroAnswer(AnswerKind.NOT_REFERRED, status_code, message)
+    if status_code == 422 and _DUPLICATE.search(message):
+        return PartneroAnswer(AnswerKind.DUPLICATE, status_code, message)
+    if status_code == 422 and _UNKNOWN_CUSTOMER.search(message):
+        return PartneroAnswer(AnswerKind.NOT_REFERRED, status_code, message)
+    if status_code in (401, 403):
+        raise ConfigurationError(
+            f"Partnero refused the API key ({status_code}): {message or 'no message'}"
+        )
+    if status_code == 404:
+        raise ConfigurationError("Partnero answered 404 for a collection: check PARTNERO_API_URL")
+    if status_code in (408, 425, 429) or status_code >= 500:
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        raise RetryableError(
+            f"Partnero answered {status_code}: {message or 'no message'}", retry_after
+        )
+    raise PermanentError(
+        f"Partnero rejected the request ({status_code}): {message or 'no message'}"
+    )
+
+
+def _key_path(collection: str, key: str) -> str:
+    return f"{collection}/{quote(key, safe='')}"
+
+
+class PartneroClient:
+    """One per container: keeps the connection pool warm between invocations."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: Callable[[], str],
+        timeout_seconds: float,
+        on_unauthorized: Callable[[], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._on_unauthorized = on_unauthorized
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds)),
+            headers={
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": "partnero-bridge/0.1",
+            },
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def create_customer(self, body: Mapping[str, Any]) -> PartneroAnswer:
+        return self._send("POST", "customers", body)
+
+    def create_transaction(self, body: Mapping[str, Any]) -> PartneroAnswer:
+        return self._send("POST", "transactions", body)
+
+    def get_transaction(self, key: str) -> PartneroAnswer:
+        return self._send("GET", _key_path("transactions", key), keyed=True)
+
+    def delete_transaction(self, key: str) -> PartneroAnswer:
+        return self._send("DELETE", _key_path("transactions", key), keyed=True)
+
+    def _send(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, keyed: bool = False
+    ) -> PartneroAnswer:
+        content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        headers = {"Authorization": f"Bearer {self._api_key()}"}
+        operation = f"{method} {path.split('/', 1)[0]}"
+        started = time.perf_counter()
+        try:
+            response = self._http.request(method, path, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise RetryableError(
+                f"Partnero did not answer in time ({type(exc).__name__})"
+            ) from None
+        except httpx.TransportError as exc:
+            raise RetryableError(f"Partnero connection failed ({type(exc).__name__})") from None
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        logger.info(
+            "partnero call",
+            extra={
+                "operation": operation,
+                "status_code": response.status_code,
+                "elapsed_ms": elapsed_ms,
+            },
+        )
+        try:
+            return classify_answer(
+                response.status_code, response.content, response.headers, keyed_resource=keyed
+            )
+        except ConfigurationError:
+            if response.status_code == 401 and self._on_unauthorized is not None:
+                self._on_unauthorized()
+            raise

@@ -1,0 +1,70 @@
+"""SQS I/O for one source: accept onto the work queue, back off, dead-letter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from partnero_bridge.envelope import QueueEnvelope
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+
+# SQS caps a message's visibility timeout at 12 hours.
+MAX_VISIBILITY_SECONDS = 43200
+
+
+def _attribute(value: str) -> MessageAttributeValueTypeDef:
+    return {"DataType": "String", "StringValue": value}
+
+
+class DeliveryQueues:
+    def __init__(self, sqs: SQSClient, work_queue_url: str, dead_letter_queue_url: str) -> None:
+        self._sqs = sqs
+        self.work_queue_url = work_queue_url
+        self.dead_letter_queue_url = dead_letter_queue_url
+
+    def accept(self, envelope: QueueEnvelope) -> str:
+        """Put an accepted request on the work queue; raises if SQS did not take it."""
+        answer = self._sqs.send_message(
+            QueueUrl=self.work_queue_url,
+            MessageBody=envelope.model_dump_json(),
+            MessageAttributes={
+                "source": _attribute(envelope.source.value),
+                "delivery_id": _attribute(envelope.delivery_id),
+            },
+        )
+        return answer["MessageId"]
+
+    def postpone(self, receipt_handle: str, seconds: int) -> None:
+        """Keep a failed message hidden for ``seconds`` before its next attempt."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self.work_queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_SECONDS)),
+        )
+
+    def dead_letter(
+        self,
+        body: str,
+        *,
+        source: str,
+        delivery_id: str,
+        error: str,
+        error_kind: str,
+        receive_count: int,
+    ) -> None:
+        """Park a message with the reason it failed; the body is kept as it was for replay."""
+        self._sqs.send_message(
+            QueueUrl=self.dead_letter_queue_url,
+            MessageBody=body,
+            MessageAttributes={
+                "source": _attribute(source),
+                "delivery_id": _attribute(delivery_id or "-"),
+                "error": _attribute(error[:1000] or "-"),
+                "error_kind": _attribute(error_kind),
+                "receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
+                "failed_at": _attribute(datetime.now(UTC).isoformat()),
+            },
+        )

@@ -1,0 +1,98 @@
+"""The per-container runtime: settings and the clients built from them, created once.
+
+Nothing here runs at import time. The first invocation builds what it touches (boto3
+clients are built lazily because importing and creating them is most of a cold start),
+and later invocations of the same container reuse them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from partnero_bridge.config import BridgeSettings, SecretReader, get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+    from partnero_bridge.ledger import Ledger
+    from partnero_bridge.partnero import PartneroClient
+    from partnero_bridge.queues import DeliveryQueues
+
+
+def _boto_config() -> Any:
+    from botocore.config import Config
+
+    # Fail fast: ingest must answer the sender within seconds, and a processing retry
+    # is cheaper than an invocation stuck on a slow endpoint.
+    return Config(
+        connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+    )
+
+
+class Runtime:
+    def __init__(self, settings: BridgeSettings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def secrets(self) -> SecretReader:
+        return SecretReader(max_age=self.settings.secret_cache_seconds)
+
+    @cached_property
+    def sqs(self) -> SQSClient:
+        import boto3
+
+        return boto3.client("sqs", config=_boto_config())
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        import boto3
+
+        return boto3.client("dynamodb", config=_boto_config())
+
+    @cached_property
+    def queues(self) -> DeliveryQueues:
+        from partnero_bridge.queues import DeliveryQueues
+
+        return DeliveryQueues(
+            self.sqs, self.settings.work_queue_url, self.settings.dead_letter_queue_url
+        )
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from partnero_bridge.ledger import Ledger
+
+        return Ledger(self.dynamodb, self.settings.ledger_table)
+
+    @cached_property
+    def idempotency_store(self) -> DynamoDBPersistenceLayer:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        return DynamoDBPersistenceLayer(
+            table_name=self.settings.idempotency_table, boto3_client=self.dynamodb
+        )
+
+    @cached_property
+    def partnero(self) -> PartneroClient:
+        from partnero_bridge.partnero import PartneroClient
+
+        arn = self.settings.partnero_secret_arn
+        return PartneroClient(
+            base_url=self.settings.partnero_api_url,
+            api_key=lambda: self.secrets.field(arn, "api_key"),
+            timeout_seconds=self.settings.partnero_timeout_seconds,
+            on_unauthorized=lambda: self.secrets.invalidate(arn),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    return Runtime(get_settings())
+
+
+def reset_runtime() -> None:
+    """Forget settings and clients (tests change the environment between cases)."""
+    get_runtime.cache_clear()
+    get_settings.cache_clear()

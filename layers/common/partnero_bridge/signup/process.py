@@ -1,0 +1,52 @@
+"""Processing side of sign-ups: one queued sign-up -> at most one Partnero customer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
+from partnero_bridge.errors import PermanentError
+from partnero_bridge.ledger import CustomerRecord, customer_ledger_key
+from partnero_bridge.partnero import AnswerKind
+from partnero_bridge.signup.mapping import customer_request
+from partnero_bridge.signup.models import SignupDelivery
+
+if TYPE_CHECKING:
+    from partnero_bridge.runtime import Runtime
+
+# Partnero's answer -> (ledger status, outcome)
+_RESULTS = {
+    AnswerKind.OK: ("created", OutcomeStatus.SENT),
+    AnswerKind.DUPLICATE: ("exists", OutcomeStatus.ALREADY_RECORDED),
+    AnswerKind.NOT_REFERRED: ("not_referred", OutcomeStatus.NOT_REFERRED),
+}
+
+
+def process_signup(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
+    try:
+        delivery = SignupDelivery.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise PermanentError(
+            f"sign-up payload is invalid: {exc.error_count()} problem(s)"
+        ) from None
+
+    answer = runtime.partnero.create_customer(customer_request(delivery))
+    if answer.kind not in _RESULTS:
+        raise PermanentError(f"unexpected Partnero answer {answer.kind} to a customer create")
+    ledger_status, outcome = _RESULTS[answer.kind]
+    runtime.ledger.record_customer(
+        CustomerRecord(
+            customer_key=delivery.customer_key,
+            status=ledger_status,
+            partner_key=delivery.partner_key,
+            delivery_id=envelope.delivery_id,
+            detail=answer.message,
+        )
+    )
+    return Outcome(
+        status=outcome,
+        detail=answer.message or ledger_status,
+        ledger_key=customer_ledger_key(delivery.customer_key),
+    )

@@ -1,0 +1,1 @@
+"""The ``partnero-bridge`` command: the no-Docker local stack and operator tools."""

@@ -1,0 +1,1 @@
+"""The local stack: template.yaml's routes, queues, tables and secrets, run without Docker."""

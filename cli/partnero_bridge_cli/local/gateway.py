@@ -1,0 +1,211 @@
+"""The local HTTP API: turns requests into API Gateway HTTP API (payload v2) events.
+
+Routes come from the functions' HttpApi events in template.yaml. The function's answer is
+mapped back the way API Gateway does it, including its default 404 and 500 bodies.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from partnero_bridge_cli.local.functions import Invocation
+from partnero_bridge_cli.local.template import HttpRoute
+
+Invoke = Callable[[str, dict[str, Any]], Invocation]
+# API Gateway's payload limit for HTTP APIs.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded)|.*\+json)")
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", path)
+    regex = "".join(
+        f"(?P<{p[1:-1].rstrip('+')}>.+)"
+        if p.endswith("+}")
+        else f"(?P<{p[1:-1]}>[^/]+)"
+        if p.startswith("{")
+        else re.escape(p)
+        for p in parts
+    )
+    return re.compile(f"^{regex}$")
+
+
+def build_event(
+    route: HttpRoute,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    path_parameters: dict[str, str],
+) -> dict[str, Any]:
+    url = urlsplit(target)
+    merged: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        merged[lower] = f"{merged[lower]},{value}" if lower in merged else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(url.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    content_type = merged.get("content-type", "")
+    is_text = not body or bool(_TEXT_TYPES.match(content_type))
+    text_body = ""
+    if is_text:
+        try:
+            text_body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            is_text = False
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{route.method} {route.path}",
+        "rawPath": url.path,
+        "rawQueryString": url.query,
+        "headers": merged,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": merged.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": url.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": merged.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex[:16],
+            "routeKey": f"{route.method} {route.path}",
+            "stage": "$default",
+            "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": not is_text,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body:
+        event["body"] = text_body if is_text else base64.b64encode(body).decode()
+    return event
+
+
+def response_from(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What API Gateway sends back for a v2 integration answer."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # Payload v2 lets a function return a bare value: API Gateway wraps it as JSON 200.
+        return 200, [("content-type", "application/json")], json.dumps(result).encode()
+    headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((name, str(v)) for v in values)
+    headers.extend(("set-cookie", c) for c in result.get("cookies") or [])
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    return int(result["statusCode"]), headers, raw
+
+
+class Gateway:
+    def __init__(self, port: int, routes: list[HttpRoute], invoke: Invoke) -> None:
+        self._routes = [(route, _path_pattern(route.path)) for route in routes]
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                gateway.serve(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._invoke = invoke
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
+        for route, pattern in self._routes:
+            found = pattern.match(path)
+            if found and route.method in (method, "ANY"):
+                return route, found.groupdict()
+        return None
+
+    def serve(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._reply(request, 413, [], b'{"message":"Request Entity Too Large"}')
+            return
+        body = request.rfile.read(length) if length else b""
+        path = urlsplit(request.path).path
+        matched = self._match(request.command, path)
+        if matched is None:
+            self._reply(
+                request, 404, [("content-type", "application/json")], b'{"message":"Not Found"}'
+            )
+            return
+        route, path_parameters = matched
+        event = build_event(
+            route,
+            request.command,
+            request.path,
+            list(request.headers.items()),
+            body,
+            request.client_address[0],
+            path_parameters,
+        )
+        outcome = self._invoke(route.function, event)
+        if outcome.error is not None:
+            self._reply(
+                request,
+                500,
+                [("content-type", "application/json")],
+                b'{"message":"Internal Server Error"}',
+            )
+            return
+        status, headers, raw = response_from(outcome.payload)
+        self._reply(request, status, headers, raw)
+
+    @staticmethod
+    def _reply(
+        request: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        request.send_response(status)
+        names = {name.lower() for name, _ in headers}
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                request.send_header(name, value)
+        if "content-type" not in names and body:
+            request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.send_header("apigw-requestid", uuid.uuid4().hex[:16])
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(body)

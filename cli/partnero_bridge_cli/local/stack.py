@@ -1,0 +1,279 @@
+"""The local stack: everything ``make run`` starts, wired from template.yaml.
+
+- a moto server with the template's queues, tables and secrets (secrets seeded from
+  environment variables, never passed to the functions as values);
+- each function in worker processes with its template environment, resolved locally;
+- an HTTP gateway with the template's routes, and pollers for the SQS triggers;
+- the Partnero sandbox, unless PARTNERO_API_URL points somewhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from partnero_bridge_cli.local.aws import (
+    DUMMY_CREDENTIALS,
+    SECRET_VARIABLES,
+    MotoServer,
+    client,
+    create_resources,
+)
+from partnero_bridge_cli.local.functions import Invocation, LocalFunction
+from partnero_bridge_cli.local.gateway import Gateway
+from partnero_bridge_cli.local.pollers import QueuePoller
+from partnero_bridge_cli.local.template import FunctionSpec, Resolver, StackModel, read_stack
+
+SANDBOX_API_KEY = "sandbox-key"
+SANDBOX_PARTNERS = ("demo-partner",)
+# Passed from the user's environment to the functions (when the template does not set
+# them already), so local runs can tune what a deployment would set in template.yaml.
+_PASSTHROUGH_PREFIXES = ("BRIDGE_", "PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "POWERTOOLS_")
+# Local-only: the stack's own ports and switches, not function settings.
+_LOCAL_ONLY = {"BRIDGE_PORT", "BRIDGE_AWS_PORT", "BRIDGE_SANDBOX_PORT", "BRIDGE_CONCURRENCY"}
+
+
+@dataclass
+class StackConfig:
+    root: Path
+    port: int = 3000
+    aws_port: int = 4566
+    sandbox_port: int = 4010
+    concurrency: int = 2
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @classmethod
+    def from_env(cls, root: Path, env: Mapping[str, str]) -> StackConfig:
+        return cls(
+            root=root,
+            port=int(env.get("BRIDGE_PORT", "3000")),
+            aws_port=int(env.get("BRIDGE_AWS_PORT", "4566")),
+            sandbox_port=int(env.get("BRIDGE_SANDBOX_PORT", "4010")),
+            concurrency=int(env.get("BRIDGE_CONCURRENCY", "2")),
+            env=dict(env),
+        )
+
+
+def parameter_overrides(stack: StackModel, env: Mapping[str, str]) -> dict[str, str]:
+    """Template parameters, overridden by the environment variable each one feeds.
+
+    ``BRIDGE_MAX_RECEIVES: !Ref MaxReceives`` in a function's environment means that
+    BRIDGE_MAX_RECEIVES in the user's environment sets MaxReceives, everywhere it is used
+    (the function and the queue's redrive policy alike).
+    """
+    parameters = dict(stack.parameters)
+    for function in stack.functions.values():
+        for name, value in function.environment.items():
+            if isinstance(value, Mapping) and set(value) == {"Ref"}:
+                ref = str(value["Ref"])
+                if ref in parameters and name in env:
+                    parameters[ref] = env[name]
+    return parameters
+
+
+def _secret_names(env: Mapping[str, str]) -> set[str]:
+    """Environment variables whose values are secrets: they go to Secrets Manager only."""
+    return {
+        "PARTNERO_API_KEY",
+        "SIGNUP_HMAC_SECRET",
+        "ECWID_CLIENT_SECRET",
+        "ECWID_STORE_TOKENS",
+        "STRIPE_WEBHOOK_SECRETS",
+    }
+
+
+def function_environment(
+    spec: FunctionSpec,
+    resolver: Resolver,
+    user_env: Mapping[str, str],
+    aws_endpoint: str,
+    layer_dir: Path,
+) -> dict[str, str]:
+    """A function's environment as Lambda would give it, pointed at the local AWS."""
+    env = {
+        name: value
+        for name, value in user_env.items()
+        if name.startswith(_PASSTHROUGH_PREFIXES)
+        and name not in SECRET_VARIABLES
+        and name not in _LOCAL_ONLY
+    }
+    env.update({name: str(resolver.resolve(value)) for name, value in spec.environment.items()})
+    env.update(DUMMY_CREDENTIALS)
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": aws_endpoint,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "PYTHONPATH": os.pathsep.join([str(spec.code_dir), str(layer_dir)]),
+            "PYTHONUNBUFFERED": "1",
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+        }
+    )
+    return env
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.env = dict(config.env)
+        self.stack = read_stack(config.root)
+        self.sandbox: Any = None
+        self.moto = MotoServer(config.aws_port)
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[QueuePoller] = []
+        self.gateway: Gateway | None = None
+        self._print_lock = threading.Lock()
+        self.resources: Any = None
+        self.parameters: dict[str, str] = {}
+
+    # -- output -------------------------------------------------------------------------
+    def log(self, line: str) -> None:
+        with self._print_lock:
+            print(line, flush=True)
+
+    def _function_log(self, name: str) -> Any:
+        return lambda line: self.log(f"[{name}] {line}")
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        if not self.env.get("PARTNERO_API_URL"):
+            from partnero_bridge_cli.local.sandbox import PartneroSandbox
+
+            self.env.setdefault("PARTNERO_API_KEY", SANDBOX_API_KEY)
+            self.sandbox = PartneroSandbox(
+                api_key=self.env["PARTNERO_API_KEY"],
+                partners=SANDBOX_PARTNERS,
+                port=self.config.sandbox_port,
+            )
+            self.sandbox.start()
+            self.env["PARTNERO_API_URL"] = self.sandbox.url
+
+        self.moto.start()
+        self.parameters = parameter_overrides(self.stack, self.env)
+        self.resources = create_resources(self.stack, self.parameters, self.moto.url, self.env)
+        resolver = self.resources.resolver(self.parameters)
+
+        for spec in self.stack.functions.values():
+            function_env = function_environment(
+                spec, resolver, self.env, self.moto.url, self.config.root / "layers" / "common"
+            )
+            self.functions[spec.logical_id] = LocalFunction(
+                spec, function_env, self.config.concurrency, self._function_log(spec.logical_id)
+            )
+        starters = [threading.Thread(target=f.start) for f in self.functions.values()]
+        for thread in starters:
+            thread.start()
+        for thread in starters:
+            thread.join()
+
+        sqs = client("sqs", self.moto.url)
+        for spec in self.stack.functions.values():
+            for trigger in spec.triggers:
+                poller = QueuePoller(
+                    sqs,
+                    self.resources.refs[trigger.queue],
+                    self.resources.attributes[(trigger.queue, "Arn")],
+                    spec.logical_id,
+                    trigger.batch_size,
+                    self.invoke,
+                    self.log,
+                )
+                self.pollers.append(poller)
+                poller.start()
+
+        self.gateway = Gateway(self.config.port, self.stack.routes(), self.invoke)
+        self.gateway.start()
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Invocation:
+        return self.functions[function].invoke(event)
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        for function in self.functions.values():
+            function.stop()
+        with contextlib.suppress(Exception):  # moto may not have started
+            self.moto.stop()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    # -- what the user sees -------------------------------------------------------------
+    def banner(self) -> str:
+        assert self.gateway is not None
+        base = self.gateway.url
+        lines = ["", "partnero-bridge local stack is running", "", "Endpoints:"]
+        lines += [
+            f"  {r.method:7} {base}{r.path}" for r in self.stack.routes() if r.method != "OPTIONS"
+        ]
+        if self.sandbox is not None:
+            lines += [
+                "",
+                f"Partnero sandbox: {self.sandbox.url} (API key "
+                f"'{self.env['PARTNERO_API_KEY']}', partner keys: "
+                f"{', '.join(SANDBOX_PARTNERS)})",
+                f"  what it received: {self.sandbox.root_url}/_sandbox/state",
+            ]
+        else:
+            lines += ["", f"Partnero: {self.env['PARTNERO_API_URL']}"]
+        exports = " ".join(
+            f"{k}={v}"
+            for k, v in {
+                "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                "AWS_DEFAULT_REGION": DUMMY_CREDENTIALS["AWS_DEFAULT_REGION"],
+            }.items()
+        )
+        lines += [
+            "",
+            f"AWS (moto) at {self.moto.url}. For the CLI and AWS tools, run:",
+            f"  export {exports}",
+            "",
+            "Try it:",
+            f"  curl -i {base}/signup -H 'content-type: application/json' "
+            '-d \'{"email": "jane@example.com", "partner_key": "demo-partner"}\'',
+            "",
+            "Ready. Ctrl-C stops everything.",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def run(root: Path) -> int:
+    import signal
+
+    config = StackConfig.from_env(root, os.environ)
+    stack = LocalStack(config)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stack.start()
+    stack.log(stack.banner())
+    try:
+        stopping.wait()
+    finally:
+        stack.log("stopping the local stack ...")
+        stack.stop()
+        stack.log("stopped")
+    return 0

@@ -1,0 +1,208 @@
+"""Reads template.yaml into what the local stack needs, so it can never drift from it.
+
+Only the parts the emulation uses are modelled: parameters, function environments and
+events, queues with their redrive policies, tables and secrets. Values are resolved for
+the intrinsic functions the template uses there (Ref, GetAtt, Sub).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STACK_NAME = "partnero-bridge-local"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    from cfnlint.decode import cfn_yaml
+
+    template: dict[str, Any] = cfn_yaml.load(str(path))
+    return template
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str
+    function: str
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    queue: str  # logical id
+    batch_size: int
+    report_failures: bool
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    timeout: int
+    memory_mb: int
+    environment: dict[str, Any]  # unresolved template values
+    routes: list[HttpRoute] = field(default_factory=list)
+    triggers: list[QueueTrigger] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    logical_id: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    logical_id: str
+    properties: dict[str, Any]
+
+
+@dataclass
+class StackModel:
+    root: Path
+    parameters: dict[str, str]
+    functions: dict[str, FunctionSpec]
+    queues: dict[str, QueueSpec]
+    tables: dict[str, TableSpec]
+    secrets: dict[str, SecretSpec]
+
+    def routes(self) -> list[HttpRoute]:
+        return [route for fn in self.functions.values() for route in fn.routes]
+
+
+def _ref(value: Any) -> str | None:
+    if isinstance(value, Mapping) and set(value) == {"Ref"}:
+        return str(value["Ref"])
+    return None
+
+
+def read_stack(root: Path) -> StackModel:
+    template = load_template(root / "template.yaml")
+    resources: dict[str, Any] = template["Resources"]
+    globals_fn: dict[str, Any] = template.get("Globals", {}).get("Function", {})
+    parameters = {
+        name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()
+    }
+    functions: dict[str, FunctionSpec] = {}
+    queues: dict[str, QueueSpec] = {}
+    tables: dict[str, TableSpec] = {}
+    secrets: dict[str, SecretSpec] = {}
+    for logical_id, resource in resources.items():
+        kind = resource["Type"]
+        props: dict[str, Any] = resource.get("Properties", {})
+        if kind == "AWS::Serverless::Function":
+            functions[logical_id] = _function(root, logical_id, props, globals_fn)
+        elif kind == "AWS::SQS::Queue":
+            queues[logical_id] = QueueSpec(logical_id, props)
+        elif kind == "AWS::DynamoDB::Table":
+            tables[logical_id] = TableSpec(logical_id, props)
+        elif kind == "AWS::SecretsManager::Secret":
+            secrets[logical_id] = SecretSpec(logical_id, props)
+    return StackModel(root, parameters, functions, queues, tables, secrets)
+
+
+def _function(
+    root: Path, logical_id: str, props: dict[str, Any], globals_fn: dict[str, Any]
+) -> FunctionSpec:
+    def setting(name: str, default: Any) -> Any:
+        return props.get(name, globals_fn.get(name, default))
+
+    environment = {
+        **globals_fn.get("Environment", {}).get("Variables", {}),
+        **props.get("Environment", {}).get("Variables", {}),
+    }
+    routes: list[HttpRoute] = []
+    triggers: list[QueueTrigger] = []
+    for event in props.get("Events", {}).values():
+        event_props = event.get("Properties", {})
+        if event["Type"] == "HttpApi":
+            routes.append(HttpRoute(event_props["Method"].upper(), event_props["Path"], logical_id))
+        elif event["Type"] == "SQS":
+            queue_arn = event_props["Queue"]
+            queue = queue_arn["Fn::GetAtt"][0] if isinstance(queue_arn, Mapping) else queue_arn
+            if isinstance(queue, str) and "." in queue:
+                queue = queue.split(".", 1)[0]
+            triggers.append(
+                QueueTrigger(
+                    queue=str(queue),
+                    batch_size=int(event_props.get("BatchSize", 10)),
+                    report_failures="ReportBatchItemFailures"
+                    in event_props.get("FunctionResponseTypes", []),
+                )
+            )
+    return FunctionSpec(
+        logical_id=logical_id,
+        code_dir=(root / props["CodeUri"]).resolve(),
+        handler=str(setting("Handler", "app.handler")),
+        timeout=int(setting("Timeout", 3)),
+        memory_mb=int(setting("MemorySize", 128)),
+        environment=environment,
+        routes=routes,
+        triggers=triggers,
+    )
+
+
+class Resolver:
+    """Resolves template values against parameters and the emulated resources."""
+
+    def __init__(
+        self,
+        parameters: Mapping[str, str],
+        refs: Mapping[str, str],
+        attributes: Mapping[tuple[str, str], str],
+    ) -> None:
+        self._refs = {
+            **parameters,
+            **refs,
+            "AWS::StackName": STACK_NAME,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::Partition": "aws",
+        }
+        self._attributes = attributes
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            if len(value) == 1:
+                ((name, arg),) = value.items()
+                if name == "Ref":
+                    return self._refs[str(arg)]
+                if name == "Fn::GetAtt":
+                    logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                    return self._attributes[(str(logical_id), str(attribute))]
+                if name == "Fn::Sub":
+                    return self._sub(arg)
+                if name == "Fn::Join":
+                    separator, parts = arg
+                    return str(separator).join(str(self.resolve(p)) for p in parts)
+            return {str(k): self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _sub(self, arg: Any) -> str:
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in extra:
+                return str(self.resolve(extra[name]))
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return self._attributes[(logical_id, attribute)]
+            return self._refs[name]
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, str(text))

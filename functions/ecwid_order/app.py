@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from partnero_bridge.api import json_response
 from partnero_bridge.envelope import Outcome, QueueEnvelope, Source
 from partnero_bridge.errors import RetryableError

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from partnero_bridge.envelope import Source
 from partnero_bridge.handlers import dispatch, new_resolver
 from partnero_bridge.observability import logger, metrics, tracer

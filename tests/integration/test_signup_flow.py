@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from partnero_bridge.signup import signature
+from partnero_bridge_cli.local.aws import client
 from partnero_bridge_cli.local.sandbox import Fault, PartneroSandbox
 from tests.conftest import SANDBOX_KEY
-from tests.support.inprocess import InProcessBridge, in_process_bridge
+from tests.support.inprocess import ROOT, InProcessBridge, in_process_bridge
 
 pytestmark = pytest.mark.integration
 
@@ -20,9 +21,7 @@ JANE = {"email": "Jane.Doe@Example.com", "name": "Jane", "partner_key": "demo-pa
 
 
 @pytest.fixture
-def bridge(
-    monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox
-) -> Iterator[InProcessBridge]:
+def bridge(monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox) -> Iterator[InProcessBridge]:
     env = {
         "PARTNERO_API_URL": sandbox.url,
         "PARTNERO_API_KEY": SANDBOX_KEY,
@@ -51,8 +50,12 @@ def test_referred_signup_creates_one_partnero_customer(
     [request] = sandbox.requests()
     assert (request.method, request.path) == ("POST", "/v1/customers")
     assert request.headers["authorization"] == f"Bearer {SANDBOX_KEY}"
-    assert request.body == {"partner": {"key": "demo-partner"}, "key": "jane.doe@example.com",
-                            "email": "Jane.Doe@Example.com", "name": "Jane"}
+    assert request.body == {
+        "partner": {"key": "demo-partner"},
+        "key": "jane.doe@example.com",
+        "email": "Jane.Doe@Example.com",
+        "name": "Jane",
+    }
     assert [c["key"] for c in sandbox.customers()] == ["jane.doe@example.com"]
     entry = bridge.ledger_item("customer#jane.doe@example.com")
     assert entry is not None
@@ -86,7 +89,8 @@ def test_partner_key_from_cookie(bridge: InProcessBridge, sandbox: PartneroSandb
     assert answer.status == 202
     bridge.drain("SignupFunction")
     assert customer_posts(sandbox) == [
-        {"partner": {"key": "acme"}, "key": "sam@example.com", "email": "sam@example.com"}]
+        {"partner": {"key": "acme"}, "key": "sam@example.com", "email": "sam@example.com"}
+    ]
 
 
 def test_unreferred_signup_is_accepted_and_sends_nothing(
@@ -102,14 +106,16 @@ def test_invalid_partner_key_is_an_outcome_and_looks_the_same_to_the_caller(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
     valid = bridge.call("POST", "/signup", JANE)
-    invalid = bridge.call("POST", "/signup", {**JANE, "email": "x@example.com",
-                                             "partner_key": "no-such-partner"})
+    invalid = bridge.call(
+        "POST", "/signup", {**JANE, "email": "x@example.com", "partner_key": "no-such-partner"}
+    )
     assert (invalid.status, invalid.body) == (valid.status, valid.body)
     bridge.drain("SignupFunction")
     assert len(customer_posts(sandbox)) == 2
     assert [c["key"] for c in sandbox.customers()] == ["jane.doe@example.com"]
     entry = bridge.ledger_item("customer#x@example.com")
-    assert entry is not None and entry["status"] == "not_referred"
+    assert entry is not None
+    assert entry["status"] == "not_referred"
     assert bridge.messages("SignupDeadLetterQueue") == []
 
 
@@ -152,12 +158,11 @@ def test_request_partnero_rejects_as_invalid_is_dead_lettered_at_once(
 def test_wrong_partnero_key_is_retried_as_configuration_error(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
-    bridge.sqs  # the secret is what the bridge reads; rotate it to a wrong value
-    secrets = bridge.resources.refs["PartneroSecret"]
-    from partnero_bridge_cli.local.aws import client
-
+    # The bridge reads the key from Secrets Manager: put a wrong one there.
     client("secretsmanager", None).put_secret_value(  # type: ignore[arg-type]
-        SecretId=secrets, SecretString=json.dumps({"api_key": "wrong"}))
+        SecretId=bridge.resources.refs["PartneroSecret"],
+        SecretString=json.dumps({"api_key": "wrong"}),
+    )
     bridge.call("POST", "/signup", JANE)
     bridge.drain("SignupFunction")
     [dead] = bridge.messages("SignupDeadLetterQueue")
@@ -181,6 +186,7 @@ def test_retry_after_is_honoured_then_processed_once(
 
 # -- refusals: each is a 4xx JSON naming the problem, and nothing is queued ----------------
 
+
 @pytest.mark.parametrize(
     ("body", "status", "error", "field"),
     [
@@ -189,16 +195,28 @@ def test_retry_after_is_honoured_then_processed_once(
         ("[1, 2]", 400, "malformed_json", None),
         (json.dumps({"name": "Jane"}), 422, "invalid_request", "email"),
         (json.dumps({"email": "not-an-email"}), 422, "invalid_request", "email"),
-        (json.dumps({"email": "a@b.co", "partner_key": "has space"}), 422, "invalid_request",
-         "partner_key"),
-        (json.dumps({"email": "a@b.co", "referral_url": "javascript:alert(1)"}), 422,
-         "invalid_request", "referral_url"),
+        (
+            json.dumps({"email": "a@b.co", "partner_key": "has space"}),
+            422,
+            "invalid_request",
+            "partner_key",
+        ),
+        (
+            json.dumps({"email": "a@b.co", "referral_url": "javascript:alert(1)"}),
+            422,
+            "invalid_request",
+            "referral_url",
+        ),
         (json.dumps({"email": "a@b.co", "favourite": "x"}), 422, "invalid_request", "favourite"),
         (json.dumps({"email": "a@b.co", "name": "x" * 5000}), 413, "body_too_large", None),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_error(
-    bridge: InProcessBridge, sandbox: PartneroSandbox, body: str, status: int, error: str,
+    bridge: InProcessBridge,
+    sandbox: PartneroSandbox,
+    body: str,
+    status: int,
+    error: str,
     field: str | None,
 ) -> None:
     answer = bridge.call("POST", "/signup", body)
@@ -212,16 +230,24 @@ def test_bad_input_is_refused_with_a_clear_error(
 
 
 def test_form_encoded_body_is_refused(bridge: InProcessBridge) -> None:
-    answer = bridge.call("POST", "/signup", "email=a%40b.co",
-                         {"content-type": "application/x-www-form-urlencoded"})
+    answer = bridge.call(
+        "POST", "/signup", "email=a%40b.co", {"content-type": "application/x-www-form-urlencoded"}
+    )
     assert (answer.status, answer.body["error"]) == (415, "unsupported_media_type")
     assert bridge.queue_depth("SignupQueue") == 0
 
 
 def test_preflight_from_allowed_origin(bridge: InProcessBridge) -> None:
-    answer = bridge.call("OPTIONS", "/signup", None, {
-        "origin": SHOP, "access-control-request-method": "POST",
-        "access-control-request-headers": "content-type"})
+    answer = bridge.call(
+        "OPTIONS",
+        "/signup",
+        None,
+        {
+            "origin": SHOP,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
     assert answer.status == 204
     assert answer.headers["access-control-allow-origin"] == SHOP
     assert "POST" in answer.headers["access-control-allow-methods"]
@@ -230,8 +256,9 @@ def test_preflight_from_allowed_origin(bridge: InProcessBridge) -> None:
 
 def test_preflight_and_post_from_other_origin_are_refused(bridge: InProcessBridge) -> None:
     evil = "https://evil.example"
-    preflight = bridge.call("OPTIONS", "/signup", None, {
-        "origin": evil, "access-control-request-method": "POST"})
+    preflight = bridge.call(
+        "OPTIONS", "/signup", None, {"origin": evil, "access-control-request-method": "POST"}
+    )
     assert (preflight.status, preflight.body["error"]) == (403, "origin_not_allowed")
     assert "access-control-allow-origin" not in preflight.headers
     post = bridge.call("POST", "/signup", JANE, {"origin": evil})
@@ -248,8 +275,9 @@ def test_allowed_origin_gets_cors_headers_on_success_and_errors(bridge: InProces
 
 def test_signed_server_call_is_trusted(bridge: InProcessBridge) -> None:
     raw = json.dumps(JANE).encode()
-    answer = bridge.call("POST", "/signup", raw, {
-        signature.SIGNATURE_HEADER: signature.sign(HMAC_SECRET, raw)})
+    answer = bridge.call(
+        "POST", "/signup", raw, {signature.SIGNATURE_HEADER: signature.sign(HMAC_SECRET, raw)}
+    )
     assert answer.status == 202
     [message] = bridge.messages("SignupQueue")
     assert json.loads(message["Body"])["payload"]["trusted"] is True
@@ -257,8 +285,9 @@ def test_signed_server_call_is_trusted(bridge: InProcessBridge) -> None:
 
 def test_bad_signature_is_refused(bridge: InProcessBridge) -> None:
     raw = json.dumps(JANE).encode()
-    answer = bridge.call("POST", "/signup", raw, {
-        signature.SIGNATURE_HEADER: signature.sign("not-the-secret", raw)})
+    answer = bridge.call(
+        "POST", "/signup", raw, {signature.SIGNATURE_HEADER: signature.sign("not-the-secret", raw)}
+    )
     assert (answer.status, answer.body["error"]) == (401, "invalid_signature")
     assert HMAC_SECRET not in json.dumps(answer.body)
     assert bridge.queue_depth("SignupQueue") == 0
@@ -279,3 +308,21 @@ def test_webhook_routes_exist_but_are_not_implemented_yet(
 ) -> None:
     answer = bridge.call("POST", path, {"eventId": "x"})
     assert (answer.status, answer.body["error"]) == (501, "not_implemented")
+
+
+def test_sample_events_run_through_the_function(
+    bridge: InProcessBridge, sandbox: PartneroSandbox
+) -> None:
+    """events/signup/*.json are valid input for the function (and for sam local invoke -e)."""
+    events = ROOT / "events" / "signup"
+    api = bridge.invoke("SignupFunction", json.loads((events / "api-post-signup.json").read_text()))
+    assert api.payload["statusCode"] == 202
+    assert bridge.queue_depth("SignupQueue") == 1
+    preflight = bridge.invoke(
+        "SignupFunction", json.loads((events / "api-preflight.json").read_text())
+    )
+    assert preflight.payload["statusCode"] == 204
+
+    batch = bridge.invoke("SignupFunction", json.loads((events / "sqs-batch.json").read_text()))
+    assert batch.payload == {"batchItemFailures": []}
+    assert [c["key"] for c in sandbox.customers()] == ["jane@example.com"]

@@ -31,7 +31,7 @@ def run(args: list[str]) -> subprocess.CompletedProcess[str]:
         # Plain `sam validate` wants a region even though it stays offline.
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
     }
-    return subprocess.run(  # noqa: S603 - fixed arguments, tools from our own virtualenv
+    return subprocess.run(
         args,
         cwd=REPO_ROOT,
         env=env,

@@ -31,8 +31,11 @@ from partnero_bridge_cli.local.template import HttpRoute, read_stack
 from partnero_bridge_cli.local.worker import LocalContext
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUE_OF = {"SignupFunction": "SignupQueue", "EcwidOrderFunction": "EcwidOrderQueue",
-            "StripeEventFunction": "StripeEventQueue"}
+QUEUE_OF = {
+    "SignupFunction": "SignupQueue",
+    "EcwidOrderFunction": "EcwidOrderQueue",
+    "StripeEventFunction": "StripeEventQueue",
+}
 
 
 @dataclass
@@ -46,7 +49,8 @@ def load_function_module(logical_id: str) -> ModuleType:
     stack = read_stack(ROOT)
     path = stack.functions[logical_id].code_dir / "app.py"
     spec = importlib.util.spec_from_file_location(f"{path.parent.name}_app", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -75,8 +79,13 @@ class InProcessBridge:
     def _activate(self, function: str) -> ModuleType:
         if self._active != function:
             spec = self.stack.functions[function]
-            env = function_environment(spec, self.resources.resolver(self.parameters),
-                                       self.user_env, "", ROOT / "layers" / "common")
+            env = function_environment(
+                spec,
+                self.resources.resolver(self.parameters),
+                self.user_env,
+                "",
+                ROOT / "layers" / "common",
+            )
             for name in ("AWS_ENDPOINT_URL", "PYTHONPATH", "PATH", "LANG"):
                 env.pop(name, None)
             for name in list(os.environ):
@@ -103,15 +112,24 @@ class InProcessBridge:
 
     # -- ingest ---------------------------------------------------------------------------
     def call(
-        self, method: str, path: str, body: bytes | str | dict[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | dict[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> ApiAnswer:
-        route = next((r for r in self.stack.routes() if r.path == path and r.method == method),
-                     None)
+        route = next(
+            (r for r in self.stack.routes() if r.path == path and r.method == method), None
+        )
         if route is None:
             route = HttpRoute(method, path, "SignupFunction")
-        raw = (json.dumps(body).encode() if isinstance(body, dict)
-               else body.encode() if isinstance(body, str) else body or b"")
+        raw = (
+            json.dumps(body).encode()
+            if isinstance(body, dict)
+            else body.encode()
+            if isinstance(body, str)
+            else body or b""
+        )
         all_headers = {"content-type": "application/json", **(headers or {})}
         event = build_event(route, method, path, list(all_headers.items()), raw, "203.0.113.9", {})
         outcome = self.invoke(route.function, event)
@@ -119,8 +137,9 @@ class InProcessBridge:
             return ApiAnswer(500, {}, {"message": "Internal Server Error"})
         status, answer_headers, answer = response_from(outcome.payload)
         text = answer.decode()
-        return ApiAnswer(status, {k.lower(): v for k, v in answer_headers},
-                         json.loads(text) if text else None)
+        return ApiAnswer(
+            status, {k.lower(): v for k, v in answer_headers}, json.loads(text) if text else None
+        )
 
     # -- queues ---------------------------------------------------------------------------
     def queue_url(self, logical_id: str) -> str:
@@ -129,8 +148,7 @@ class InProcessBridge:
     def queue_depth(self, logical_id: str) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url(logical_id),
-            AttributeNames=["ApproximateNumberOfMessages",
-                            "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return sum(int(v) for v in attributes.values())
 
@@ -138,8 +156,14 @@ class InProcessBridge:
         """Feed the function's work queue to it until the queue is empty (or time runs out)."""
         queue = QUEUE_OF[function]
         poller = QueuePoller(
-            self.sqs, self.queue_url(queue), self.resources.attributes[(queue, "Arn")],
-            function, 10, self.invoke, lambda line: None)
+            self.sqs,
+            self.queue_url(queue),
+            self.resources.attributes[(queue, "Arn")],
+            function,
+            10,
+            self.invoke,
+            lambda line: None,
+        )
         deadline = time.monotonic() + timeout
         while self.queue_depth(queue) and time.monotonic() < deadline:
             if not poller.poll_once():
@@ -151,15 +175,19 @@ class InProcessBridge:
         found: list[dict[str, Any]] = []
         while True:
             batch = self.sqs.receive_message(
-                QueueUrl=self.queue_url(logical_id), MaxNumberOfMessages=10,
-                MessageAttributeNames=["All"], AttributeNames=["All"], WaitTimeSeconds=0,
+                QueueUrl=self.queue_url(logical_id),
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                AttributeNames=["All"],
+                WaitTimeSeconds=0,
             ).get("Messages", [])
             if not batch:
                 return found
             for message in batch:
                 found.append(message)
-                self.sqs.delete_message(QueueUrl=self.queue_url(logical_id),
-                                        ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url(logical_id), ReceiptHandle=message["ReceiptHandle"]
+                )
 
     def ledger_item(self, pk: str) -> dict[str, Any] | None:
         item = self.dynamodb.get_item(
@@ -174,8 +202,11 @@ class InProcessBridge:
 def in_process_bridge(
     monkeypatch: pytest.MonkeyPatch, user_env: Mapping[str, str]
 ) -> Iterator[InProcessBridge]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():

@@ -657,7 +657,7 @@ class _Api:
         with self.lock:
             try:
                 if not _is_api_path(path):
-                    raise _ApiError(404, f"The route {path.lstrip('/')} could not be found.")
+                    raise _ApiError(404, f"The route {path.lstrip('/') or '/'} could not be found.")
                 self.authenticate(headers)
                 route, params = self.resolve(method, path)
                 try:
@@ -691,6 +691,8 @@ class _Api:
             else:
                 if method in methods:
                     return methods[method], params
+                if method == "HEAD" and "GET" in methods:  # like Laravel: HEAD follows GET
+                    return methods["GET"], params
                 supported = ", ".join(methods)
                 raise _ApiError(
                     405,
@@ -698,7 +700,7 @@ class _Api:
                     f"Supported methods: {supported}.",
                     headers={"Allow": supported},
                 )
-        raise _ApiError(404, f"The route {path.lstrip('/')} could not be found.")
+        raise _ApiError(404, f"The route {path.lstrip('/') or '/'} could not be found.")
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -1136,6 +1138,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.dispatch()
 
     def do_OPTIONS(self) -> None:
+        self.dispatch()
+
+    def do_HEAD(self) -> None:
         self.dispatch()
 
     # ---- plumbing --------------------------------------------------------------------------

@@ -74,7 +74,8 @@ class BridgeSettings(BaseModel):
             return cls.model_validate(dict(environ))
         except ValidationError as exc:
             names = ", ".join(str(err["loc"][0]) for err in exc.errors())
-            raise ConfigurationError(f"invalid settings: {names}") from exc
+            # from None: pydantic's error would carry the offending value into a traceback.
+            raise ConfigurationError(f"invalid settings: {names}") from None
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ logger = Logger(service="partnero-bridge")
 metrics = Metrics(namespace="PartneroBridge", service="partnero-bridge")
 tracer = Tracer(service="partnero-bridge")
 
-_EMAIL = re.compile(r"^([^@\s]{0,2})[^@\s]*@([^@\s]+)$")
+_EMAIL = re.compile(r"^([^@\s]+)@([^@\s]+)$")
 
 
 def mask_email(value: str | None) -> str | None:
@@ -27,7 +27,10 @@ def mask_email(value: str | None) -> str | None:
     match = _EMAIL.match(value)
     if match is None:
         return "***"
-    return f"{match.group(1)}***@{match.group(2)}"
+    local = match.group(1)
+    # Never show more than half of a short local part ("jo" -> "j***").
+    shown = local[: min(2, len(local) // 2)]
+    return f"{shown}***@{match.group(2)}"
 
 
 def mask_key(value: str | None) -> str | None:

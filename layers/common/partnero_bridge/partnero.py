@@ -18,6 +18,7 @@ What an answer means (see the README's failure table):
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -57,6 +58,8 @@ _UNKNOWN_CUSTOMER = re.compile(
     re.IGNORECASE,
 )
 _MAX_MESSAGE = 500
+# SQS cannot hide a message longer than 12 hours, so no wait beyond that is honoured.
+MAX_RETRY_AFTER_SECONDS = 43200.0
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -65,9 +68,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "inf", "nan" or absurd values are not a wait time anyone meant.
+        return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS)) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -75,20 +81,25 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     current = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
-    return max(0.0, (when - current).total_seconds())
+    return max(0.0, min((when - current).total_seconds(), MAX_RETRY_AFTER_SECONDS))
 
 
-def _message_of(body: Any) -> str:
-    """Partnero's error text: ``message`` plus any per-field ``errors``, shortened."""
+def _texts_of(body: Any) -> list[str]:
+    """Partnero's error texts: ``message``, then each per-field ``errors`` entry."""
     if not isinstance(body, dict):
-        return ""
-    parts = [str(body.get("message") or "")]
+        return []
+    texts = [str(body.get("message") or "")]
     errors = body.get("errors")
     if isinstance(errors, dict):
         for field, problems in errors.items():
-            text = "; ".join(map(str, problems)) if isinstance(problems, list) else problems
-            parts.append(f"{field}: {text}")
-    return " | ".join(p for p in parts if p)[:_MAX_MESSAGE]
+            for problem in problems if isinstance(problems, list) else [problems]:
+                texts.append(f"{field}: {problem}")
+    return [text for text in texts if text]
+
+
+def _any_matches(pattern: re.Pattern[str], texts: list[str]) -> bool:
+    # Each text on its own: joined, a pattern could match across two unrelated fields.
+    return any(pattern.search(text) for text in texts)
 
 
 def classify_answer(
@@ -104,7 +115,7 @@ def classify_answer(
     where 404 means "no such thing" rather than a wrong base URL.
     """
     parsed: Any = None
-    if body:
+    if body.strip():
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -113,18 +124,19 @@ def classify_answer(
                 raise RetryableError(
                     f"Partnero answered {status_code} with a body that is not JSON"
                 ) from None
-    message = _message_of(parsed)
+    texts = _texts_of(parsed)
+    message = " | ".join(texts)[:_MAX_MESSAGE]
 
     if 200 <= status_code < 300:
         data = parsed.get("data") if isinstance(parsed, dict) else parsed
         return PartneroAnswer(AnswerKind.OK, status_code, message, data)
     if status_code == 404 and keyed_resource:
         return PartneroAnswer(AnswerKind.NOT_FOUND, status_code, message)
-    if status_code == 400 and _PARTNER.search(message):
+    if status_code == 400 and _any_matches(_PARTNER, texts):
         return PartneroAnswer(AnswerKind.NOT_REFERRED, status_code, message)
-    if status_code == 422 and _DUPLICATE.search(message):
+    if status_code == 422 and _any_matches(_DUPLICATE, texts):
         return PartneroAnswer(AnswerKind.DUPLICATE, status_code, message)
-    if status_code == 422 and _UNKNOWN_CUSTOMER.search(message):
+    if status_code == 422 and _any_matches(_UNKNOWN_CUSTOMER, texts):
         return PartneroAnswer(AnswerKind.NOT_REFERRED, status_code, message)
     if status_code in (401, 403):
         raise ConfigurationError(

@@ -12,6 +12,7 @@ the source's handler. Failures never lose a message:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +52,8 @@ def retry_delay(
     exponent = max(0, receive_count - 1)
     backoff = base_seconds << min(exponent, 20)
     delay = min(backoff, max_seconds)
-    if retry_after is not None:
-        delay = max(delay, int(retry_after + 0.999))
+    if retry_after is not None and not math.isnan(retry_after):
+        delay = max(delay, math.ceil(min(retry_after, MAX_VISIBILITY_SECONDS)))
     return min(delay, MAX_VISIBILITY_SECONDS)
 
 

@@ -1,0 +1,623 @@
+"""The local Partnero sandbox: documented API behaviour, fault injection and admin interface."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from partnero_bridge_cli.local.sandbox import NO_ANSWER_STATUS, Fault, PartneroSandbox
+
+pytestmark = pytest.mark.integration
+
+API_KEY = "test-key"
+PARTNER = "partner-a"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[PartneroSandbox]:
+    with PartneroSandbox(api_key=API_KEY, partners=[PARTNER]) as running:
+        yield running
+
+
+@pytest.fixture
+def client(sandbox: PartneroSandbox) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
+    with httpx.Client(base_url=sandbox.url, headers=headers, timeout=5.0) as http:
+        yield http
+
+
+@pytest.fixture
+def admin(sandbox: PartneroSandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox.root_url + "/_sandbox", timeout=5.0) as http:
+        yield http
+
+
+def new_customer(key: str = "cust-1", **extra: Any) -> dict[str, Any]:
+    return {"partner": {"key": PARTNER}, "key": key, **extra}
+
+
+def new_transaction(key: str = "order-1", customer: str = "cust-1", **extra: Any) -> dict[str, Any]:
+    return {"customer": {"key": customer}, "key": key, "amount": 10, "action": "sale", **extra}
+
+
+# ---- basics and auth --------------------------------------------------------------------------
+
+
+def test_urls_point_at_the_running_server(sandbox: PartneroSandbox) -> None:
+    assert sandbox.url == f"http://127.0.0.1:{sandbox.port}/v1"
+    assert sandbox.root_url == f"http://127.0.0.1:{sandbox.port}"
+
+
+def test_every_api_call_needs_the_bearer_key(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    missing = httpx.get(sandbox.url + "/test")
+    wrong = httpx.get(sandbox.url + "/test", headers={"Authorization": "Bearer nope"})
+    posted = httpx.post(sandbox.url + "/customers", json=new_customer())
+    ok = client.get("/test")
+
+    assert missing.status_code == 401
+    assert missing.json() == {"message": "Unauthenticated."}
+    assert wrong.status_code == 401
+    assert posted.status_code == 401
+    assert sandbox.customers() == []
+    assert ok.status_code == 200
+    assert [r.status for r in sandbox.requests()] == [401, 401, 401, 200]
+    assert sandbox.requests()[-1].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+def test_unknown_route_wrong_method_and_malformed_json(client: httpx.Client) -> None:
+    unknown = client.get("/nope")
+    wrong_method = client.patch("/customers", json={})
+    malformed = client.post(
+        "/customers", content=b'{"key": ', headers={"Content-Type": "application/json"}
+    )
+
+    assert unknown.status_code == 404
+    assert "message" in unknown.json()
+    assert wrong_method.status_code == 405
+    assert "message" in wrong_method.json()
+    assert malformed.status_code == 400
+    assert malformed.json() == {"message": "Malformed JSON"}
+
+
+# ---- customers --------------------------------------------------------------------------------
+
+
+def test_create_customer(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    body = new_customer(
+        "cust-1",
+        email="ada@example.com",
+        name="Ada",
+        surname="Lovelace",
+        tags=["signup"],
+        options={"referral_url": "https://shop.example/?ref=x"},
+    )
+    response = client.post("/customers", json=body)
+
+    assert response.status_code == 200
+    payload = response.json()
+    assert payload["status"] == 1
+    data = payload["data"]
+    assert data["key"] == "cust-1"
+    assert data["email"] == "ada@example.com"
+    assert data["name"] == "Ada"
+    assert data["surname"] == "Lovelace"
+    assert data["tags"] == ["signup"]
+    assert data["partner"] == {"key": PARTNER}
+    assert data["referral_url"] == "https://shop.example/?ref=x"
+    assert isinstance(data["created_at"], str)
+    assert sandbox.customers() == [data]
+
+    fetched = client.get("/customers/cust-1")
+    assert fetched.status_code == 200
+    assert fetched.json()["data"] == data
+    missing = client.get("/customers/nobody")
+    assert missing.status_code == 404
+    assert missing.json() == {"message": "Customer not found"}
+
+
+def test_customer_with_unknown_partner_is_a_400_and_stores_nothing(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    response = client.post("/customers", json={"partner": {"key": "ghost"}, "key": "cust-1"})
+
+    assert response.status_code == 400
+    assert response.json() == {"message": "Invalid partner key"}
+    assert sandbox.customers() == []
+
+
+def test_added_partner_becomes_valid(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    sandbox.add_partner("late-partner")
+    response = client.post("/customers", json={"partner": {"key": "late-partner"}, "key": "c"})
+    assert response.status_code == 200
+
+
+def test_duplicate_customer_key_is_a_422(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    assert client.post("/customers", json=new_customer()).status_code == 200
+    response = client.post("/customers", json=new_customer())
+
+    assert response.status_code == 422
+    payload = response.json()
+    assert payload["message"] == "Customer with this key already exists"
+    assert payload["errors"]["key"] == ["Customer with this key already exists"]
+    assert len(sandbox.customers()) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"partner": {"key": PARTNER}}, {"key"}),
+        ({"key": "c1"}, {"partner"}),
+        ({"partner": {"key": PARTNER}, "key": "c1", "email": "not-an-email"}, {"email"}),
+        ({"partner": {"key": PARTNER}, "key": 42, "tags": "vip"}, {"key", "tags"}),
+        ({"partner": {"key": PARTNER}, "key": "x" * 256}, {"key"}),
+        ({"partner": {}, "key": "c1"}, {"partner.key"}),
+    ],
+)
+def test_customer_validation_names_the_fields(
+    sandbox: PartneroSandbox, client: httpx.Client, body: dict[str, Any], fields: set[str]
+) -> None:
+    response = client.post("/customers", json=body)
+
+    assert response.status_code == 422
+    payload = response.json()
+    assert set(payload["errors"]) == fields
+    assert isinstance(payload["message"], str)
+    assert sandbox.customers() == []
+
+
+def test_update_and_delete_customer(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    client.post("/customers", json=new_customer())
+    client.post("/transactions", json=new_transaction())
+
+    updated = client.put("/customers/cust-1", json={"update": {"name": "Grace"}})
+    assert updated.status_code == 200
+    assert updated.json()["data"]["name"] == "Grace"
+    assert client.put("/customers/cust-1", json={"name": "x"}).status_code == 422
+
+    deleted = client.delete("/customers/cust-1")
+    assert deleted.status_code == 200
+    assert sandbox.customers() == []
+    assert sandbox.transactions(include_deleted=False) == []
+    assert client.delete("/customers/cust-1").status_code == 404
+
+
+# ---- transactions -----------------------------------------------------------------------------
+
+
+def test_transaction_for_existing_customer(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    client.post("/customers", json=new_customer())
+    response = client.post(
+        "/transactions",
+        json=new_transaction(amount_units="USD", product_id="sku-1", created_at=1725434529),
+    )
+
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["key"] == "order-1"
+    assert data["amount"] == 10
+    assert data["amount_units"] == "USD"
+    assert data["customer"] == {"key": "cust-1"}
+    assert data["partner"] == {"key": PARTNER}
+    assert data["action"] == "sale"
+    assert data["product_id"] == "sku-1"
+    assert data["created_at"].startswith("2024-09-04T07:22:09")
+    assert data["deleted"] is False
+    assert client.get("/transactions/order-1").json()["data"]["key"] == "order-1"
+
+
+def test_transaction_can_create_its_customer(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    body = {
+        "customer": {
+            "key": "buyer@example.com",
+            "email": "buyer@example.com",
+            "name": "Buy",
+            "partner": {"key": PARTNER},
+        },
+        "key": "order-1",
+        "amount": 25,
+        "options": {"create_customer": True},
+    }
+    first = client.post("/transactions", json=body)
+    second = client.post("/transactions", json={**body, "key": "order-2"})
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    customers = sandbox.customers()
+    assert [c["key"] for c in customers] == ["buyer@example.com"]
+    assert customers[0]["partner"] == {"key": PARTNER}
+    assert customers[0]["name"] == "Buy"
+    assert [t["key"] for t in sandbox.transactions()] == ["order-1", "order-2"]
+
+    bad_partner = client.post(
+        "/transactions",
+        json={**body, "customer": {"key": "other", "partner": {"key": "ghost"}}},
+    )
+    assert bad_partner.status_code == 400
+    assert bad_partner.json() == {"message": "Invalid partner key"}
+    assert len(sandbox.customers()) == 1
+    assert len(sandbox.transactions()) == 2
+
+
+def test_transaction_for_unknown_customer_is_a_422(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    response = client.post("/transactions", json=new_transaction(customer="ghost"))
+
+    assert response.status_code == 422
+    payload = response.json()
+    assert payload["message"] == "Customer not found"
+    assert "customer.key" in payload["errors"]
+    assert sandbox.transactions() == []
+
+
+def test_transaction_validation_names_the_fields(client: httpx.Client) -> None:
+    client.post("/customers", json=new_customer())
+    response = client.post(
+        "/transactions",
+        json={"customer": {"key": "cust-1"}, "amount": "lots", "amount_units": "dollars"},
+    )
+
+    assert response.status_code == 422
+    assert set(response.json()["errors"]) == {"amount", "amount_units"}
+    missing = client.post("/transactions", json={"key": "x"})
+    assert set(missing.json()["errors"]) == {"customer", "amount"}
+
+
+def test_same_key_twice_creates_two_transactions(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    """The documented trap: Partnero does not enforce unique transaction keys."""
+    client.post("/customers", json=new_customer())
+    first = client.post("/transactions", json=new_transaction("order-1"))
+    second = client.post("/transactions", json=new_transaction("order-1"))
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert [t["key"] for t in sandbox.transactions()] == ["order-1", "order-1"]
+    listed = client.get("/transactions", params={"key": "order-1"}).json()
+    assert len(listed["data"]) == 2
+    assert listed["links"]["next"] is None
+    assert listed["meta"]["total"] == 2
+
+
+def test_delete_by_path_marks_every_copy_deleted(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    client.post("/transactions", json=new_transaction("order-1"))
+    client.post("/transactions", json=new_transaction("order-1"))
+    client.post("/transactions", json=new_transaction("order-2"))
+
+    response = client.delete("/transactions/order-1")
+
+    assert response.status_code == 200
+    stored = sandbox.transactions()
+    assert [(t["key"], t["deleted"]) for t in stored] == [
+        ("order-1", True),
+        ("order-1", True),
+        ("order-2", False),
+    ]
+    assert all("deleted_at" in t for t in stored[:2])
+    assert [t["key"] for t in sandbox.transactions(include_deleted=False)] == ["order-2"]
+    assert client.get("/transactions/order-1").status_code == 404
+    again = client.delete("/transactions/order-1")
+    assert again.status_code == 404
+    assert again.json() == {"message": "Transaction not found"}
+
+
+def test_delete_by_body_marks_every_copy_deleted(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    client.post("/transactions", json=new_transaction("order-1"))
+    client.post("/transactions", json=new_transaction("order-1"))
+
+    response = client.request("DELETE", "/transactions", json={"key": "order-1"})
+
+    assert response.status_code == 200
+    assert [t["deleted"] for t in sandbox.transactions()] == [True, True]
+    assert client.request("DELETE", "/transactions", json={"key": "order-1"}).status_code == 404
+    assert client.request("DELETE", "/transactions", json={}).status_code == 422
+
+
+def test_archive_and_revoke_archive(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    client.post("/customers", json=new_customer())
+    client.post("/transactions", json=new_transaction("order-1"))
+
+    archived = client.post("/transactions/order-1/archive")
+    assert archived.status_code == 200
+    assert sandbox.transactions()[0]["archived"] is True
+    revoked = client.post("/transactions/order-1/revoke-archive")
+    assert revoked.status_code == 200
+    assert sandbox.transactions()[0]["archived"] is False
+    assert client.post("/transactions/nope/archive").status_code == 404
+
+
+def test_amounts_keep_their_exact_decimal_text(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    answers = []
+    for key, amount in [("a", "19.99"), ("b", "0.1"), ("c", "19.990"), ("d", "100")]:
+        raw = f'{{"customer": {{"key": "cust-1"}}, "key": "{key}", "amount": {amount}}}'
+        response = client.post(
+            "/transactions", content=raw.encode(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 200
+        assert f'"amount":{amount},' in response.text
+        answers.append(json.loads(response.text, parse_float=Decimal)["data"]["amount"])
+
+    stored = [t["amount"] for t in sandbox.transactions()]
+    assert stored == [Decimal("19.99"), Decimal("0.1"), Decimal("19.990"), 100]
+    assert [str(value) for value in stored] == ["19.99", "0.1", "19.990", "100"]
+    assert answers == stored
+    assert sandbox.requests()[1].body["amount"] == Decimal("19.99")
+    state = httpx.get(sandbox.root_url + "/_sandbox/state")
+    assert '"amount":19.99,' in state.text
+    assert '"amount":0.1,' in state.text
+
+
+# ---- faults -----------------------------------------------------------------------------------
+
+
+def test_status_fault_with_retry_after_is_consumed_once(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    sandbox.inject_fault(Fault(status=429, retry_after="7"))
+
+    limited = client.post("/transactions", json=new_transaction())
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "7"
+    assert "message" in limited.json()
+    assert sandbox.transactions() == []  # a plain fault means nothing was processed
+
+    assert client.post("/transactions", json=new_transaction()).status_code == 200
+    assert len(sandbox.transactions()) == 1
+    assert [r.status for r in sandbox.requests()] == [200, 429, 200]
+
+
+def test_delay_fault_makes_the_client_time_out(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    sandbox.inject_fault(Fault(delay_seconds=2.0))
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        client.get("/test", timeout=0.3)
+    assert time.monotonic() - started < 1.5
+    assert client.get("/test").status_code == 200
+
+
+def test_delay_fault_with_status_answers_late(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    sandbox.inject_fault(Fault(delay_seconds=0.3, status=503))
+    started = time.monotonic()
+    response = client.get("/test")
+    assert response.status_code == 503
+    assert time.monotonic() - started >= 0.3
+
+
+def test_reset_fault_drops_the_connection(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    sandbox.inject_fault(Fault(reset=True))
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
+        client.get("/test")
+    assert sandbox.requests()[-1].status == NO_ANSWER_STATUS
+    assert client.get("/test").status_code == 200
+
+
+def test_malformed_fault_answers_200_with_non_json(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    sandbox.inject_fault(Fault(malformed=True))
+    response = client.post("/transactions", json=new_transaction())
+
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.text)
+    assert sandbox.transactions() == []
+
+
+def test_after_success_fault_stores_then_loses_the_answer(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    sandbox.inject_fault(Fault(status=502, after_success=True, method="POST"))
+
+    response = client.post("/transactions", json=new_transaction("order-1"))
+
+    assert response.status_code == 502
+    assert [t["key"] for t in sandbox.transactions()] == ["order-1"]
+    assert sandbox.requests()[-1].status == 502
+
+
+def test_after_success_reset_stores_then_drops_the_connection(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    sandbox.inject_fault(Fault(reset=True, after_success=True))
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
+        client.post("/transactions", json=new_transaction("order-1"))
+    assert [t["key"] for t in sandbox.transactions()] == ["order-1"]
+
+
+def test_fault_count_and_path_filter(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    client.post("/customers", json=new_customer())
+    sandbox.inject_fault(Fault(status=503, count=2, path_prefix="/v1/transactions"))
+
+    assert client.get("/test").status_code == 200
+    assert client.get("/customers/cust-1").status_code == 200
+    assert client.post("/transactions", json=new_transaction()).status_code == 503
+    assert client.get("/transactions/order-1").status_code == 503
+    assert client.post("/transactions", json=new_transaction()).status_code == 200
+    assert sandbox.faults() == []
+
+
+def test_fault_method_filter_and_prefix_without_version(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    client.post("/transactions", json=new_transaction())
+    sandbox.inject_fault(Fault(status=500, method="DELETE", path_prefix="/transactions"))
+
+    assert client.get("/transactions/order-1").status_code == 200
+    assert client.delete("/transactions/order-1").status_code == 500
+    assert client.delete("/transactions/order-1").status_code == 200
+
+
+def test_unlimited_fault_lasts_until_cleared(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    sandbox.inject_fault(Fault(status=500, count=-1))
+    assert [client.get("/test").status_code for _ in range(3)] == [500, 500, 500]
+    sandbox.clear_faults()
+    assert client.get("/test").status_code == 200
+
+
+def test_faults_do_not_touch_admin_calls(sandbox: PartneroSandbox, admin: httpx.Client) -> None:
+    sandbox.inject_fault(Fault(status=500, count=-1))
+    assert admin.get("/state").status_code == 200
+
+
+def test_fault_validation() -> None:
+    with pytest.raises(ValueError, match="at most one"):
+        Fault(status=500, reset=True)
+    with pytest.raises(ValueError, match="count"):
+        Fault(status=500, count=0)
+    with pytest.raises(ValueError, match="does nothing"):
+        Fault()
+
+
+# ---- admin interface --------------------------------------------------------------------------
+
+
+def test_admin_state_requests_and_reset(
+    sandbox: PartneroSandbox, client: httpx.Client, admin: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    client.post("/transactions", json=new_transaction())
+
+    state = admin.get("/state").json()
+    assert [c["key"] for c in state["customers"]] == ["cust-1"]
+    assert [t["key"] for t in state["transactions"]] == ["order-1"]
+    assert state["partners"] == [PARTNER]
+
+    recorded = admin.get("/requests").json()
+    assert [(r["method"], r["path"], r["status"]) for r in recorded] == [
+        ("POST", "/v1/customers", 200),
+        ("POST", "/v1/transactions", 200),
+    ]
+    assert recorded[0]["headers"]["authorization"] == "Bearer ***"
+    assert recorded[1]["body"]["key"] == "order-1"
+    assert "raw_body" not in recorded[0]
+    assert API_KEY not in admin.get("/requests").text
+
+    assert admin.post("/reset").status_code == 200
+    assert sandbox.customers() == []
+    assert sandbox.transactions() == []
+    assert sandbox.requests() == []
+    assert admin.get("/state").json()["partners"] == [PARTNER]
+
+
+def test_admin_faults_and_partners(
+    sandbox: PartneroSandbox, client: httpx.Client, admin: httpx.Client
+) -> None:
+    added = admin.post("/partners", json={"key": "partner-b"})
+    assert added.status_code == 200
+    assert "partner-b" in sandbox.partners()
+
+    queued = admin.post("/faults", json={"status": 503, "retry_after": "2", "count": 2})
+    assert queued.status_code == 200
+    assert len(queued.json()["faults"]) == 1
+    first = client.get("/test")
+    assert first.status_code == 503
+    assert first.headers["retry-after"] == "2"
+
+    assert admin.delete("/faults").status_code == 200
+    assert client.get("/test").status_code == 200
+    assert admin.post("/faults", json={"bogus": 1}).status_code == 400
+    assert admin.post("/faults", json={"status": 500, "reset": True}).status_code == 400
+    assert admin.get("/nope").status_code == 404
+    assert [r.path for r in sandbox.requests()] == ["/v1/test", "/v1/test"]
+
+
+# ---- lifecycle --------------------------------------------------------------------------------
+
+
+def test_stop_frees_the_port_and_is_idempotent() -> None:
+    sandbox = PartneroSandbox(api_key=API_KEY)
+    sandbox.start()
+    port = sandbox.port
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(headers=headers, timeout=2.0) as http:
+        assert http.get(sandbox.url + "/test").status_code == 200
+        sandbox.stop()
+        sandbox.stop()
+        with pytest.raises(httpx.ConnectError):
+            http.get(f"http://127.0.0.1:{port}/v1/test")
+
+    with PartneroSandbox(api_key=API_KEY, port=port) as again:
+        assert again.port == port
+        response = httpx.get(again.url + "/test", headers=headers)
+        assert response.status_code == 200
+
+
+def test_stop_does_not_wait_for_a_hanging_request() -> None:
+    sandbox = PartneroSandbox(api_key=API_KEY)
+    sandbox.start()
+    sandbox.inject_fault(Fault(delay_seconds=30))
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as conn:
+        conn.sendall(b"GET /v1/test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-key\r\n\r\n")
+        time.sleep(0.2)
+        started = time.monotonic()
+        sandbox.stop()
+        assert time.monotonic() - started < 3
+
+
+def test_module_runs_in_the_foreground_until_sigterm() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "partnero_bridge_cli.local.sandbox",
+            "--port",
+            "0",
+            "--api-key",
+            "cli-key",
+            "--partner",
+            "p-1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = line.split(" on ", 1)[1].strip()
+        assert url.endswith("/v1")
+        response = httpx.post(
+            url + "/customers",
+            json={"partner": {"key": "p-1"}, "key": "c"},
+            headers={"Authorization": "Bearer cli-key"},
+            timeout=5,
+        )
+        assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

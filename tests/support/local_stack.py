@@ -1,0 +1,134 @@
+"""Starts ``partnero-bridge run`` as a user would and talks to it over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from partnero_bridge_cli.local.aws import client
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_NAME = "partnero-bridge-local"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class RunningStack:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.port = free_port()
+        self.aws_port = free_port()
+        self.sandbox_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.aws_url = f"http://127.0.0.1:{self.aws_port}"
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "BRIDGE_", "AWS_"))
+        }
+        full_env.update(
+            {
+                "BRIDGE_PORT": str(self.port),
+                "BRIDGE_AWS_PORT": str(self.aws_port),
+                "BRIDGE_SANDBOX_PORT": str(self.sandbox_port),
+                **env,
+            }
+        )
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("partnero-bridge")), "run"],
+            cwd=ROOT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._ready.wait(90):
+            self.stop()
+            raise AssertionError("the local stack did not start:\n" + self.output())
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("Ready."):
+                self._ready.set()
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    # -- AWS in the stack -----------------------------------------------------------------
+    def aws(self, service: str) -> Any:
+        return client(service, self.aws_url)
+
+    def queue_url(self, suffix: str) -> str:
+        return str(self.aws("sqs").get_queue_url(QueueName=f"{STACK_NAME}-{suffix}")["QueueUrl"])
+
+    def queue_depth(self, suffix: str) -> int:
+        attributes = self.aws("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url(suffix),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+    def wait_until_drained(self, suffix: str, timeout: float = 30) -> None:
+        wait_for(lambda: self.queue_depth(suffix) == 0, timeout, f"{suffix} to drain")
+
+    def dead_letters(self, suffix: str) -> list[dict[str, Any]]:
+        """Peek at a DLQ's messages (they become visible again shortly)."""
+        return list(
+            self.aws("sqs")
+            .receive_message(
+                QueueUrl=self.queue_url(f"{suffix}-dlq"),
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                AttributeNames=["All"],
+                VisibilityTimeout=1,
+            )
+            .get("Messages", [])
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def port_is_free(self, port: int) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) != 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -54,11 +54,28 @@ class BridgeSettings(BaseModel):
     signup_secret_arn: str = Field("", alias="SIGNUP_SECRET_ARN")
     signup_max_body_bytes: int = Field(4096, ge=256, le=65536, alias="SIGNUP_MAX_BODY_BYTES")
 
+    # How long a claim on one order or payment in the ledger lasts: longer than the
+    # function timeout, so it only expires when its holder has died.
+    ledger_lease_seconds: int = Field(90, ge=31, le=3600, alias="BRIDGE_LEDGER_LEASE_SECONDS")
+
     ecwid_api_url: str = Field("https://app.ecwid.com/api/v3", alias="ECWID_API_URL")
     ecwid_secret_arn: str = Field("", alias="ECWID_SECRET_ARN")
+    ecwid_amount_basis: Literal["net", "total", "subtotal"] = Field(
+        "net", alias="ECWID_AMOUNT_BASIS"
+    )
+    ecwid_partner_field: str = Field("partnero_partner", min_length=1, alias="ECWID_PARTNER_FIELD")
+    ecwid_customer_key: Literal["email", "customerId"] = Field("email", alias="ECWID_CUSTOMER_KEY")
+    ecwid_currency: str = Field("", pattern=r"^([A-Za-z]{3})?$", alias="ECWID_CURRENCY")
+    # Payment statuses that count as a sale (besides PARTIALLY_REFUNDED, always counted
+    # net of the refund), e.g. add CUSTOM_PAYMENT_STATUS_1 if a shop uses it for "paid".
+    ecwid_paid_statuses: list[str] = Field(
+        default_factory=lambda: ["PAID"], alias="ECWID_PAID_STATUSES"
+    )
+    ecwid_product_id: Literal["", "productId", "sku"] = Field("", alias="ECWID_PRODUCT_ID")
+    ecwid_timeout_seconds: float = Field(8.0, gt=0, le=25, alias="ECWID_TIMEOUT_SECONDS")
     stripe_secret_arn: str = Field("", alias="STRIPE_SECRET_ARN")
 
-    @field_validator("signup_allowed_origins", mode="before")
+    @field_validator("signup_allowed_origins", "ecwid_paid_statuses", mode="before")
     @classmethod
     def _origins_from_csv(cls, value: object) -> object:
         return _split_csv(value)

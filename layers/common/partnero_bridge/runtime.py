@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
+    from partnero_bridge.commissions import Reconciler
     from partnero_bridge.ledger import Ledger
     from partnero_bridge.partnero import PartneroClient
     from partnero_bridge.queues import DeliveryQueues
@@ -73,6 +74,15 @@ class Runtime:
         return DynamoDBPersistenceLayer(
             table_name=self.settings.idempotency_table, boto3_client=self.dynamodb
         )
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        from partnero_bridge.commissions import Reconciler, TransactionLedger
+
+        ledger = TransactionLedger(
+            self.dynamodb, self.settings.ledger_table, self.settings.ledger_lease_seconds
+        )
+        return Reconciler(ledger, self.partnero)
 
     @cached_property
     def partnero(self) -> PartneroClient:

@@ -6,8 +6,6 @@ referred, so the endpoint never reveals whether a partner key is valid.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,6 +14,7 @@ from pydantic import ValidationError
 from partnero_bridge.api import ApiError, json_response, parse_json_object, validation_error
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
+from partnero_bridge.http_input import header, raw_body, text_body
 from partnero_bridge.observability import logger, mask_key, metrics
 from partnero_bridge.signup import signature
 from partnero_bridge.signup.cors import OriginPolicy
@@ -32,20 +31,13 @@ ACCEPTED = {"status": "accepted"}
 _JSON_TYPES = ("application/json", "text/plain")
 
 
-def _header(event: APIGatewayProxyEventV2, name: str) -> str | None:
-    for key, value in (event.headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
-
-
 def origin_policy(runtime: Runtime) -> OriginPolicy:
     return OriginPolicy(runtime.settings.signup_allowed_origins)
 
 
 def check_origin(event: APIGatewayProxyEventV2, policy: OriginPolicy) -> str | None:
     """The caller's browser origin, or a 403 when a browser calls from a foreign site."""
-    origin = _header(event, "origin")
+    origin = header(event, "origin")
     if origin and not policy.allows(origin):
         raise ApiError(
             403, "origin_not_allowed", f"origin {origin[:200]} is not allowed to call this endpoint"
@@ -60,19 +52,9 @@ def preflight(event: APIGatewayProxyEventV2, policy: OriginPolicy) -> Response[s
     return json_response(204, None, policy.preflight_headers(origin))
 
 
-def _raw_body(event: APIGatewayProxyEventV2) -> bytes:
-    body = event.body or ""
-    if event.is_base64_encoded:
-        try:
-            return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(400, "malformed_body", "the body is not valid base64") from None
-    return body.encode("utf-8", errors="surrogatepass")
-
-
 def _is_trusted(event: APIGatewayProxyEventV2, raw: bytes, runtime: Runtime) -> bool:
-    header = _header(event, signature.SIGNATURE_HEADER)
-    if header is None:
+    sent = header(event, signature.SIGNATURE_HEADER)
+    if sent is None:
         if runtime.settings.signup_require_signature:
             raise ApiError(
                 401,
@@ -85,7 +67,7 @@ def _is_trusted(event: APIGatewayProxyEventV2, raw: bytes, runtime: Runtime) -> 
     except ConfigurationError:
         logger.error("sign-up signature sent but no sign-up secret is configured")
         secret = ""
-    if not signature.verify(header, raw, secret):
+    if not signature.verify(sent, raw, secret):
         raise ApiError(
             401,
             "invalid_signature",
@@ -100,19 +82,16 @@ def accept_signup(
     origin = check_origin(event, policy)
     cors = policy.response_headers(origin)
 
-    raw = _raw_body(event)
+    raw = raw_body(event)
     limit = runtime.settings.signup_max_body_bytes
     if len(raw) > limit:
         raise ApiError(413, "body_too_large", f"the body is {len(raw)} bytes; the limit is {limit}")
-    content_type = (_header(event, "content-type") or "application/json").split(";")[0].strip()
+    content_type = (header(event, "content-type") or "application/json").split(";")[0].strip()
     if content_type.lower() not in _JSON_TYPES:
         raise ApiError(
             415, "unsupported_media_type", f"send application/json, not {content_type[:100]}"
         )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed_body", "the body is not UTF-8 text") from None
+    text = text_body(raw)
 
     trusted = _is_trusted(event, raw, runtime)
     body = parse_json_object(text)

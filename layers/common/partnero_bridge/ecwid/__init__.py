@@ -1,0 +1,1 @@
+"""Ecwid order webhooks: a referred order becomes exactly one Partnero transaction."""

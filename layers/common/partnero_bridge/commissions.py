@@ -194,7 +194,7 @@ class TransactionLedger:
             ":now": {"S": datetime.now(UTC).isoformat()},
         }
         sets = [
-            "#state = :state",
+            "commission_state = :state",
             "last_delivery_id = :delivery",
             "detail = :detail",
             "updated_at = :now",
@@ -217,7 +217,7 @@ class TransactionLedger:
         else:
             removes.append("amount")
         expression = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
-        self._conditional_update(ledger_key, token, expression, values, names={"#state": "state"})
+        self._conditional_update(ledger_key, token, expression, values)
 
     def _conditional_update(
         self,
@@ -225,7 +225,6 @@ class TransactionLedger:
         token: str,
         expression: str,
         values: dict[str, AttributeValueTypeDef],
-        names: dict[str, str] | None = None,
     ) -> None:
         from botocore.exceptions import ClientError
 

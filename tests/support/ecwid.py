@@ -1,0 +1,36 @@
+"""Signed Ecwid webhooks for tests, built the way Ecwid builds them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from partnero_bridge.ecwid.signature import SIGNATURE_HEADER, expected_signature
+
+
+def webhook(
+    event_type: str,
+    store_id: int,
+    order: dict[str, Any] | None = None,
+    event_id: str | None = None,
+    created: int = 1795212149,
+    deleted_old_shape: bool = False,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "eventId": event_id or str(uuid.uuid4()),
+        "eventCreated": created,
+        "storeId": store_id,
+        "eventType": event_type,
+    }
+    if order is not None:
+        body["entityId"] = order.get("internalId")
+        if not deleted_old_shape:
+            body["data"] = {"orderId": order["id"], "newPaymentStatus": order.get("paymentStatus")}
+    return body
+
+
+def signed(body: dict[str, Any], client_secret: str) -> tuple[bytes, dict[str, str]]:
+    """The raw body and headers of the POST Ecwid would send."""
+    header = expected_signature(client_secret, body["eventCreated"], body["eventId"])
+    return json.dumps(body).encode(), {SIGNATURE_HEADER: header, "content-type": "application/json"}

@@ -4,45 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from partnero_bridge_cli.local.sandbox import Fault, PartneroSandbox
+from partnero_bridge_cli.local.stack import DEMO_ECWID_CLIENT_SECRET, DEMO_ECWID_STORE
+from tests.e2e.conftest import PARTNERO_KEY, SHOP
+from tests.support.ecwid import signed, webhook
+from tests.support.inprocess import ROOT
 from tests.support.local_stack import RunningStack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-PARTNERO_KEY = "e2e-partnero-key-71aa"
-SHOP = "https://shop.example"
-
-
-@pytest.fixture(scope="module")
-def partnero() -> Iterator[PartneroSandbox]:
-    """Stands in for the configured PARTNERO_API_URL (the real one cannot be reached here)."""
-    with PartneroSandbox(api_key=PARTNERO_KEY, partners=("demo-partner",)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def stack(partnero: PartneroSandbox) -> Iterator[RunningStack]:
-    running = RunningStack(
-        {
-            "PARTNERO_API_URL": partnero.url,
-            "PARTNERO_API_KEY": PARTNERO_KEY,
-            "SIGNUP_ALLOWED_ORIGINS": SHOP,
-            "BRIDGE_MAX_RECEIVES": "3",
-            "BRIDGE_RETRY_BASE_SECONDS": "1",
-        }
-    )
-    yield running
-    assert running.stop() == 0, running.output()
-
-
-@pytest.fixture(autouse=True)
-def clean_partnero(partnero: PartneroSandbox) -> None:
-    partnero.reset()
 
 
 def customer_posts(partnero: PartneroSandbox) -> list[object]:
@@ -143,11 +116,12 @@ def test_unknown_route_is_api_gateways_404(stack: RunningStack) -> None:
     assert (answer.status_code, answer.json()) == (404, {"message": "Not Found"})
 
 
-def test_built_in_sandbox_and_clean_stop() -> None:
-    """Without PARTNERO_API_URL, `make run` brings its own Partnero sandbox."""
+def test_built_in_fakes_and_clean_stop() -> None:
+    """Without PARTNERO_API_URL and ECWID_API_URL, `make run` brings its own fakes."""
     stack = RunningStack({})
     try:
         assert "Partnero sandbox:" in stack.output()
+        assert "Fake Ecwid API:" in stack.output()
         assert "export AWS_ENDPOINT_URL=" in stack.output()
         answer = stack.http.post(
             "/signup", json={"email": "lin@example.com", "partner_key": "demo-partner"}
@@ -160,10 +134,26 @@ def test_built_in_sandbox_and_clean_stop() -> None:
 
         [customer] = wait_for(customers, 20, "the sandbox customer")
         assert customer["key"] == "lin@example.com"
+
+        # The demo store: put an order in the fake Ecwid, send its signed webhook.
+        paid = json.loads((ROOT / "events/ecwid/orders/paid-with-partner.json").read_text())
+        httpx.put(
+            f"{stack.ecwid_url}/_ecwid/stores/{DEMO_ECWID_STORE}/orders/{paid['id']}", json=paid
+        ).raise_for_status()
+        raw, headers = signed(
+            webhook("order.created", int(DEMO_ECWID_STORE), paid), DEMO_ECWID_CLIENT_SECRET
+        )
+        assert stack.http.post("/webhooks/ecwid", content=raw, headers=headers).status_code == 200
+
+        def transactions() -> list[object]:
+            return list(httpx.get(f"{stack.sandbox_url}/_sandbox/state").json()["transactions"])
+
+        [transaction] = wait_for(transactions, 20, "the sandbox transaction")
+        assert transaction["key"] == f"ecwid_{DEMO_ECWID_STORE}_{paid['id']}"
     finally:
         code = stack.stop()
     assert code == 0
-    for port in (stack.port, stack.aws_port, stack.sandbox_port):
+    for port in (stack.port, stack.aws_port, stack.sandbox_port, stack.ecwid_port):
         assert stack.port_is_free(port)
     with pytest.raises(ProcessLookupError):  # no worker outlived the stack
         os.killpg(stack.process.pid, 0)

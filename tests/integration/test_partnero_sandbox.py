@@ -588,36 +588,25 @@ def test_stop_does_not_wait_for_a_hanging_request() -> None:
 
 
 def test_module_runs_in_the_foreground_until_sigterm() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "partnero_bridge_cli.local.sandbox",
-            "--port",
-            "0",
-            "--api-key",
-            "cli-key",
-            "--partner",
-            "p-1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        url = line.split(" on ", 1)[1].strip()
-        assert url.endswith("/v1")
-        response = httpx.post(
-            url + "/customers",
-            json={"partner": {"key": "p-1"}, "key": "c"},
-            headers={"Authorization": "Bearer cli-key"},
-            timeout=5,
-        )
-        assert response.status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    command = [sys.executable, "-m", "partnero_bridge_cli.local.sandbox", "--port", "0"]
+    command += ["--api-key", "cli-key", "--partner", "p-1"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            url = line.split(" on ", 1)[1].strip()
+            assert url.endswith("/v1")
+            response = httpx.post(
+                url + "/customers",
+                json={"partner": {"key": "p-1"}, "key": "c"},
+                headers={"Authorization": "Bearer cli-key"},
+                timeout=5,
+            )
+            assert response.status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+            assert "stopped" in process.stdout.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()

@@ -42,9 +42,11 @@ class RunningStack:
         self.port = free_port()
         self.aws_port = free_port()
         self.sandbox_port = free_port()
+        self.ecwid_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.aws_url = f"http://127.0.0.1:{self.aws_port}"
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        self.ecwid_url = f"http://127.0.0.1:{self.ecwid_port}"
         full_env = {
             k: v
             for k, v in os.environ.items()
@@ -55,6 +57,7 @@ class RunningStack:
                 "BRIDGE_PORT": str(self.port),
                 "BRIDGE_AWS_PORT": str(self.aws_port),
                 "BRIDGE_SANDBOX_PORT": str(self.sandbox_port),
+                "BRIDGE_ECWID_PORT": str(self.ecwid_port),
                 **env,
             }
         )

@@ -1090,10 +1090,12 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "PartneroSandbox/1.0"
-    sys_version = ""
     # Headers and body go out in separate writes: without TCP_NODELAY every answer would wait
     # for the client's delayed ACK (about 40 ms).
     disable_nagle_algorithm = True
+
+    def version_string(self) -> str:
+        return self.server_version
 
     @property
     def sandbox_server(self) -> _Server:

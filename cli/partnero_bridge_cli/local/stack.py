@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Mapping
@@ -31,11 +32,21 @@ from partnero_bridge_cli.local.template import FunctionSpec, Resolver, StackMode
 
 SANDBOX_API_KEY = "sandbox-key"
 SANDBOX_PARTNERS = ("demo-partner",)
+# The built-in fake Ecwid's demo store, used when ECWID_API_URL is not set.
+DEMO_ECWID_STORE = "1003"
+DEMO_ECWID_TOKEN = "secret_local_demo_token"  # noqa: S105 - a local fake's demo value
+DEMO_ECWID_CLIENT_SECRET = "local-demo-client-secret"  # noqa: S105 - likewise
 # Passed from the user's environment to the functions (when the template does not set
 # them already), so local runs can tune what a deployment would set in template.yaml.
 _PASSTHROUGH_PREFIXES = ("BRIDGE_", "PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "POWERTOOLS_")
 # Local-only: the stack's own ports and switches, not function settings.
-_LOCAL_ONLY = {"BRIDGE_PORT", "BRIDGE_AWS_PORT", "BRIDGE_SANDBOX_PORT", "BRIDGE_CONCURRENCY"}
+_LOCAL_ONLY = {
+    "BRIDGE_PORT",
+    "BRIDGE_AWS_PORT",
+    "BRIDGE_SANDBOX_PORT",
+    "BRIDGE_ECWID_PORT",
+    "BRIDGE_CONCURRENCY",
+}
 
 
 @dataclass
@@ -44,6 +55,7 @@ class StackConfig:
     port: int = 3000
     aws_port: int = 4566
     sandbox_port: int = 4010
+    ecwid_port: int = 4020
     concurrency: int = 2
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -54,6 +66,7 @@ class StackConfig:
             port=int(env.get("BRIDGE_PORT", "3000")),
             aws_port=int(env.get("BRIDGE_AWS_PORT", "4566")),
             sandbox_port=int(env.get("BRIDGE_SANDBOX_PORT", "4010")),
+            ecwid_port=int(env.get("BRIDGE_ECWID_PORT", "4020")),
             concurrency=int(env.get("BRIDGE_CONCURRENCY", "2")),
             env=dict(env),
         )
@@ -126,6 +139,7 @@ class LocalStack:
         self.env = dict(config.env)
         self.stack = read_stack(config.root)
         self.sandbox: Any = None
+        self.ecwid: Any = None
         self.moto = MotoServer(config.aws_port)
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[QueuePoller] = []
@@ -163,6 +177,9 @@ class LocalStack:
             self.sandbox.start()
             self.env["PARTNERO_API_URL"] = self.sandbox.url
 
+        if not self.env.get("ECWID_API_URL"):
+            self._start_fake_ecwid()
+
         self.moto.start()
         self.parameters = parameter_overrides(self.stack, self.env)
         self.resources = create_resources(self.stack, self.parameters, self.moto.url, self.env)
@@ -199,6 +216,16 @@ class LocalStack:
         self.gateway = Gateway(self.config.port, self.stack.routes(), self.invoke)
         self.gateway.start()
 
+    def _start_fake_ecwid(self) -> None:
+        from partnero_bridge_cli.local.ecwid import FakeEcwid
+
+        self.env.setdefault("ECWID_CLIENT_SECRET", DEMO_ECWID_CLIENT_SECRET)
+        self.env.setdefault("ECWID_STORE_TOKENS", json.dumps({DEMO_ECWID_STORE: DEMO_ECWID_TOKEN}))
+        stores = json.loads(self.env["ECWID_STORE_TOKENS"])
+        self.ecwid = FakeEcwid(stores=stores, port=self.config.ecwid_port)
+        self.ecwid.start()
+        self.env["ECWID_API_URL"] = self.ecwid.url
+
     def invoke(self, function: str, event: dict[str, Any]) -> Invocation:
         return self.functions[function].invoke(event)
 
@@ -213,6 +240,8 @@ class LocalStack:
             self.moto.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
+        if self.ecwid is not None:
+            self.ecwid.stop()
 
     # -- what the user sees -------------------------------------------------------------
     def banner(self) -> str:
@@ -232,6 +261,12 @@ class LocalStack:
             ]
         else:
             lines += ["", f"Partnero: {self.env['PARTNERO_API_URL']}"]
+        if self.ecwid is not None:
+            lines += [
+                f"Fake Ecwid API: {self.ecwid.url} (stores: "
+                f"{', '.join(json.loads(self.env['ECWID_STORE_TOKENS']))}; put orders with "
+                f"PUT {self.ecwid.root_url}/_ecwid/stores/<store>/orders/<id>)"
+            ]
         exports = " ".join(
             f"{k}={v}"
             for k, v in {

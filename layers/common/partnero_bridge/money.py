@@ -68,6 +68,8 @@ def json_number(amount: Decimal) -> int | float:
     JSON encoders write floats with the shortest repr that round-trips, so any amount
     with up to 15 significant digits (every real price) is written digit for digit.
     """
+    if not amount.is_finite():
+        raise ValueError(f"amount {amount} cannot be sent exactly as a JSON number")
     if amount == amount.to_integral_value():
         return int(amount)
     number = float(amount)

@@ -54,8 +54,9 @@ def transaction_key(store_id: int | str, order_id: str) -> str:
 def basis_amount(order: EcwidOrder, basis: AmountBasis) -> Decimal:
     """The order amount commissions are computed on.
 
-    - ``net``: total - tax - shippingOption.shippingRate - handlingFee.value (discounts
-      are already in total): what the shop earns on the goods;
+    - ``net``: total - tax - shipping - handling fee, the last two without their own tax
+      (``shippingRateWithoutTax``, ``valueWithoutTax``, else ``shippingRate``, ``value``);
+      discounts are already in total: what the shop earns on the goods;
     - ``total``: Ecwid's total, as the customer paid it;
     - ``subtotal``: Ecwid's subtotal (the items before order discounts and shipping).
     """
@@ -63,8 +64,9 @@ def basis_amount(order: EcwidOrder, basis: AmountBasis) -> Decimal:
         return order.total
     if basis == "subtotal":
         return order.subtotal
-    shipping = order.shippingOption.shippingRate if order.shippingOption else Decimal(0)
-    handling = order.handlingFee.value if order.handlingFee else Decimal(0)
+    # Without their own tax where Ecwid says it: that tax is already inside ``tax``.
+    shipping = order.shippingOption.without_tax if order.shippingOption else Decimal(0)
+    handling = order.handlingFee.without_tax if order.handlingFee else Decimal(0)
     return order.total - order.tax - shipping - handling
 
 
@@ -117,8 +119,9 @@ def decide(
     if key is None:
         return OrderDecision(Verdict.WAIT, f"order has no {rules.customer_key}: cannot attribute")
     person = order.billingPerson
-    first = (person.firstName or (person.name or "").split(" ")[0]) if person else None
-    last = (person.lastName or " ".join((person.name or "").split(" ")[1:])) if person else None
+    words = (person.name or "").split() if person else []
+    first = (person.firstName or (words[0] if words else None)) if person else None
+    last = (person.lastName or " ".join(words[1:])) if person else None
     return OrderDecision(
         Verdict.COMMISSION,
         f"order is {status}",

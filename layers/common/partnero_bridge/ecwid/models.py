@@ -53,12 +53,26 @@ class HandlingFee(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     value: Decimal = Decimal(0)
+    valueWithoutTax: Decimal | None = None
+
+    @property
+    def without_tax(self) -> Decimal:
+        return self.value if self.valueWithoutTax is None else self.valueWithoutTax
 
 
 class ShippingOption(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     shippingRate: Decimal = Decimal(0)
+    shippingRateWithoutTax: Decimal | None = None
+
+    @property
+    def without_tax(self) -> Decimal:
+        return (
+            self.shippingRate
+            if self.shippingRateWithoutTax is None
+            else (self.shippingRateWithoutTax)
+        )
 
 
 class OrderItem(BaseModel):

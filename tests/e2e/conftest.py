@@ -1,0 +1,55 @@
+"""One local stack for the e2e tests, started as `make run` starts it, with Partnero and
+Ecwid replaced by their local fakes (the real services cannot be reached from here)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from partnero_bridge_cli.local.ecwid import FakeEcwid
+from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from tests.support.local_stack import RunningStack
+
+PARTNERO_KEY = "e2e-partnero-key-71aa"
+SHOP = "https://shop.example"
+ECWID_STORE = 1003
+ECWID_TOKEN = "secret_e2e_store_token"
+ECWID_CLIENT_SECRET = "e2e-ecwid-client-secret"
+
+
+@pytest.fixture(scope="session")
+def partnero() -> Iterator[PartneroSandbox]:
+    with PartneroSandbox(api_key=PARTNERO_KEY, partners=("demo-partner",)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ecwid() -> Iterator[FakeEcwid]:
+    with FakeEcwid(stores={ECWID_STORE: ECWID_TOKEN}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]:
+    running = RunningStack(
+        {
+            "PARTNERO_API_URL": partnero.url,
+            "PARTNERO_API_KEY": PARTNERO_KEY,
+            "SIGNUP_ALLOWED_ORIGINS": SHOP,
+            "ECWID_API_URL": ecwid.url,
+            "ECWID_CLIENT_SECRET": ECWID_CLIENT_SECRET,
+            "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),
+            "BRIDGE_MAX_RECEIVES": "3",
+            "BRIDGE_RETRY_BASE_SECONDS": "1",
+        }
+    )
+    yield running
+    assert running.stop() == 0, running.output()
+
+
+@pytest.fixture(autouse=True)
+def clean_fakes(partnero: PartneroSandbox, ecwid: FakeEcwid) -> None:
+    partnero.reset()
+    ecwid.clear_faults()

@@ -302,11 +302,6 @@ def test_queue_unavailable_at_ingest_is_a_503_not_a_202(
     assert (answer.status, answer.body["error"]) == (503, "temporarily_unavailable")
 
 
-def test_stripe_route_exists_but_is_not_implemented_yet(bridge: InProcessBridge) -> None:
-    answer = bridge.call("POST", "/webhooks/stripe", {"id": "evt_1"})
-    assert (answer.status, answer.body["error"]) == (501, "not_implemented")
-
-
 def test_sample_events_run_through_the_function(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:

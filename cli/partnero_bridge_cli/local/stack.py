@@ -36,6 +36,8 @@ SANDBOX_PARTNERS = ("demo-partner",)
 DEMO_ECWID_STORE = "1003"
 DEMO_ECWID_TOKEN = "secret_local_demo_token"  # noqa: S105 - a local fake's demo value
 DEMO_ECWID_CLIENT_SECRET = "local-demo-client-secret"  # noqa: S105 - likewise
+# Used when STRIPE_WEBHOOK_SECRETS is not set, so `partnero-bridge send` can sign events.
+DEMO_STRIPE_SECRET = "whsec_local_demo_secret"  # noqa: S105 - likewise
 # Passed from the user's environment to the functions (when the template does not set
 # them already), so local runs can tune what a deployment would set in template.yaml.
 _PASSTHROUGH_PREFIXES = ("BRIDGE_", "PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "POWERTOOLS_")
@@ -179,6 +181,9 @@ class LocalStack:
 
         if not self.env.get("ECWID_API_URL"):
             self._start_fake_ecwid()
+        # Locally, Stripe test-mode events are the ones that count.
+        self.env.setdefault("STRIPE_LIVEMODE", "false")
+        self.env.setdefault("STRIPE_WEBHOOK_SECRETS", DEMO_STRIPE_SECRET)
 
         self.moto.start()
         self.parameters = parameter_overrides(self.stack, self.env)

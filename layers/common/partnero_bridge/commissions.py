@@ -20,22 +20,24 @@ attempt looks before it sends again.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from partnero_bridge.envelope import Outcome, OutcomeStatus
-from partnero_bridge.errors import DeliveryError, RetryableError
+from partnero_bridge.errors import RetryableError
 from partnero_bridge.money import json_number, parse_amount
 from partnero_bridge.observability import logger, mask_key
 from partnero_bridge.partnero import AnswerKind, PartneroClient
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,11 @@ class LedgerState:
     partner_key: str | None = None
     created_at: int | None = None
     uncertain: bool = False  # a previous attempt may have reached Partnero unrecorded
+    facts: dict[str, Any] = field(default_factory=dict)  # source-specific (refunds, ...)
+    alias_of: str | None = None  # this key only points at another business key
 
     @classmethod
-    def from_item(cls, item: dict[str, AttributeValueTypeDef] | None, now: float) -> LedgerState:
+    def from_item(cls, item: Mapping[str, AttributeValueTypeDef] | None, now: float) -> LedgerState:
         if not item:
             return cls()
 
@@ -116,6 +120,7 @@ class LedgerState:
         crashed = lease is not None and float(lease) < now
         amount = text("amount")
         created_at = number("created_at_epoch")
+        facts = text("facts")
         return cls(
             exists=True,
             state=text("commission_state") or "absent",
@@ -126,7 +131,36 @@ class LedgerState:
             partner_key=text("partner_key"),
             created_at=int(created_at) if created_at else None,
             uncertain=crashed or "needs_check" in item,
+            facts=json.loads(facts) if facts else {},
+            alias_of=text("alias_of"),
         )
+
+    def commission(self, amount: Decimal) -> Commission | None:
+        """The recorded transaction again with another amount (after a refund, say)."""
+        if not (self.transaction_key and self.customer_key and self.currency):
+            return None
+        return Commission(
+            transaction_key=self.transaction_key,
+            amount=amount,
+            currency=self.currency,
+            customer_key=self.customer_key,
+            partner_key=self.partner_key,
+            created_at=self.created_at,
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What Partnero should hold for a business key, decided knowing the ledger's state."""
+
+    target: Commission | None  # None: nothing (reversed, refunded, opted out, zero)
+    reason: str = ""
+    facts: dict[str, Any] | None = None  # replaces the stored facts when given
+    aliases: tuple[str, ...] = ()  # other ledger keys that should point at this one
+    hold: bool = False  # leave Partnero as it is (e.g. a sale not paid yet)
+
+
+Planner = Callable[[LedgerState], Plan]
 
 
 class LeaseHeld(RetryableError):
@@ -134,12 +168,32 @@ class LeaseHeld(RetryableError):
 
 
 class TransactionLedger:
-    """DynamoDB I/O of the reconciler: claim, release, record. Nothing else."""
+    """DynamoDB I/O of the reconciler: look up, claim, release, record. Nothing else."""
 
     def __init__(self, dynamodb: DynamoDBClient, table_name: str, lease_seconds: int) -> None:
         self._dynamodb = dynamodb
         self._table = table_name
         self._lease_seconds = lease_seconds
+
+    def lookup(self, ledger_key: str) -> LedgerState:
+        item = self._dynamodb.get_item(
+            TableName=self._table, Key={"pk": {"S": ledger_key}}, ConsistentRead=True
+        ).get("Item")
+        return LedgerState.from_item(item, time.time())
+
+    def link(self, alias: str, ledger_key: str) -> None:
+        """Make ``alias`` point at ``ledger_key`` (unless it is a real entry itself)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={"pk": {"S": alias}, "alias_of": {"S": ledger_key}, "entity": {"S": "alias"}},
+                ConditionExpression="attribute_not_exists(commission_state)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def claim(self, ledger_key: str, token: str, now: float) -> LedgerState:
         from botocore.exceptions import ClientError
@@ -169,12 +223,11 @@ class TransactionLedger:
     def release(self, ledger_key: str, token: str, needs_check: bool) -> None:
         """Give the lease back without a new state (nothing sent, or sending failed)."""
         expression = "REMOVE lease_token, lease_until"
-        if needs_check:
-            expression += " SET needs_check = :yes"
         values: dict[str, AttributeValueTypeDef] = {":token": {"S": token}}
         if needs_check:
+            expression += " SET needs_check = :yes"
             values[":yes"] = {"BOOL": True}
-        self._conditional_update(ledger_key, token, expression, values)
+        self._update(ledger_key, expression, values)
 
     def record(
         self,
@@ -185,7 +238,13 @@ class TransactionLedger:
         previous: LedgerState,
         delivery_id: str,
         detail: str,
+        plan: Plan | None = None,
     ) -> None:
+        """Store the new state and release the lease, in one conditional write.
+
+        Aliases (other ids of the same payment) are written in the same transaction, so a
+        refund that names only one of them finds this entry.
+        """
         values: dict[str, AttributeValueTypeDef] = {
             ":token": {"S": token},
             ":state": {"S": state},
@@ -216,15 +275,66 @@ class TransactionLedger:
             values[":amount"] = {"S": str(commission.amount)}
         else:
             removes.append("amount")
+        if plan is not None and plan.facts is not None:
+            sets.append("facts = :facts")
+            values[":facts"] = {"S": json.dumps(plan.facts, sort_keys=True, default=str)}
         expression = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
-        self._conditional_update(ledger_key, token, expression, values)
+        aliases = [a for a in (plan.aliases if plan else ()) if a != ledger_key]
+        if not aliases:
+            self._update(ledger_key, expression, values)
+            return
+        self._record_with_aliases(ledger_key, expression, values, aliases)
 
-    def _conditional_update(
+    def _record_with_aliases(
         self,
         ledger_key: str,
-        token: str,
         expression: str,
         values: dict[str, AttributeValueTypeDef],
+        aliases: list[str],
+    ) -> None:
+        from botocore.exceptions import ClientError
+
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": ledger_key}},
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "lease_token = :token",
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        for alias in aliases:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": {"S": alias},
+                            "alias_of": {"S": ledger_key},
+                            "entity": {"S": "alias"},
+                        },
+                        # Never turn a real entry into a pointer.
+                        "ConditionExpression": "attribute_not_exists(commission_state)",
+                    }
+                }
+            )
+        try:
+            self._dynamodb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                self._lost_lease(ledger_key)
+                return
+            # An alias collided with a real entry: keep the record, skip the pointers.
+            logger.warning("ledger alias not written", extra={"ledger_key": mask_key(ledger_key)})
+            self._update(ledger_key, expression, values)
+
+    def _update(
+        self, ledger_key: str, expression: str, values: dict[str, AttributeValueTypeDef]
     ) -> None:
         from botocore.exceptions import ClientError
 
@@ -239,42 +349,78 @@ class TransactionLedger:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            # Our lease ran out and another attempt took over: it will look at Partnero
-            # before sending, so nothing is doubled; it records the state itself.
-            logger.warning(
-                "ledger lease lost before recording", extra={"ledger_key": mask_key(ledger_key)}
-            )
+            self._lost_lease(ledger_key)
+
+    @staticmethod
+    def _lost_lease(ledger_key: str) -> None:
+        # Our lease ran out and another attempt took over: it looks at Partnero before
+        # sending, so nothing is doubled, and it records the state itself.
+        logger.warning(
+            "ledger lease lost before recording", extra={"ledger_key": mask_key(ledger_key)}
+        )
 
 
 class Reconciler:
     def __init__(self, ledger: TransactionLedger, partnero: PartneroClient) -> None:
-        self._ledger = ledger
+        self.ledger = ledger
         self._partnero = partnero
 
-    def apply(self, ledger_key: str, target: Commission | None, delivery_id: str) -> Outcome:
-        """Make Partnero hold ``target`` (or nothing) for ``ledger_key``."""
+    def apply(
+        self, ledger_key: str, target: Commission | Planner | None, delivery_id: str
+    ) -> Outcome:
+        """Make Partnero hold ``target`` (or nothing) for ``ledger_key``.
+
+        ``target`` may be a planner: a function of the ledger's previous state, for
+        decisions that depend on it (a refund reduces what was recorded).
+        """
+        planner: Planner = target if callable(target) else (lambda _state: Plan(target))
         token = uuid.uuid4().hex
-        previous = self._ledger.claim(ledger_key, token, time.time())
+        previous = self.ledger.claim(ledger_key, token, time.time())
         try:
-            return self._apply(ledger_key, target, delivery_id, token, previous)
-        except DeliveryError:
+            plan = planner(previous)
+            return self._apply(ledger_key, plan, delivery_id, token, previous)
+        except Exception:
             # Partnero may or may not have acted: the next attempt must look first.
-            self._ledger.release(ledger_key, token, needs_check=True)
+            self.ledger.release(ledger_key, token, needs_check=True)
             raise
 
     def _apply(
-        self,
-        ledger_key: str,
-        target: Commission | None,
-        delivery_id: str,
-        token: str,
-        previous: LedgerState,
+        self, ledger_key: str, plan: Plan, delivery_id: str, token: str, previous: LedgerState
     ) -> Outcome:
-        if target is None and previous.transaction_key is None:
-            self._ledger.release(ledger_key, token, needs_check=False)
+        target = plan.target
+
+        def done(
+            state: str, commission: Commission | None, detail: str, status: OutcomeStatus
+        ) -> Outcome:
+            self.ledger.record(
+                ledger_key, token, state, commission, previous, delivery_id, detail, plan
+            )
+            return Outcome(status=status, detail=detail, ledger_key=ledger_key)
+
+        if plan.hold:
+            if plan.facts is not None or plan.aliases:
+                kept = previous.state if previous.exists else "absent"
+                return done(
+                    kept,
+                    None
+                    if kept != "recorded"
+                    else previous.commission(previous.amount or Decimal(0)),
+                    plan.reason or "unchanged",
+                    OutcomeStatus.IGNORED,
+                )
+            self.ledger.release(ledger_key, token, needs_check=False)
             return Outcome(
                 status=OutcomeStatus.IGNORED,
-                detail="no transaction to reverse",
+                detail=plan.reason or "unchanged",
+                ledger_key=ledger_key,
+            )
+        if target is None and previous.transaction_key is None:
+            if plan.facts is not None or plan.aliases:
+                return done("absent", None, plan.reason or "nothing to send", OutcomeStatus.IGNORED)
+            self.ledger.release(ledger_key, token, needs_check=False)
+            return Outcome(
+                status=OutcomeStatus.IGNORED,
+                detail=plan.reason or "no transaction to reverse",
                 ledger_key=ledger_key,
             )
         key = target.transaction_key if target else previous.transaction_key
@@ -286,37 +432,24 @@ class Reconciler:
             and previous.state == "not_referred"
             and not previous.uncertain
             and (previous.customer_key, previous.partner_key)
-            == (target.customer_key, target.partner_key)
+            == (target.customer_key, target.partner_key or previous.partner_key)
         ):
-            self._ledger.release(ledger_key, token, needs_check=False)
-            return Outcome(
-                status=OutcomeStatus.NOT_REFERRED,
-                ledger_key=ledger_key,
-                detail="Partnero already said this customer is not referred",
+            return done(
+                "not_referred",
+                target,
+                "Partnero already said this customer is not referred",
+                OutcomeStatus.NOT_REFERRED,
             )
         if target is not None and held == target.amount:
-            self._ledger.record(
-                ledger_key,
-                token,
+            return done(
                 "recorded",
                 target,
-                previous,
-                delivery_id,
-                "already held by Partnero",
-            )
-            return Outcome(
-                status=OutcomeStatus.ALREADY_RECORDED,
-                ledger_key=ledger_key,
-                detail=f"Partnero holds {held} {target.currency}",
+                f"Partnero holds {held} {target.currency}",
+                OutcomeStatus.ALREADY_RECORDED,
             )
         if target is None and held is None:
-            self._ledger.record(
-                ledger_key, token, "absent", None, previous, delivery_id, "nothing held by Partnero"
-            )
-            return Outcome(
-                status=OutcomeStatus.ALREADY_RECORDED,
-                ledger_key=ledger_key,
-                detail="already reversed",
+            return done(
+                "absent", None, plan.reason or "already reversed", OutcomeStatus.ALREADY_RECORDED
             )
 
         if held is not None:
@@ -324,45 +457,30 @@ class Reconciler:
             if answer.kind not in (AnswerKind.OK, AnswerKind.NOT_FOUND):
                 raise RetryableError(f"unexpected answer {answer.kind} to a delete")
         if target is None:
-            self._ledger.record(
-                ledger_key, token, "absent", None, previous, delivery_id, f"reversed {held}"
-            )
-            return Outcome(
-                status=OutcomeStatus.SENT,
-                ledger_key=ledger_key,
-                detail=f"reversed transaction {key}",
+            return done(
+                "absent", None, f"reversed {held}: {plan.reason}".rstrip(": "), OutcomeStatus.SENT
             )
 
         commission = target
         if previous.created_at and target.created_at != previous.created_at:
             # A re-created transaction keeps the sale's original date.
-            commission = Commission(**{**target.__dict__, "created_at": previous.created_at})
+            commission = replace(target, created_at=previous.created_at)
         answer = self._partnero.create_transaction(transaction_request(commission))
         if answer.kind == AnswerKind.NOT_REFERRED:
-            self._ledger.record(
-                ledger_key, token, "not_referred", commission, previous, delivery_id, answer.message
-            )
-            return Outcome(
-                status=OutcomeStatus.NOT_REFERRED,
-                ledger_key=ledger_key,
-                detail=answer.message or "not referred",
+            return done(
+                "not_referred",
+                commission,
+                answer.message or "not referred",
+                OutcomeStatus.NOT_REFERRED,
             )
         if answer.kind != AnswerKind.OK:
             raise RetryableError(f"unexpected answer {answer.kind} to a transaction create")
-        self._ledger.record(
-            ledger_key,
-            token,
+        verb = f"replaced {held} with" if held is not None else "created"
+        return done(
             "recorded",
             commission,
-            previous,
-            delivery_id,
-            "replaced" if held is not None else "created",
-        )
-        verb = f"replaced {held} with" if held is not None else "created"
-        return Outcome(
-            status=OutcomeStatus.SENT,
-            ledger_key=ledger_key,
-            detail=f"{verb} {commission.amount} {commission.currency}",
+            f"{verb} {commission.amount} {commission.currency}",
+            OutcomeStatus.SENT,
         )
 
     def _held_amount(self, key: str, previous: LedgerState) -> Decimal | None:

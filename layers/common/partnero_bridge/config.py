@@ -74,6 +74,15 @@ class BridgeSettings(BaseModel):
     ecwid_product_id: Literal["", "productId", "sku"] = Field("", alias="ECWID_PRODUCT_ID")
     ecwid_timeout_seconds: float = Field(8.0, gt=0, le=25, alias="ECWID_TIMEOUT_SECONDS")
     stripe_secret_arn: str = Field("", alias="STRIPE_SECRET_ARN")
+    # Events from the other mode (test events on a live deployment) are acknowledged and
+    # ignored, so a test payment never pays a real commission.
+    stripe_livemode: bool = Field(True, alias="STRIPE_LIVEMODE")
+    stripe_sale_events: Literal["checkout_invoice", "charges"] = Field(
+        "checkout_invoice", alias="STRIPE_SALE_EVENTS"
+    )
+    stripe_amount_basis: Literal["excluding_tax", "total"] = Field(
+        "excluding_tax", alias="STRIPE_AMOUNT_BASIS"
+    )
 
     @field_validator("signup_allowed_origins", "ecwid_paid_statuses", mode="before")
     @classmethod

@@ -38,3 +38,13 @@ class ConfigurationError(RetryableError):
     """A secret or setting is missing or wrong; retried so nothing is lost while it is fixed."""
 
     kind = "configuration"
+
+
+class NotYetKnown(RetryableError):
+    """What this delivery refers to is not recorded yet (events arrive out of order).
+
+    Retried like any transient failure, in case the event it depends on is still on its
+    way; on the last allowed receive it becomes an outcome instead of a dead letter.
+    """
+
+    kind = "not_yet_known"

@@ -33,8 +33,8 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import (
 )
 from pydantic import ValidationError
 
-from partnero_bridge.envelope import Outcome, QueueEnvelope, Source
-from partnero_bridge.errors import DeliveryError, PermanentError, RetryableError
+from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope, Source
+from partnero_bridge.errors import DeliveryError, NotYetKnown, PermanentError, RetryableError
 from partnero_bridge.observability import logger, mask_key, metrics
 from partnero_bridge.queues import MAX_VISIBILITY_SECONDS
 from partnero_bridge.runtime import Runtime, get_runtime
@@ -123,6 +123,8 @@ class _Processor:
             logger.remove_keys(["delivery_id", "receive_count", "ledger_key"])
 
         if receive_count >= self.runtime.settings.max_receives:
+            if isinstance(error, NotYetKnown):
+                return _report(Outcome(status=OutcomeStatus.IGNORED, detail=error.reason))
             self._dead_letter(record, envelope.delivery_id, error, receive_count)
             return "dead-lettered"
         delay = retry_delay(

@@ -1,0 +1,1 @@
+"""Stripe events: every payment counted once, renewals, refunds and disputes."""

@@ -1,0 +1,110 @@
+"""Ingest side of ``POST /webhooks/stripe``: verify the exact bytes, filter, queue, 200."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from partnero_bridge.api import ApiError, json_response, parse_json_object, validation_error
+from partnero_bridge.envelope import QueueEnvelope, Source
+from partnero_bridge.errors import ConfigurationError
+from partnero_bridge.http_input import header, raw_body, text_body
+from partnero_bridge.observability import logger, metrics
+from partnero_bridge.stripe import signature
+from partnero_bridge.stripe.mapping import StripeRules
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Response
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    from partnero_bridge.runtime import Runtime
+
+# Stripe events are rarely over a few tens of kilobytes.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class EventHead(BaseModel):
+    """The fields every Stripe event has that ingest needs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=255)
+    type: str = Field(min_length=1, max_length=255)
+    livemode: bool
+
+
+def webhook_secrets(runtime: Runtime) -> list[str]:
+    value = runtime.secrets.read(runtime.settings.stripe_secret_arn).get("webhook_secrets")
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        raise ConfigurationError("stripe secret: webhook_secrets is not a list")
+    return [str(s).strip() for s in value if str(s).strip()]
+
+
+def stripe_rules(runtime: Runtime) -> StripeRules:
+    return StripeRules(
+        sale_events=runtime.settings.stripe_sale_events,
+        amount_basis=runtime.settings.stripe_amount_basis,
+    )
+
+
+def accept_event(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[str]:
+    raw = raw_body(event)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        secrets = webhook_secrets(runtime)
+    except ConfigurationError:
+        logger.exception("Stripe secret is not readable: events cannot be verified")
+        secrets = []
+    if not secrets:
+        raise ApiError(503, "not_configured", "the bridge cannot verify Stripe events yet")
+    if not signature.verify(header(event, signature.SIGNATURE_HEADER), raw, secrets):
+        metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
+        # 400, as Stripe's own libraries answer: the signature, timestamp or body is wrong.
+        raise ApiError(
+            400,
+            "invalid_signature",
+            "Stripe-Signature does not match this body with any endpoint secret, "
+            "or its timestamp is more than 5 minutes off",
+        )
+    body = parse_json_object(text_body(raw))
+    try:
+        head = EventHead.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+    if head.livemode != runtime.settings.stripe_livemode:
+        logger.info(
+            "Stripe event from the other mode ignored",
+            extra={"event_type": head.type, "livemode": head.livemode},
+        )
+        return json_response(200, {"status": "ignored", "reason": "livemode does not match"})
+    if head.type not in stripe_rules(runtime).handled_types():
+        logger.debug("Stripe event type not handled", extra={"event_type": head.type})
+        return json_response(200, {"status": "ignored", "reason": "event type not handled"})
+
+    envelope = QueueEnvelope.new(
+        Source.STRIPE,
+        f"stripe-{head.id}",
+        body,
+        meta={"request_id": event.request_context.request_id or ""},
+    )
+    try:
+        runtime.queues.accept(envelope)
+    except Exception:
+        logger.exception("could not queue the Stripe event")
+        raise ApiError(
+            503,
+            "temporarily_unavailable",
+            "the event could not be accepted right now; retry shortly",
+        ) from None
+    metrics.add_metric(name="Accepted", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "Stripe event accepted",
+        extra={"delivery_id": envelope.delivery_id, "event_type": head.type},
+    )
+    return json_response(200, {"status": "accepted"})

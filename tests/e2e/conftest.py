@@ -17,6 +17,7 @@ SHOP = "https://shop.example"
 ECWID_STORE = 1003
 ECWID_TOKEN = "secret_e2e_store_token"
 ECWID_CLIENT_SECRET = "e2e-ecwid-client-secret"
+STRIPE_SECRET = "whsec_e2e_endpoint_secret"
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +42,8 @@ def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]
             "ECWID_API_URL": ecwid.url,
             "ECWID_CLIENT_SECRET": ECWID_CLIENT_SECRET,
             "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),
+            "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
+            "STRIPE_LIVEMODE": "false",
             "BRIDGE_MAX_RECEIVES": "3",
             "BRIDGE_RETRY_BASE_SECONDS": "1",
         }

@@ -33,7 +33,33 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="project folder with template.yaml (default: found from here)",
     )
+    dlq = commands.add_parser(
+        "dlq",
+        help="list, replay or purge dead-lettered messages",
+        description="Reaches the local stack through AWS_ENDPOINT_URL, a deployed stack "
+        "through --stack-name (queue URLs from its outputs).",
+    )
+    dlq.add_argument("action", choices=["list", "replay", "purge"])
+    dlq.add_argument(
+        "--source",
+        choices=["signup", "ecwid", "stripe"],
+        default=None,
+        help="only this source's dead-letter queue (default: all three)",
+    )
+    dlq.add_argument(
+        "--id", default=None, help="only the message with this delivery id (or SQS message id)"
+    )
+    dlq.add_argument(
+        "--stack-name", default=None, help="a deployed stack (default: the local stack)"
+    )
+    dlq.add_argument("--json", action="store_true", help="list as JSON")
+    dlq.add_argument("--yes", action="store_true", help="purge without asking")
     args = parser.parse_args(argv)
+
+    if args.command == "dlq":
+        from partnero_bridge_cli.dlq import run as run_dlq
+
+        return run_dlq(args)
 
     from partnero_bridge_cli.local.stack import run as run_stack
 

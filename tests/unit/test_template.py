@@ -458,3 +458,37 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert expected <= set(outputs)
     for name, output in outputs.items():
         assert output.get("Description"), name
+
+
+@pytest.mark.parametrize(
+    ("alarm", "namespace", "metric"),
+    [
+        ("SignupErrorsAlarm", "AWS/Lambda", "Errors"),
+        ("EcwidOrderErrorsAlarm", "AWS/Lambda", "Errors"),
+        ("StripeEventErrorsAlarm", "AWS/Lambda", "Errors"),
+        ("SignupThrottlesAlarm", "AWS/Lambda", "Throttles"),
+        ("EcwidOrderThrottlesAlarm", "AWS/Lambda", "Throttles"),
+        ("StripeEventThrottlesAlarm", "AWS/Lambda", "Throttles"),
+        ("HttpApi5xxAlarm", "AWS/ApiGateway", "5xx"),
+    ],
+)
+def test_operational_alarms(
+    resources: dict[str, Any], alarm: str, namespace: str, metric: str
+) -> None:
+    props = resources[alarm]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == (namespace, metric)
+    assert props["Threshold"] == 0
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert "AlarmActions" in props
+
+
+def test_dashboard_shows_every_source_metric(resources: dict[str, Any]) -> None:
+    body = sub_string(resources["Dashboard"]["Properties"]["DashboardBody"])
+    for metric in ("Accepted", "Processed", "NotReferred", "Retried", "DeadLettered"):
+        assert f'"{metric}"' in body
+    for queue in (
+        "SignupDeadLetterQueue",
+        "EcwidOrderDeadLetterQueue",
+        "StripeEventDeadLetterQueue",
+    ):
+        assert queue in body

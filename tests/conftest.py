@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,3 +16,29 @@ def sandbox() -> Iterator[PartneroSandbox]:
     """A Partnero sandbox on an ephemeral 127.0.0.1 port, stopped after the test."""
     with PartneroSandbox(api_key=SANDBOX_KEY, partners=("demo-partner", "acme")) as server:
         yield server
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record what a test proved (events sent, processed, dead-lettered, ...); printed in
+    the run's summary so `make test` shows the figures, not only a dot."""
+
+    def record(**values: object) -> None:
+        text = ", ".join(f"{name.replace('_', ' ')}: {value}" for name, value in values.items())
+        request.node.user_properties.append(("figures", text))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = [
+        f"{report.nodeid.split('::', 1)[1]}: {value}"
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == "figures"
+    ]
+    if lines:
+        terminalreporter.section("figures proved")
+        for line in lines:
+            terminalreporter.write_line(line)

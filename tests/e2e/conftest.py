@@ -44,6 +44,8 @@ def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]
             "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),
             "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
             "STRIPE_LIVEMODE": "false",
+            # Shorter than any fault a test injects, so a hanging Partnero becomes a retry fast.
+            "PARTNERO_TIMEOUT_SECONDS": "2",
             "BRIDGE_MAX_RECEIVES": "3",
             "BRIDGE_RETRY_BASE_SECONDS": "1",
         }

@@ -121,6 +121,25 @@ class RunningStack:
             .get("Messages", [])
         )
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the `partnero-bridge` command against this stack, as its banner tells to."""
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("partnero-bridge")), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     # -- lifecycle ------------------------------------------------------------------------
     def stop(self) -> int:
         if self.process.poll() is None:

@@ -324,7 +324,7 @@ class Reversal:
     object_id: str
     amount_minor: int = 0  # refund: this refund; charge.refunded: cumulative on the charge
     counts: bool = True  # refund: false when failed or canceled
-    disputed: bool | None = None  # dispute: True while open or lost, False when won
+    dispute_status: str | None = None  # "open" (created), or the closed status
 
 
 def reversal_from_event(event: Mapping[str, Any]) -> Reversal | NotASale:
@@ -363,11 +363,11 @@ def reversal_from_event(event: Mapping[str, Any]) -> Reversal | NotASale:
             counts=status not in ("failed", "canceled"),
         )
     if kind == "charge.dispute.created":
-        return Reversal(refs, "dispute", _id(obj.get("id")) or "", disputed=True)
+        return Reversal(refs, "dispute", _id(obj.get("id")) or "", dispute_status="open")
     if kind == "charge.dispute.closed":
-        return Reversal(
-            refs, "dispute", _id(obj.get("id")) or "", disputed=obj.get("status") != "won"
-        )
+        # won, lost, warning_closed (an inquiry that never became a chargeback), ...
+        status = str(obj.get("status") or "closed")
+        return Reversal(refs, "dispute", _id(obj.get("id")) or "", dispute_status=status)
     return NotASale(f"{kind} is not a reversal")
 
 
@@ -385,7 +385,8 @@ class PaymentFacts:
     opted_out: bool = False
     charge_refunded: dict[str, int] = field(default_factory=dict)
     refunds: dict[str, int] = field(default_factory=dict)
-    disputes: dict[str, bool] = field(default_factory=dict)
+    failed_refunds: list[str] = field(default_factory=list)  # final: never counted again
+    disputes: dict[str, str] = field(default_factory=dict)  # id -> "open" or closed status
 
     @classmethod
     def load(cls, stored: Mapping[str, Any]) -> PaymentFacts:
@@ -398,7 +399,8 @@ class PaymentFacts:
             opted_out=bool(stored.get("opted_out")),
             charge_refunded={k: int(v) for k, v in (stored.get("charge_refunded") or {}).items()},
             refunds={k: int(v) for k, v in (stored.get("refunds") or {}).items()},
-            disputes={k: bool(v) for k, v in (stored.get("disputes") or {}).items()},
+            failed_refunds=[str(r) for r in stored.get("failed_refunds") or []],
+            disputes={k: str(v) for k, v in (stored.get("disputes") or {}).items()},
         )
 
     def dump(self) -> dict[str, Any]:
@@ -426,12 +428,19 @@ class PaymentFacts:
             known = self.charge_refunded.get(reversal.object_id, 0)
             self.charge_refunded[reversal.object_id] = max(known, reversal.amount_minor)
         elif reversal.kind == "refund":
-            if reversal.counts:
-                self.refunds[reversal.object_id] = reversal.amount_minor
-            else:
+            # Events arrive in any order: once failed or canceled, a refund stays so, even
+            # if an older "pending" snapshot of it comes in later.
+            if not reversal.counts:
                 self.refunds.pop(reversal.object_id, None)
-        elif reversal.disputed is not None:
-            self.disputes[reversal.object_id] = reversal.disputed
+                if reversal.object_id not in self.failed_refunds:
+                    self.failed_refunds.append(reversal.object_id)
+            elif reversal.object_id not in self.failed_refunds:
+                self.refunds[reversal.object_id] = reversal.amount_minor
+        elif reversal.dispute_status is not None and (
+            # Likewise a closed dispute is final: a late "created" does not reopen it.
+            reversal.dispute_status != "open" or reversal.object_id not in self.disputes
+        ):
+            self.disputes[reversal.object_id] = reversal.dispute_status
 
     @property
     def refunded_minor(self) -> int:
@@ -443,7 +452,7 @@ class PaymentFacts:
         """What Partnero should hold now, or None for nothing."""
         if self.amount is None or self.currency is None or self.opted_out:
             return None
-        if any(self.disputes.values()):
+        if any(status in ("open", "lost") for status in self.disputes.values()):
             return None
         amount = self.amount
         if self.refunded_minor and self.gross_minor > 0:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from tests.support.leaks import log_leaks, secrets_of
 
 SANDBOX_KEY = "test-partnero-key-4f1c"
 
@@ -42,3 +44,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("figures proved")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+# -- no secret and no raw email in any log line the suite captures ----------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.passed:
+        return
+    module = getattr(item, "module", None)
+    secrets = secrets_of(module, sys.modules[__name__], sys.modules.get("tests.e2e.conftest"))
+    problems = log_leaks("\n".join(content for _title, content in report.sections), secrets)
+    if problems:
+        report.outcome = "failed"
+        report.longrepr = "captured logs leak: " + "; ".join(sorted(set(problems)))

@@ -10,6 +10,7 @@ import pytest
 
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from tests.support.leaks import log_leaks
 from tests.support.local_stack import RunningStack
 
 PARTNERO_KEY = "e2e-partnero-key-71aa"
@@ -52,6 +53,10 @@ def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]
     )
     yield running
     assert running.stop() == 0, running.output()
+    # Everything the stack logged during the whole e2e run: no secret, no raw email.
+    secrets = {PARTNERO_KEY, ECWID_TOKEN, ECWID_CLIENT_SECRET, STRIPE_SECRET}
+    problems = log_leaks(running.output(), secrets)
+    assert not problems, f"the local stack's logs leak: {sorted(set(problems))}"
 
 
 @pytest.fixture(autouse=True)

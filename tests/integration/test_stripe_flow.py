@@ -228,9 +228,9 @@ def _bad(kind: str) -> tuple[bytes, dict[str, str]]:
     if kind == "wrong secret":
         return signed(event, "whsec_not_ours")
     if kind == "stale timestamp":
-        return signed(event, SECRET, timestamp=int(time.time()) - 301)
+        return signed(event, SECRET, timestamp=int(time.time()) - 310)
     if kind == "future timestamp":
-        return signed(event, SECRET, timestamp=int(time.time()) + 301)
+        return signed(event, SECRET, timestamp=int(time.time()) + 310)
     if kind == "v0 only":
         headers["stripe-signature"] = headers["stripe-signature"].replace("v1=", "v0=")
         return raw, headers

@@ -63,14 +63,25 @@ def _clear_secret_cache() -> None:
 
 
 class InProcessBridge:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, user_env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        user_env: Mapping[str, str],
+        aws_endpoint: str | None = None,
+    ) -> None:
         self._monkeypatch = monkeypatch
+        self.aws_endpoint = aws_endpoint
         self.stack = read_stack(ROOT)
         self.user_env = dict(user_env)
         self.parameters = parameter_overrides(self.stack, self.user_env)
-        self.resources = create_resources(self.stack, self.parameters, None, self.user_env)  # type: ignore[arg-type]
-        self.sqs = client("sqs", None)  # type: ignore[arg-type]
-        self.dynamodb = client("dynamodb", None)  # type: ignore[arg-type]
+        self.resources = create_resources(
+            self.stack,
+            self.parameters,
+            aws_endpoint,
+            self.user_env,  # type: ignore[arg-type]
+        )
+        self.sqs = client("sqs", aws_endpoint)  # type: ignore[arg-type]
+        self.dynamodb = client("dynamodb", aws_endpoint)  # type: ignore[arg-type]
         self._modules: dict[str, ModuleType] = {}
         self._active: str | None = None
         self.invocations = 0
@@ -83,11 +94,13 @@ class InProcessBridge:
                 spec,
                 self.resources.resolver(self.parameters),
                 self.user_env,
-                "",
+                self.aws_endpoint or "",
                 ROOT / "layers" / "common",
             )
-            for name in ("AWS_ENDPOINT_URL", "PYTHONPATH", "PATH", "LANG"):
+            for name in ("PYTHONPATH", "PATH", "LANG"):
                 env.pop(name, None)
+            if not self.aws_endpoint:
+                env.pop("AWS_ENDPOINT_URL")
             for name in list(os.environ):
                 if name.startswith(("BRIDGE_", "SIGNUP_", "ECWID_", "STRIPE_", "PARTNERO_")):
                     self._monkeypatch.delenv(name, raising=False)

@@ -113,8 +113,10 @@ def get_settings() -> BridgeSettings:
 class SecretReader:
     """Reads JSON secrets by ARN through Powertools parameters (cached for max_age seconds)."""
 
-    def __init__(self, max_age: int) -> None:
+    def __init__(self, max_age: int, boto_config: Any = None) -> None:
         self._max_age = max_age
+        self._boto_config = boto_config
+        self._provider: Any = None
         self._stale: set[str] = set()
 
     def read(self, arn: str) -> dict[str, Any]:
@@ -124,9 +126,11 @@ class SecretReader:
         # for until a secret is actually needed.
         from aws_lambda_powertools.utilities import parameters
 
+        if self._provider is None:
+            self._provider = parameters.SecretsProvider(boto_config=self._boto_config)
         force = arn in self._stale
         try:
-            value = parameters.get_secret(
+            value = self._provider.get(
                 arn, transform="json", max_age=self._max_age, force_fetch=force
             )
         except parameters.exceptions.TransformParameterError as exc:

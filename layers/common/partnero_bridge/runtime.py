@@ -39,7 +39,7 @@ class Runtime:
 
     @cached_property
     def secrets(self) -> SecretReader:
-        return SecretReader(max_age=self.settings.secret_cache_seconds)
+        return SecretReader(max_age=self.settings.secret_cache_seconds, boto_config=_boto_config())
 
     @cached_property
     def sqs(self) -> SQSClient:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
 from partnero_bridge.errors import PermanentError
 from partnero_bridge.ledger import CustomerRecord, customer_ledger_key
+from partnero_bridge.observability import logger, mask_key
 from partnero_bridge.partnero import AnswerKind
 from partnero_bridge.signup.mapping import customer_request
 from partnero_bridge.signup.models import SignupDelivery
@@ -32,6 +33,7 @@ def process_signup(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
             f"sign-up payload is invalid: {exc.error_count()} problem(s)"
         ) from None
 
+    logger.append_keys(ledger_key=mask_key(customer_ledger_key(delivery.customer_key)))
     answer = runtime.partnero.create_customer(customer_request(delivery))
     if answer.kind not in _RESULTS:
         raise PermanentError(f"unexpected Partnero answer {answer.kind} to a customer create")

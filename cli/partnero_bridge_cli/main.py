@@ -54,7 +54,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     dlq.add_argument("--json", action="store_true", help="list as JSON")
     dlq.add_argument("--yes", action="store_true", help="purge without asking")
+    send = commands.add_parser(
+        "send",
+        help="sign a sample event (events/) and post it to the bridge",
+        description="Like `stripe trigger`, for all three sources. NAME is a sample such as "
+        "stripe/invoice.paid, ecwid/order.created or signup, or a JSON file.",
+    )
+    send.add_argument("name", nargs="?", help="sample name or file (omit to list them)")
+    send.add_argument(
+        "--url", default=None, help="bridge base URL (default: the local stack, BRIDGE_URL if set)"
+    )
+    send.add_argument(
+        "--fresh",
+        action="store_true",
+        help="give the event a new id (a new delivery of the same payment/order)",
+    )
+    send.add_argument(
+        "--print-event",
+        action="store_true",
+        help="print the signed API Gateway event (for sam local invoke -e)",
+    )
     args = parser.parse_args(argv)
+
+    if args.command == "send":
+        from partnero_bridge_cli.send import available
+        from partnero_bridge_cli.send import send as send_sample
+
+        root = _project_root(Path.cwd())
+        if not args.name:
+            print("samples:\n  " + "\n  ".join(available(root)))
+            return 0
+        return send_sample(root, args.name, args.url, args.fresh, args.print_event)
 
     if args.command == "dlq":
         from partnero_bridge_cli.dlq import run as run_dlq

@@ -59,7 +59,8 @@ def _field_name(location: tuple[int | str, ...]) -> str:
 def validation_error(exc: ValidationError) -> ApiError:
     """A 422 that names every field that is wrong, without echoing the values back."""
     fields = [
-        {"field": _field_name(err["loc"]), "problem": err["msg"]}
+        # pydantic prefixes messages from our own validators with "Value error, ".
+        {"field": _field_name(err["loc"]), "problem": err["msg"].removeprefix("Value error, ")}
         for err in exc.errors(include_url=False, include_input=False)
     ]
     summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields)

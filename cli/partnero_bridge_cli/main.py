@@ -74,7 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the signed API Gateway event (for sam local invoke -e)",
     )
+    commands.add_parser("openapi", help="print the OpenAPI description of the routes")
     args = parser.parse_args(argv)
+
+    if args.command == "openapi":
+        import json
+
+        from partnero_bridge_cli.openapi import build
+
+        print(json.dumps(build(_project_root(Path.cwd())), indent=2))
+        return 0
 
     if args.command == "send":
         from partnero_bridge_cli.send import available

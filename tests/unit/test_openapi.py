@@ -1,0 +1,74 @@
+"""docs/openapi.json stays what the code says: same routes as template.yaml, the request
+schemas of the models, and the samples in events/ fit it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from partnero_bridge_cli.openapi import build
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "docs" / "openapi.json"
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SPEC.read_text())
+    return loaded
+
+
+def test_committed_description_matches_the_code(spec: dict[str, Any]) -> None:
+    assert spec == build(ROOT), (
+        "docs/openapi.json is out of date: run `partnero-bridge openapi > docs/openapi.json`"
+    )
+
+
+def test_every_operation_documents_its_errors_as_json(spec: dict[str, Any]) -> None:
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            assert any(c.startswith("2") for c in codes), (method, path)
+            assert any(c.startswith("4") for c in codes), (method, path)
+            for code, answer in operation["responses"].items():
+                if code.startswith(("4", "5")):
+                    assert answer["content"]["application/json"]["schema"]["$ref"].endswith(
+                        "/Error"
+                    )
+
+
+def _validator(spec: dict[str, Any], component: str) -> Draft202012Validator:
+    return Draft202012Validator(
+        {"$ref": f"#/components/schemas/{component}", "components": spec["components"]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("component", "pattern"),
+    [
+        ("SignupRequest", "signup/[rn]*.json"),
+        ("EcwidWebhook", "ecwid/webhooks/*.json"),
+        ("StripeEvent", "stripe/*.json"),
+    ],
+)
+def test_samples_fit_the_request_schemas(
+    spec: dict[str, Any], component: str, pattern: str
+) -> None:
+    samples = sorted((ROOT / "events").glob(pattern))
+    assert samples
+    validator = _validator(spec, component)
+    for sample in samples:
+        errors = list(validator.iter_errors(json.loads(sample.read_text())))
+        assert not errors, (sample.name, [e.message for e in errors])
+
+
+def test_the_schema_refuses_what_the_endpoint_refuses(spec: dict[str, Any]) -> None:
+    validator = _validator(spec, "SignupRequest")
+    assert list(validator.iter_errors({"name": "no email"}))
+    assert list(validator.iter_errors({"email": "a@b.co", "favourite": "x"}))

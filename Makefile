@@ -28,7 +28,16 @@ run: $(STAMP) ## start the local stack in the foreground (Ctrl-C stops it)
 	$(BIN)/partnero-bridge run
 
 .PHONY: test
-test: lint typecheck test-all ## everything CI runs: lint, types, unit, integration, e2e
+test: lint typecheck browser-deps test-all ## everything CI runs: lint, types, unit, integration, e2e
+
+.PHONY: browser-deps
+browser-deps: ## Debian's chromium and chromedriver, for the browser test
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "the browser test needs chromium and chromium-driver (apt-get install as root)"; \
+	fi
 
 .PHONY: test-all
 test-all: $(STAMP)

@@ -39,7 +39,7 @@ def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]
         {
             "PARTNERO_API_URL": partnero.url,
             "PARTNERO_API_KEY": PARTNERO_KEY,
-            "SIGNUP_ALLOWED_ORIGINS": SHOP,
+            "SIGNUP_ALLOWED_ORIGINS": f"{SHOP},{{shop_url}}",
             "ECWID_API_URL": ecwid.url,
             "ECWID_CLIENT_SECRET": ECWID_CLIENT_SECRET,
             "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),

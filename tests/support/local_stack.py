@@ -43,10 +43,12 @@ class RunningStack:
         self.aws_port = free_port()
         self.sandbox_port = free_port()
         self.ecwid_port = free_port()
+        self.shop_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.aws_url = f"http://127.0.0.1:{self.aws_port}"
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.ecwid_url = f"http://127.0.0.1:{self.ecwid_port}"
+        self.shop_url = f"http://127.0.0.1:{self.shop_port}"
         full_env = {
             k: v
             for k, v in os.environ.items()
@@ -58,7 +60,9 @@ class RunningStack:
                 "BRIDGE_AWS_PORT": str(self.aws_port),
                 "BRIDGE_SANDBOX_PORT": str(self.sandbox_port),
                 "BRIDGE_ECWID_PORT": str(self.ecwid_port),
-                **env,
+                "BRIDGE_SHOP_PORT": str(self.shop_port),
+                # Values may name the example shop's origin, known only now.
+                **{k: v.replace("{shop_url}", self.shop_url) for k, v in env.items()},
             }
         )
         self.lines: list[str] = []

@@ -47,6 +47,7 @@ _LOCAL_ONLY = {
     "BRIDGE_AWS_PORT",
     "BRIDGE_SANDBOX_PORT",
     "BRIDGE_ECWID_PORT",
+    "BRIDGE_SHOP_PORT",
     "BRIDGE_CONCURRENCY",
 }
 
@@ -58,6 +59,7 @@ class StackConfig:
     aws_port: int = 4566
     sandbox_port: int = 4010
     ecwid_port: int = 4020
+    shop_port: int = 8000
     concurrency: int = 2
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -69,6 +71,7 @@ class StackConfig:
             aws_port=int(env.get("BRIDGE_AWS_PORT", "4566")),
             sandbox_port=int(env.get("BRIDGE_SANDBOX_PORT", "4010")),
             ecwid_port=int(env.get("BRIDGE_ECWID_PORT", "4020")),
+            shop_port=int(env.get("BRIDGE_SHOP_PORT", "8000")),
             concurrency=int(env.get("BRIDGE_CONCURRENCY", "2")),
             env=dict(env),
         )
@@ -142,6 +145,7 @@ class LocalStack:
         self.stack = read_stack(config.root)
         self.sandbox: Any = None
         self.ecwid: Any = None
+        self.shop: Any = None
         self.moto = MotoServer(config.aws_port)
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[QueuePoller] = []
@@ -181,6 +185,11 @@ class LocalStack:
 
         if not self.env.get("ECWID_API_URL"):
             self._start_fake_ecwid()
+        # The example shop's page calls /signup from its own origin: allow it by default.
+        shop_origins = (
+            f"http://127.0.0.1:{self.config.shop_port},http://localhost:{self.config.shop_port}"
+        )
+        self.env.setdefault("SIGNUP_ALLOWED_ORIGINS", shop_origins)
         # Locally, Stripe test-mode events are the ones that count.
         self.env.setdefault("STRIPE_LIVEMODE", "false")
         self.env.setdefault("STRIPE_WEBHOOK_SECRETS", DEMO_STRIPE_SECRET)
@@ -221,6 +230,13 @@ class LocalStack:
         self.gateway = Gateway(self.config.port, self.stack.routes(), self.invoke)
         self.gateway.start()
 
+        from partnero_bridge_cli.local.shop import ExampleShop
+
+        self.shop = ExampleShop(
+            self.config.root / "examples" / "shop", self.gateway.url, self.config.shop_port
+        )
+        self.shop.start()
+
     def _start_fake_ecwid(self) -> None:
         from partnero_bridge_cli.local.ecwid import FakeEcwid
 
@@ -237,6 +253,8 @@ class LocalStack:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
+        if self.shop is not None:
+            self.shop.stop()
         if self.gateway is not None:
             self.gateway.stop()
         for function in self.functions.values():
@@ -281,6 +299,8 @@ class LocalStack:
                 "AWS_DEFAULT_REGION": DUMMY_CREDENTIALS["AWS_DEFAULT_REGION"],
             }.items()
         )
+        if self.shop is not None:
+            lines += ["", f"Example shop sign-up page: {self.shop.url}/?ref=demo-partner"]
         lines += [
             "",
             f"AWS (moto) at {self.moto.url}. For the CLI and AWS tools, run:",

@@ -24,7 +24,7 @@ Only reads are implemented: other methods on the API are ``405 METHOD_NOT_ALLOWE
 
 On top of the API it offers an admin interface under ``/_ecwid`` (no auth, not recorded) so
 another process can read and drive it (stores, orders, recorded requests, faults), and the same
-fault injection as the Partnero sandbox (:class:`~partnero_bridge_cli.local.sandbox.Fault`:
+fault injection as the Partnero sandbox (:class:`~partnero_bridge_cli.local.fakeserver.Fault`:
 error statuses with ``Retry-After``, hangs, connection resets, malformed bodies) so that rate
 limits and outages can be exercised.
 
@@ -35,27 +35,28 @@ Run it in the foreground with::
 """
 
 import argparse
-import contextlib
 import copy
 import hmac
-import json
 import re
-import signal
-import socket
-import socketserver
-import struct
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from decimal import Decimal
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, Final, Self, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any, ClassVar, Final, cast
 
-from partnero_bridge_cli.local.sandbox import NO_ANSWER_STATUS, Fault, RecordedRequest
+from partnero_bridge_cli.local.fakeserver import (
+    NO_ANSWER_STATUS,
+    Answer,
+    FakeApi,
+    FakeHandler,
+    FakeService,
+    Fault,
+    RecordedRequest,
+    dumps,
+    loads,
+    phrase,
+    segments,
+    serve_until_signalled,
+)
 
 __all__ = [
     "ADMIN_PREFIX",
@@ -71,16 +72,12 @@ __all__ = [
 API_PREFIX: Final = "/api/v3"
 ADMIN_PREFIX: Final = "/_ecwid"
 
-_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
-_MAX_LINE_BYTES: Final = 65537
 _DEFAULT_SEARCH_LIMIT: Final = 100
 _MAX_SEARCH_LIMIT: Final = 100
 _STORE_ID_RE: Final = re.compile(r"^[1-9][0-9]{0,17}$")
 _CURRENCY_RE: Final = re.compile(r"^[A-Za-z]{3}$")
 _MASK: Final = "***"
-_MALFORMED_BODY: Final = (
-    b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>"
-)
+_FAULT_PHRASE: Final = "Fake Ecwid fault"
 
 # Display formats for a few common currencies; anything else gets "<amount> CODE".
 _CURRENCY_SYMBOLS: Final[Mapping[str, str]] = {
@@ -126,59 +123,6 @@ def currency_format(currency: str) -> tuple[str, str, int]:
 
 
 # --------------------------------------------------------------------------------------------
-# JSON with exact numbers
-# --------------------------------------------------------------------------------------------
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _loads(raw: bytes | str) -> Any:
-    """Parse JSON; every non-integer number becomes a ``Decimal`` with the digits it was given."""
-    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
-
-
-def _dumps(value: Any) -> str:
-    """Compact JSON; a ``Decimal`` is written as a plain number with exactly its digits."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError("NaN and infinities cannot be written as JSON")
-        return format(value, "f")
-    if isinstance(value, float) and value != value:  # NaN
-        raise ValueError("NaN cannot be written as JSON")
-    if value is None or isinstance(value, bool | int | float | str):
-        return json.dumps(value, allow_nan=False)
-    if isinstance(value, Mapping):
-        members = (f"{json.dumps(str(key))}:{_dumps(item)}" for key, item in value.items())
-        return "{" + ",".join(members) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_dumps(item) for item in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _is_api_path(path: str) -> bool:
-    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
-
-
-def _is_admin_path(path: str) -> bool:
-    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
-
-
-def _segments(rest: str) -> list[str]:
-    rest = rest.strip("/")
-    return [unquote(part) for part in rest.split("/")] if rest else []
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Fake Ecwid fault"
-
-
-# --------------------------------------------------------------------------------------------
 # Validation of what callers hand in
 # --------------------------------------------------------------------------------------------
 
@@ -215,7 +159,7 @@ def _normalise_order(order: Mapping[str, Any]) -> dict[str, Any]:
     """A private copy of the order, numbers turned into exact ``Decimal``/``int`` values."""
     if not isinstance(order, Mapping):
         raise ValueError("an order must be a JSON object")
-    copied = _loads(_dumps(order))
+    copied = loads(dumps(order))
     if not isinstance(copied, dict):  # pragma: no cover - a Mapping always writes an object
         raise ValueError("an order must be a JSON object")
     if "id" not in copied:
@@ -229,13 +173,6 @@ def _normalise_order(order: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Answers and errors
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Answer:
-    status: int
-    payload: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _EcwidError(Exception):
@@ -254,15 +191,11 @@ class _EcwidError(Exception):
         self.code = code
         self.headers = dict(headers or {})
 
-    def answer(self) -> _Answer:
+    def answer(self) -> Answer:
         payload: dict[str, Any] = {"errorMessage": self.message}
         if self.code is not None:
             payload["errorCode"] = self.code
-        return _Answer(self.status, payload, dict(self.headers))
-
-
-def _admin_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> _Answer:
-    return _Answer(status, {"message": message}, dict(headers or {}))
+        return Answer(self.status, payload, dict(self.headers))
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,45 +250,19 @@ class _Store:
         }
 
 
-class _Slot:
-    """Place of a request in the record, reserved on arrival and filled before answering."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value: RecordedRequest | None = None
+_Route = Callable[[_Store, list[str], dict[str, str]], Answer]
 
 
-def _fault_applies(fault: Fault, method: str, path: str) -> bool:
-    """Like ``Fault.matches`` but for Ecwid paths: a prefix may leave out ``/api/v3``."""
-    if fault.method is not None and fault.method.upper() != method.upper():
-        return False
-    if fault.path_prefix is None:
-        return True
-    relative = path[len(API_PREFIX) :] if _is_api_path(path) else path
-    return path.startswith(fault.path_prefix) or relative.startswith(fault.path_prefix)
-
-
-def _request_json(record: RecordedRequest) -> dict[str, Any]:
-    """A recorded request for the admin interface, with tokens masked wherever they were sent."""
-    data = record.to_json()
-    query = data["query"]
-    if isinstance(query, dict) and "token" in query:
-        query["token"] = _MASK
-    return data
-
-
-_Route = Callable[[_Store, list[str], dict[str, str]], _Answer]
-
-
-class _Api:
+class _Api(FakeApi):
     """All state of the fake, guarded by one lock, and the request handling that works on it."""
 
+    api_prefix: ClassVar[str] = API_PREFIX
+    admin_prefix: ClassVar[str] = ADMIN_PREFIX
+    label: ClassVar[str] = "fake Ecwid"
+
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        super().__init__()
         self.stores: dict[str, _Store] = {}
-        self.faults: list[Fault] = []
-        self.records: list[_Slot] = []
 
     # ---- state management (also used by the Python API) ----------------------------------
 
@@ -405,112 +312,29 @@ class _Api:
     def reset(self) -> None:
         """Forget orders, recorded requests and faults; stores and their tokens stay."""
         with self.lock:
+            super().reset()
             for store in self.stores.values():
                 store.orders.clear()
                 store.aliases.clear()
-            self.faults = []
-            self.records = []
-
-    def add_fault(self, fault: Fault) -> None:
-        copied = Fault(**asdict(fault))
-        with self.lock:
-            self.faults.append(copied)
-
-    def clear_faults(self) -> None:
-        with self.lock:
-            self.faults = []
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        """Consume one use of the first queued fault that matches this API request."""
-        if not _is_api_path(path):
-            return None
-        with self.lock:
-            for index, fault in enumerate(self.faults):
-                if not _fault_applies(fault, method, path):
-                    continue
-                if fault.count > 0:
-                    fault.count -= 1
-                    if fault.count == 0:
-                        del self.faults[index]
-                return fault
-        return None
-
-    def reserve_slot(self) -> _Slot:
-        slot = _Slot()
-        with self.lock:
-            self.records.append(slot)
-        return slot
-
-    def fill_slot(self, slot: _Slot, record: RecordedRequest) -> None:
-        with self.lock:
-            slot.value = record
-
-    def recorded(self) -> list[RecordedRequest]:
-        with self.lock:
-            return [slot.value for slot in self.records if slot.value is not None]
 
     # ---- admin interface -------------------------------------------------------------------
 
-    def admin(self, method: str, path: str, raw: bytes) -> _Answer:
-        parts = _segments(path[len(ADMIN_PREFIX) :])
-        if parts in (["state"], ["requests"]):
-            allowed: tuple[str, ...] = ("GET",)
-        elif parts == ["reset"]:
-            allowed = ("POST",)
-        elif parts == ["faults"]:
-            allowed = ("GET", "POST", "DELETE")
-        elif len(parts) == 2 and parts[0] == "stores":
-            allowed = ("GET", "PUT")
-        elif len(parts) == 4 and parts[0] == "stores" and parts[2] == "orders":
-            allowed = ("GET", "PUT", "DELETE")
-        else:
-            return _admin_error(404, f"Unknown fake Ecwid admin endpoint: {path}")
-        if method not in allowed:
-            return _admin_error(
-                405,
-                f"The {method} method is not supported for {path}.",
-                {"Allow": ", ".join(allowed)},
-            )
-        try:
-            body = _loads(raw) if raw.strip() else None
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return _admin_error(400, "Malformed JSON")
-        with self.lock:
-            try:
-                return self.admin_route(method, parts, body)
-            except KeyError as error:
-                return _admin_error(404, str(error.args[0]) if error.args else "Not found")
-            except (TypeError, ValueError) as error:
-                return _admin_error(400, str(error))
+    def admin_methods(self, parts: list[str]) -> tuple[str, ...] | None:
+        if len(parts) == 2 and parts[0] == "stores":
+            return ("GET", "PUT")
+        if len(parts) == 4 and parts[0] == "stores" and parts[2] == "orders":
+            return ("GET", "PUT", "DELETE")
+        return super().admin_methods(parts)
 
-    def admin_route(self, method: str, parts: list[str], body: Any) -> _Answer:
-        name = parts[0]
-        if name == "state":
-            return _Answer(
-                200,
-                {
-                    "stores": [store.summary() for store in self.stores.values()],
-                    "faults": [fault.to_json() for fault in self.faults],
-                    "requestCount": len(self.recorded()),
-                },
-            )
-        if name == "requests":
-            return _Answer(200, [_request_json(record) for record in self.recorded()])
-        if name == "reset":
-            self.reset()
-            return _Answer(200, {"ok": True})
-        if name == "faults":
-            if method == "POST":
-                self.admin_add_faults(body)
-            elif method == "DELETE":
-                self.clear_faults()
-            return _Answer(200, {"faults": [fault.to_json() for fault in self.faults]})
+    def admin_route(self, method: str, parts: list[str], body: Any) -> Answer:
+        if parts[0] != "stores":
+            return super().admin_route(method, parts, body)
         if len(parts) == 2:
             if method == "PUT":
                 self.admin_put_store(parts[1], body)
             summary = self.store(parts[1]).summary()
             del summary["orders"]
-            return _Answer(200, summary)
+            return Answer(200, summary)
         store_id, order_id = parts[1], parts[3]
         if method == "PUT":
             if not isinstance(body, dict):
@@ -524,22 +348,11 @@ class _Api:
             self.put_order(store_id, order)
         elif method == "DELETE":
             self.delete_order(store_id, order_id)
-            return _Answer(200, {"ok": True})
+            return Answer(200, {"ok": True})
         found = self.get_order(store_id, order_id)
         if found is None:
             raise KeyError(f"store {_store_key(store_id)} has no order {order_id}")
-        return _Answer(200, found)
-
-    def admin_add_faults(self, body: Any) -> None:
-        items = body if isinstance(body, list) else [body]
-        if not items or not all(isinstance(item, dict) for item in items):
-            raise ValueError("Expected a fault object or a list of them")
-        try:
-            new = [Fault.from_json(item) for item in items]
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"Invalid fault: {error}") from None
-        for fault in new:
-            self.add_fault(fault)
+        return Answer(200, found)
 
     def admin_put_store(self, store_id: str, body: Any) -> None:
         if not isinstance(body, dict):
@@ -555,16 +368,45 @@ class _Api:
         suspended = body.get("suspended", existing.suspended if existing else False)
         self.add_store(store_id, token, currency, suspended)
 
+    def admin_state(self) -> Any:
+        return {
+            "stores": [store.summary() for store in self.stores.values()],
+            "faults": [fault.to_json() for fault in self.faults],
+            "requestCount": len(self.recorded()),
+        }
+
+    def record_json(self, record: RecordedRequest) -> dict[str, Any]:
+        """A recorded request with tokens masked wherever they were sent."""
+        data = record.to_json()
+        query = data["query"]
+        if isinstance(query, dict) and "token" in query:
+            query["token"] = _MASK
+        return data
+
+    # ---- error shapes ----------------------------------------------------------------------
+
+    def fault_answer(self, status: int) -> Answer:
+        message, code = _FAULT_ERRORS.get(status, (phrase(status, _FAULT_PHRASE), None))
+        return _EcwidError(status, message, code).answer()
+
+    def protocol_error(self, status: int, message: str | None) -> Any:
+        return {"errorMessage": message or phrase(status, _FAULT_PHRASE)}
+
     # ---- API entry point -------------------------------------------------------------------
 
     def handle(
-        self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str]
-    ) -> _Answer:
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        raw: bytes,
+    ) -> Answer:
         with self.lock:
             try:
-                if not _is_api_path(path):
+                if not self.is_api_path(path):
                     raise _EcwidError(404, f"Resource not found: {path}")
-                parts = _segments(path[len(API_PREFIX) :])
+                parts = segments(path[len(API_PREFIX) :])
                 if not parts:
                     raise _EcwidError(404, f"Resource not found: {path}")
                 store = self.authenticate(parts[0], query, headers)
@@ -624,13 +466,13 @@ class _Api:
 
     # ---- endpoints ---------------------------------------------------------------------------
 
-    def order(self, store: _Store, params: list[str], query: dict[str, str]) -> _Answer:
+    def order(self, store: _Store, params: list[str], query: dict[str, str]) -> Answer:
         public = store.resolve(params[0])
         if public is None:
             raise _EcwidError(404, f"Order #{params[0]} not found", "ORDER_NOT_FOUND")
-        return _Answer(200, copy.deepcopy(store.orders[public]))
+        return Answer(200, copy.deepcopy(store.orders[public]))
 
-    def search_orders(self, store: _Store, params: list[str], query: dict[str, str]) -> _Answer:
+    def search_orders(self, store: _Store, params: list[str], query: dict[str, str]) -> Answer:
         offset = self.query_int(query, "offset", 0, 0, 10**9)
         limit = self.query_int(query, "limit", _DEFAULT_SEARCH_LIMIT, 1, _MAX_SEARCH_LIMIT)
 
@@ -665,7 +507,7 @@ class _Api:
                 continue
             found.append(order)
         page = [copy.deepcopy(order) for order in found[offset : offset + limit]]
-        return _Answer(
+        return Answer(
             200,
             {
                 "total": len(found),
@@ -676,11 +518,11 @@ class _Api:
             },
         )
 
-    def profile(self, store: _Store, params: list[str], query: dict[str, str]) -> _Answer:
+    def profile(self, store: _Store, params: list[str], query: dict[str, str]) -> Answer:
         prefix, suffix, precision = currency_format(store.currency)
         store_id = int(store.store_id)
         site = f"https://store{store_id}.company.site"
-        return _Answer(
+        return Answer(
             200,
             {
                 "generalInfo": {
@@ -744,232 +586,14 @@ class _Api:
         return value
 
 
-# --------------------------------------------------------------------------------------------
-# HTTP server
-# --------------------------------------------------------------------------------------------
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], api: _Api, stopping: threading.Event) -> None:
-        self.api = api
-        self.stopping = stopping
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can be slow: bind only.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Stay quiet: clients hanging up mid-answer are expected (timeouts, resets)."""
-
-    def track(self, connection: socket.socket) -> None:
-        with self._open_lock:
-            self._open.add(connection)
-
-    def untrack(self, connection: socket.socket) -> None:
-        with self._open_lock:
-            self._open.discard(connection)
-
-    def drop_connections(self) -> None:
-        """Shut down kept-alive connections so that their handler threads end."""
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "FakeEcwid/1.0"
-    sys_version = ""
-    # Headers and body are written separately: without TCP_NODELAY each answer would wait for
-    # the client's delayed ACK.
-    disable_nagle_algorithm = True
+    content_type = "application/json;charset=utf-8"
 
-    @property
-    def fake(self) -> _Server:
-        return cast(_Server, self.server)
-
-    def setup(self) -> None:
-        super().setup()
-        self.fake.track(self.connection)
-
-    def finish(self) -> None:
-        try:
-            with contextlib.suppress(OSError):
-                super().finish()
-        finally:
-            self.fake.untrack(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No per-request log lines on stderr."""
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Protocol-level errors (bad request line, unknown method) in Ecwid's error shape."""
-        self.close_connection = True
-        self.send_raw(code, _dumps({"errorMessage": message or _phrase(code)}).encode(), {})
-
-    def do_GET(self) -> None:
-        self.dispatch()
-
-    def do_HEAD(self) -> None:
-        self.dispatch()
-
-    def do_POST(self) -> None:
-        self.dispatch()
-
-    def do_PUT(self) -> None:
-        self.dispatch()
-
-    def do_PATCH(self) -> None:
-        self.dispatch()
-
-    def do_DELETE(self) -> None:
-        self.dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self.dispatch()
-
-    # ---- plumbing --------------------------------------------------------------------------
-
-    def read_body(self) -> bytes | None:
-        """The request body (Content-Length or chunked), or None if it cannot be read."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self.read_chunks()
-        declared = self.headers.get("Content-Length")
-        if declared is None:
-            return b""
-        try:
-            length = int(declared)
-        except ValueError:
-            return None
-        if not 0 <= length <= _MAX_BODY_BYTES:
-            return None
-        data = self.rfile.read(length) if length else b""
-        return data if len(data) == length else None
-
-    def read_chunks(self) -> bytes | None:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(_MAX_LINE_BYTES)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                return None
-            if size == 0:
-                while self.rfile.readline(_MAX_LINE_BYTES) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > _MAX_BODY_BYTES:
-                return None
-            data = self.rfile.read(size)
-            if len(data) != size:
-                return None
-            chunks.append(data)
-            self.rfile.readline(_MAX_LINE_BYTES)
-
-    def send_raw(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-
-    def send_answer(self, answer: _Answer) -> None:
-        body = b"" if answer.payload is None else _dumps(answer.payload).encode()
-        self.send_raw(answer.status, body, answer.headers)
-
-    def reset_connection(self) -> None:
-        """Close without an answer; SO_LINGER 0 makes the peer see a TCP reset."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        # The buffered reader keeps the socket referenced: close it first so that closing the
-        # socket really releases the descriptor now.
-        with contextlib.suppress(OSError):
-            self.rfile.close()
-        with contextlib.suppress(OSError):
-            self.connection.close()
-
-    def dispatch(self) -> None:
-        method = self.command
-        split = urlsplit(self.path)
-        path = split.path or "/"
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
-        headers: dict[str, str] = {}
-        for name, value in self.headers.items():
-            lower = name.lower()
-            headers[lower] = f"{headers[lower]}, {value}" if lower in headers else value
-        raw = self.read_body()
-        if raw is None:
-            self.send_error(400, "Unreadable request body")
-            return
-        api = self.fake.api
-        if _is_admin_path(path):
-            self.send_answer(api.admin(method, path, raw))
-            return
-
-        slot = api.reserve_slot()
-        try:
-            body = _loads(raw) if raw.strip() else None
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            body = None
-
-        def record(status: int) -> None:
-            api.fill_slot(slot, RecordedRequest(method, path, query, headers, body, raw, status))
-
-        fault = api.take_fault(method, path)
-        if fault is None:
-            answer = api.handle(method, path, query, headers)
-            record(answer.status)
-            self.send_answer(answer)
-            return
-
-        processed = api.handle(method, path, query, headers) if fault.after_success else None
-        if fault.delay_seconds > 0 and self.fake.stopping.wait(fault.delay_seconds):
-            record(NO_ANSWER_STATUS)  # stopping: drop the connection instead of answering
-            self.reset_connection()
-            return
-        if fault.reset:
-            record(NO_ANSWER_STATUS)
-            self.reset_connection()
-            return
-        extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-        if fault.malformed:
-            record(200)
-            self.send_raw(200, _MALFORMED_BODY, extra)
-            return
-        if fault.status is not None:
-            message, code = _FAULT_ERRORS.get(fault.status, (_phrase(fault.status), None))
-            answer = _EcwidError(fault.status, message, code).answer()
-        elif processed is not None:
-            answer = processed
-        else:  # only a delay (and maybe Retry-After): answer normally, late
-            answer = api.handle(method, path, query, headers)
-        answer.headers.update(extra)
-        record(answer.status)
-        self.send_answer(answer)
+    def version_string(self) -> str:
+        # As this fake always sent it: http.server's "<server_version> <sys_version>" with an
+        # empty sys_version, so the Server header ends in a space.
+        return f"{self.server_version} "
 
 
 # --------------------------------------------------------------------------------------------
@@ -977,13 +601,19 @@ class _Handler(BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------------------------
 
 
-class FakeEcwid:
+class FakeEcwid(FakeService[_Api]):
     """An in-process fake of Ecwid's REST API v3, served over HTTP from a daemon thread.
+
+    Its ``url`` (``.../api/v3``) is the value for ``ECWID_API_URL``.
 
     >>> with FakeEcwid({1003: "secret_token"}) as ecwid:  # doctest: +SKIP
     ...     ecwid.put_order(1003, order)
     ...     os.environ["ECWID_API_URL"] = ecwid.url
     """
+
+    handler_class = _Handler
+    description = "the fake Ecwid API"
+    thread_name = "fake-ecwid"
 
     def __init__(
         self,
@@ -991,80 +621,9 @@ class FakeEcwid:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self._api = _Api()
+        super().__init__(_Api(), host, port)
         for store_id, token in (stores or {}).items():
             self.add_store(store_id, token)
-        self._host = host
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._lifecycle = threading.Lock()
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Bind (port 0 picks a free port) and serve from a daemon thread."""
-        with self._lifecycle:
-            if self._server is not None:
-                raise RuntimeError("the fake Ecwid API is already running")
-            self._stopping = threading.Event()
-            server = _Server((self._host, self._port), self._api, self._stopping)
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"fake-ecwid-{server.server_port}",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
-
-    def stop(self) -> None:
-        """Stop serving, drop open connections and close the socket. Safe to call twice."""
-        with self._lifecycle:
-            server, thread = self._server, self._thread
-            if server is None:
-                return
-            self._server = self._thread = None
-            self._stopping.set()  # wakes requests held by a delay fault
-            server.shutdown()
-            server.drop_connections()
-            server.server_close()
-            if thread is not None:
-                thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the fake Ecwid API is not running")
-        return self._server.server_port
-
-    @property
-    def root_url(self) -> str:
-        """Base URL without the API path, e.g. ``http://127.0.0.1:54321``."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """Base URL of the API, ``.../api/v3``: the value for ``ECWID_API_URL``."""
-        return self.root_url + API_PREFIX
 
     # ---- stores and orders -----------------------------------------------------------------
 
@@ -1095,29 +654,9 @@ class FakeEcwid:
         with self._api.lock:
             return [copy.deepcopy(order) for order in self._api.store(store_id).orders.values()]
 
-    # ---- requests and faults ---------------------------------------------------------------
-
-    def requests(self) -> list[RecordedRequest]:
-        """Every API request received (not the ``/_ecwid`` admin calls), in arrival order."""
-        return self._api.recorded()
-
-    def inject_fault(self, fault: Fault) -> None:
-        """Queue a fault; the first queued fault matching a request is applied to it.
-
-        ``path_prefix`` may be given with or without ``/api/v3`` (``"/1003/orders"``).
-        """
-        self._api.add_fault(fault)
-
-    def faults(self) -> list[Fault]:
-        with self._api.lock:
-            return [Fault(**asdict(fault)) for fault in self._api.faults]
-
-    def clear_faults(self) -> None:
-        self._api.clear_faults()
-
     def reset(self) -> None:
         """Forget orders, recorded requests and faults (the stores stay)."""
-        self._api.reset()
+        super().reset()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1183,30 +722,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     order_files: list[tuple[str, Path]] = args.orders
     for store_id, path in order_files:
         try:
-            fake.put_order(store_id, _loads(path.read_bytes()))
+            fake.put_order(store_id, loads(path.read_bytes()))
         except (OSError, ValueError, KeyError, UnicodeDecodeError) as error:
             parser.error(f"cannot load order {path} into store {store_id}: {error}")
-
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    previous_term = signal.signal(signal.SIGTERM, on_signal)
-    previous_int = signal.signal(signal.SIGINT, on_signal)
-    try:
-        fake.start()
-        print(f"Fake Ecwid API listening on {fake.url}", flush=True)
-        listed = ", ".join(f"{store_id} ({currency})" for store_id, _, currency in stores)
-        print(f"  stores: {listed}; state: {fake.root_url}{ADMIN_PREFIX}/state", flush=True)
-        while not done.wait(0.5):
-            pass
-    finally:
-        fake.stop()
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
-    print("Fake Ecwid API stopped", flush=True)
-    return 0
+    listed = ", ".join(f"{store_id} ({currency})" for store_id, _, currency in stores)
+    return serve_until_signalled(fake, "Fake Ecwid API", f"stores: {listed}")
 
 
 if __name__ == "__main__":

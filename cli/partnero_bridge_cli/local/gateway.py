@@ -121,6 +121,13 @@ def response_from(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(result["statusCode"]), headers, raw
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) resets connections when a sender fires a burst, as
+    # Stripe or a load test does; API Gateway queues them instead.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class Gateway:
     def __init__(self, port: int, routes: list[HttpRoute], invoke: Invoke) -> None:
         self._routes = [(route, _path_pattern(route.path)) for route in routes]
@@ -138,8 +145,7 @@ class Gateway:
                 return
 
         self._invoke = invoke
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = Thread(target=self._server.serve_forever, daemon=True)

@@ -85,3 +85,33 @@ def test_page_on_a_foreign_origin_is_refused_by_cors(
     )
     assert stack.queue_depth("signup") == 0
     assert partnero.requests() == []
+
+
+def test_newcomer_sends_a_stripe_event_and_watches_it_on_the_sandbox_page(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """The README's walk-through: `make run` with nothing configured, `partnero-bridge send
+    stripe/invoice.paid`, and the transaction appears on the sandbox page by itself."""
+    newcomer = RunningStack({})
+    try:
+        browser.get(f"{newcomer.sandbox_url}/")
+        WebDriverWait(browser, 10).until(
+            lambda d: "Nothing yet" in d.find_element(By.ID, "transactions").text
+        )
+        sent = newcomer.cli("send", "stripe/invoice.paid")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "-> 200" in sent.stdout
+        row = "tr[data-key='stripe_in_FIRSTAdaPartneroDemo']"
+        WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, row))
+        cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, f"{row} td")]
+        browser.save_screenshot(str(tmp_path / "sandbox.png"))
+        assert cells[:5] == [
+            "stripe_in_FIRSTAdaPartneroDemo",
+            "ada@example.com",
+            "demo-partner",
+            "20",
+            "USD",
+        ]
+        assert cells[-1] == "live"
+    finally:
+        assert newcomer.stop() == 0

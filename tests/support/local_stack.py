@@ -125,10 +125,17 @@ class RunningStack:
             .get("Messages", [])
         )
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
         """Run the `partnero-bridge` command against this stack, as its banner tells to."""
         env = {
-            **os.environ,
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "BRIDGE_"))
+            },
+            "BRIDGE_PORT": str(self.port),
+            "BRIDGE_ECWID_PORT": str(self.ecwid_port),
+            **extra_env,
             "AWS_ENDPOINT_URL": self.aws_url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",

@@ -318,6 +318,10 @@ class FakeApi(ABC):
     def is_api_path(self, path: str) -> bool:
         return _has_prefix(path, self.api_prefix)
 
+    def html_page(self, path: str) -> bytes | None:
+        """A page for people at ``path``, if the fake has one (it answers GET with it)."""
+        return None
+
     def is_admin_path(self, path: str) -> bool:
         return _has_prefix(path, self.admin_prefix)
 
@@ -621,10 +625,16 @@ class FakeHandler(BaseHTTPRequestHandler):
             chunks.append(data)
             self.rfile.readline(_MAX_LINE_BYTES)
 
-    def send_raw(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+    def send_raw(
+        self,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str],
+        content_type: str | None = None,
+    ) -> None:
         try:
             self.send_response(status)
-            self.send_header("Content-Type", self.content_type)
+            self.send_header("Content-Type", content_type or self.content_type)
             self.send_header("Content-Length", str(len(body)))
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -670,6 +680,10 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.send_error(400, "Unreadable request body")
             return
         api = self.fake_server.api
+        page = api.html_page(path) if method in ("GET", "HEAD") else None
+        if page is not None:
+            self.send_raw(200, page, {"Cache-Control": "no-store"}, "text/html; charset=utf-8")
+            return
         if api.is_admin_path(path):
             self.send_answer(api.admin(method, path, raw))
             return

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, ClassVar, Final
 from urllib.parse import urlencode
 
@@ -53,6 +54,7 @@ from partnero_bridge_cli.local.fakeserver import (
 __all__ = ["NO_ANSWER_STATUS", "Fault", "PartneroSandbox", "RecordedRequest", "main"]
 
 API_PREFIX: Final = "/v1"
+_PAGE = Path(__file__).with_name("pages") / "sandbox.html"
 ADMIN_PREFIX: Final = "/_sandbox"
 
 _DEFAULT_PAGE_SIZE: Final = 10
@@ -375,6 +377,12 @@ class _Api(FakeApi):
             )
 
     # ---- admin interface -------------------------------------------------------------------
+
+    def html_page(self, path: str) -> bytes | None:
+        # The page people watch while webhooks turn into commissions.
+        if path in ("/", ADMIN_PREFIX, f"{ADMIN_PREFIX}/"):
+            return _PAGE.read_bytes()
+        return None
 
     def admin_parts(self, rest: str) -> list[str]:
         # The sandbox matches its one-segment admin endpoints literally, without percent-decoding.

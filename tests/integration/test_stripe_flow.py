@@ -290,3 +290,32 @@ def test_invoice_amount_wins_over_checkout_in_either_order(
     checkout = "checkout.session.completed.subscription"
     deliver(bridge, *([invoice, checkout] if invoice_first else [checkout, invoice]))
     assert live(sandbox) == [("stripe_in_FIRSTAdaPartneroDemo", Decimal("19.00"), "USD")]
+
+
+def test_refund_of_a_basil_invoice_payment_is_matched_through_invoice_payment_paid(
+    bridge: InProcessBridge, sandbox: PartneroSandbox
+) -> None:
+    invoice = load("invoice.paid.subscription_create")
+    del invoice["data"]["object"]["payments"]  # as real basil webhooks may send it
+    refund = load("charge.refunded.partial")
+    charge = refund["data"]["object"]
+    charge.update(
+        id="ch_FIRSTAdaPartneroDemo",
+        payment_intent="pi_FIRSTAdaPartneroDemo",
+        amount=2400,
+        amount_refunded=1200,
+        metadata={},
+    )
+    deliver(bridge, invoice, "invoice_payment.paid", refund)
+    assert live(sandbox) == [("stripe_in_FIRSTAdaPartneroDemo", Decimal("10.00"), "USD")]
+
+
+def test_customer_metadata_attributes_later_invoices(
+    bridge: InProcessBridge, sandbox: PartneroSandbox
+) -> None:
+    renewal = load("invoice.paid.subscription_cycle")
+    renewal["data"]["object"]["parent"]["subscription_details"]["metadata"] = {}
+    deliver(bridge, "customer.updated", renewal)
+    [body] = posts(sandbox)
+    assert body["customer"]["key"] == "ada@example.com"
+    assert body["customer"]["partner"] == {"key": "demo-partner"}

@@ -50,6 +50,7 @@ EVENT_KEYS = {
 OBJECT_TYPES: list[tuple[str, str, tuple[str, ...], type]] = [
     ("checkout.session.", "checkout.session", ("cs_test_", "cs_live_"), stripe.checkout.Session),
     ("customer.", "customer", ("cus_",), stripe.Customer),
+    ("invoice_payment.", "invoice_payment", ("inpay_",), stripe.InvoicePayment),
     ("invoice.", "invoice", ("in_",), stripe.Invoice),
     ("charge.dispute.", "dispute", ("dp_", "du_"), stripe.Dispute),
     ("charge.", "charge", ("ch_", "py_"), stripe.Charge),
@@ -120,6 +121,8 @@ BASIL_REMOVED_FROM_INVOICE = {
 }
 EXPECTED_FILES = {
     "customer.created.json",
+    "customer.updated.json",
+    "invoice_payment.paid.json",
     "checkout.session.completed.subscription.json",
     "invoice.paid.subscription_create.json",
     "invoice.paid.subscription_cycle.json",

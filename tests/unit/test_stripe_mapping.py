@@ -448,6 +448,8 @@ NOT_SALES = [
     ),
     pytest.param("product.created", None, DEFAULT, "not a sale", id="product"),
     pytest.param("customer.created", None, DEFAULT, "not a sale", id="customer"),
+    pytest.param("customer.updated", None, DEFAULT, "not a sale", id="customer-updated"),
+    pytest.param("invoice_payment.paid", None, DEFAULT, "not a sale", id="invoice-payment"),
     pytest.param("charge.refunded.partial", None, CHARGES, "not a sale", id="charge-refunded"),
     pytest.param("refund.created", None, DEFAULT, "not a sale", id="refund"),
 ]

@@ -70,6 +70,10 @@ typecheck: $(STAMP) ## mypy (strict) on the layer, the CLI and each function
 	$(BIN)/mypy
 	for fn in functions/*/app.py; do $(BIN)/mypy --strict "$$fn" || exit 1; done
 
+.PHONY: bench
+bench: $(STAMP) ## benchmarks: cold start, per-event overhead, remote calls, package size, local throughput
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
 .PHONY: build
 build: $(STAMP) ## sam build (no container; needs python3.13, found above)
 	PATH="$(dir $(PYTHON)):$$PATH" $(BIN)/sam build

@@ -9,11 +9,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from partnero_bridge.ecwid.ingest import accept_webhook
-from partnero_bridge.ecwid.process import process_order_event
-from partnero_bridge.envelope import Source
+from partnero_bridge.envelope import Outcome, QueueEnvelope, Source
 from partnero_bridge.handlers import dispatch, new_resolver
 from partnero_bridge.observability import logger, metrics, tracer
-from partnero_bridge.runtime import get_runtime
+from partnero_bridge.runtime import Runtime, get_runtime
 
 app = new_resolver()
 metrics.set_default_dimensions(source=Source.ECWID.value)
@@ -24,8 +23,15 @@ def webhook() -> Response[str]:
     return accept_webhook(app.current_event, get_runtime())
 
 
+def process(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
+    # Imported on first use: API requests (ingest) never need the processing code.
+    from partnero_bridge.ecwid.process import process_order_event
+
+    return process_order_event(envelope, runtime)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, app, Source.ECWID, process_order_event)
+    return dispatch(event, context, app, Source.ECWID, process)

@@ -8,12 +8,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from partnero_bridge.envelope import Source
+from partnero_bridge.envelope import Outcome, QueueEnvelope, Source
 from partnero_bridge.handlers import dispatch, new_resolver
 from partnero_bridge.observability import logger, metrics, tracer
-from partnero_bridge.runtime import get_runtime
+from partnero_bridge.runtime import Runtime, get_runtime
 from partnero_bridge.signup.ingest import accept_signup, origin_policy, preflight
-from partnero_bridge.signup.process import process_signup
 
 app = new_resolver(
     cors_headers=lambda event: origin_policy(get_runtime()).response_headers(
@@ -34,8 +33,15 @@ def signup_preflight() -> Response[str]:
     return preflight(app.current_event, origin_policy(get_runtime()))
 
 
+def process(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
+    # Imported on first use: API requests (ingest) never need the processing code.
+    from partnero_bridge.signup.process import process_signup
+
+    return process_signup(envelope, runtime)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, app, Source.SIGNUP, process_signup)
+    return dispatch(event, context, app, Source.SIGNUP, process)

@@ -48,6 +48,12 @@ def test_sam_build_without_container(tmp_path: Path) -> None:
     for shipped_by_runtime in ("botocore", "boto3", "s3transfer"):
         assert not (layer / shipped_by_runtime).exists()
     assert not list(layer.rglob("__pycache__"))
+    # Third-party code ships compiled (Lambda cannot cache bytecode in /opt), sourceless.
+    assert (layer / "pydantic" / "main.pyc").is_file()
+    assert not (layer / "pydantic" / "main.py").exists()
+    assert (layer / "partnero_bridge" / "processing.py").is_file()  # ours: readable tracebacks
+    size = sum(f.stat().st_size for f in layer.rglob("*") if f.is_file())
+    assert size < 10 * 1024 * 1024, f"layer is {size / 1048576:.2f} MiB unzipped"
     for function in ("SignupFunction", "EcwidOrderFunction", "StripeEventFunction"):
         assert (build_dir / function / "app.py").is_file()
     shutil.rmtree(build_dir)

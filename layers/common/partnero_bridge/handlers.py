@@ -10,12 +10,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from partnero_bridge.api import ApiError, error_response, json_response
 from partnero_bridge.envelope import Source
-from partnero_bridge.observability import logger
-from partnero_bridge.processing import DeliveryHandler, process_batch
+from partnero_bridge.observability import logger, trace_libraries
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from partnero_bridge.processing import DeliveryHandler
 
 CorsHeaders = Callable[["APIGatewayProxyEventV2"], dict[str, str]]
 
@@ -66,6 +67,11 @@ def dispatch(
     source: Source,
     process: DeliveryHandler,
 ) -> dict[str, Any]:
+    trace_libraries()
     if is_queue_batch(event):
+        # Imported here: an API request (ingest) never needs the processing machinery,
+        # whose Powertools idempotency module imports boto3 at once.
+        from partnero_bridge.processing import process_batch
+
         return process_batch(event, context, source, process)
     return app.resolve(event, context)

@@ -12,7 +12,20 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger(service="partnero-bridge")
 metrics = Metrics(namespace="PartneroBridge", service="partnero-bridge")
-tracer = Tracer(service="partnero-bridge")
+# Libraries are patched on the first invocation, not at import: patching botocore imports
+# its client machinery (~90 ms), which a cold start pays only once it calls AWS anyway.
+tracer = Tracer(service="partnero-bridge", auto_patch=False)
+_TRACED_LIBRARIES = ("botocore", "httpx")
+_patched = False
+
+
+def trace_libraries() -> None:
+    """Patch AWS and HTTP clients for X-Ray subsegments, once per container."""
+    global _patched
+    if not _patched:
+        tracer.patch(_TRACED_LIBRARIES)
+        _patched = True
+
 
 _EMAIL = re.compile(r"^([^@\s]+)@([^@\s]+)$")
 

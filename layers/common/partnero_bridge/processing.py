@@ -70,13 +70,15 @@ class _Processor:
             response_hook=_mark_duplicate,
         )
 
-        def process_delivery(envelope: QueueEnvelope) -> Outcome:
+        def process_delivery(delivery: dict[str, str], envelope: QueueEnvelope) -> Outcome:
             return handle(envelope, runtime)
 
+        # Idempotency gets only the delivery id: Powertools deep-copies the argument it
+        # keys on, and copying a whole Stripe event for that costs more than the rest.
         # An explicit key prefix keeps idempotency records valid if code is moved or renamed.
         self.process = idempotent_function(
             process_delivery,
-            data_keyword_argument="envelope",
+            data_keyword_argument="delivery",
             persistence_store=runtime.idempotency_store,
             config=self.config,
             output_serializer=PydanticSerializer(Outcome),
@@ -95,7 +97,9 @@ class _Processor:
 
         logger.append_keys(delivery_id=envelope.delivery_id, receive_count=receive_count)
         try:
-            outcome: Outcome = self.process(envelope=envelope)
+            outcome: Outcome = self.process(
+                delivery={"delivery_id": envelope.delivery_id}, envelope=envelope
+            )
         except PermanentError as exc:
             self._dead_letter(record, envelope.delivery_id, exc, receive_count)
             return "dead-lettered"

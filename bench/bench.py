@@ -20,6 +20,7 @@ Run from the repository's venv: ``.venv/bin/python bench/bench.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import copy
 import cProfile
@@ -31,6 +32,7 @@ import os
 import pkgutil
 import platform
 import pstats
+import py_compile
 import re
 import shutil
 import site
@@ -328,7 +330,8 @@ def top_most(entries: list[ImportEntry], match: Callable[[str], bool]) -> list[I
 
 
 def shipped_copy(target: Path, specs: Sequence[Any]) -> tuple[Path, dict[str, Path]]:
-    """The layer and function code as Lambda gets them: sources only, no .pyc files.
+    """The layer and function code as Lambda gets them (see layers/common/Makefile):
+    third-party packages as bytecode only, partnero_bridge and each app.py as source.
 
     The layer's packages are copied from this venv (same versions as the pinned layer, this
     machine's wheels), partnero_bridge and each app.py from the repository.
@@ -348,6 +351,15 @@ def shipped_copy(target: Path, specs: Sequence[Any]) -> tuple[Path, dict[str, Pa
             if source.is_file() and source.suffix != ".pyc":
                 (layer / file).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, layer / file)
+    # As the layer build does: compile third-party code in place (sourceless), drop sources.
+    compileall.compile_dir(
+        str(layer),
+        quiet=1,
+        legacy=True,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    for source in layer.rglob("*.py"):
+        source.unlink()
     shutil.copytree(
         LAYER_DIR / "partnero_bridge",
         layer / "partnero_bridge",
@@ -436,10 +448,9 @@ def section_cold_start(args: argparse.Namespace, dep: Deployment, targets: list[
     print(
         "venv: this venv as is. Lambda-like: the packages that neither the layer nor the Lambda\n"
         f"runtime ship ({len(hidden)} in this venv) made unimportable, as on Lambda. As shipped:\n"
-        "Lambda-like, with the layer's packages and app.py copied without .pyc files and bytecode\n"
-        "caching off: the layer is built with pip --no-compile and *.pyc excluded, and /opt and\n"
-        "/var/task are read-only, so every cold start compiles them from source (boto3 and\n"
-        "botocore come precompiled with the runtime)."
+        "Lambda-like, with the layer as its build makes it (third-party code as bytecode only,\n"
+        "partnero_bridge and app.py as source) and bytecode caching off, because /opt and\n"
+        "/var/task are read-only on Lambda (boto3 and botocore come compiled with the runtime)."
     )
 
     slowest = max(specs, key=lambda s: statistics.median(handler[s.logical_id]["venv"]))

@@ -7,11 +7,14 @@ validation problems, so a caller can tell what to fix without reading logs.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from pydantic import ValidationError
+
+from partnero_bridge.observability import logger
 
 
 class ApiError(Exception):
@@ -80,3 +83,21 @@ def parse_json_object(raw: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, "malformed_json", "the request body must be a JSON object")
     return value
+
+
+@contextmanager
+def retry_later_on_failure(what: str) -> Iterator[None]:
+    """Anything failing inside (SQS unreachable, say) becomes a 503, never a 2xx: what was
+    not durably queued is not accepted, and the sender keeps it and retries."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except Exception:
+        logger.exception(f"could not queue the {what}")
+        raise ApiError(
+            503,
+            "temporarily_unavailable",
+            f"the {what} could not be accepted right now; retry shortly",
+            headers={"Retry-After": "5"},
+        ) from None

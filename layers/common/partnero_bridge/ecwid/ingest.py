@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from partnero_bridge.api import ApiError, json_response, parse_json_object, validation_error
+from partnero_bridge.api import (
+    ApiError,
+    json_response,
+    parse_json_object,
+    retry_later_on_failure,
+    validation_error,
+)
 from partnero_bridge.ecwid import signature
 from partnero_bridge.ecwid.models import EcwidWebhook
 from partnero_bridge.envelope import QueueEnvelope, Source
@@ -36,12 +42,6 @@ def ecwid_secret(runtime: Runtime) -> tuple[str, dict[str, str]]:
     if not isinstance(tokens, dict):
         raise ConfigurationError("ecwid secret: store_tokens is not an object")
     return str(secret.get("client_secret") or ""), {str(k): str(v) for k, v in tokens.items()}
-
-
-def _queue_failure() -> ApiError:
-    return ApiError(
-        503, "temporarily_unavailable", "the webhook could not be accepted right now; retry shortly"
-    )
 
 
 def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[str]:
@@ -86,7 +86,7 @@ def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[
         meta={"request_id": event.request_context.request_id or ""},
     )
     store = str(webhook.storeId)
-    try:
+    with retry_later_on_failure("Ecwid webhook"):
         if store not in store_tokens:
             # Kept, not dropped: replayable once the store's token is configured.
             runtime.queues.dead_letter(
@@ -104,9 +104,6 @@ def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[
             )
             return json_response(200, {"status": "accepted"})
         runtime.queues.accept(envelope)
-    except Exception:
-        logger.exception("could not queue the Ecwid webhook")
-        raise _queue_failure() from None
     metrics.add_metric(name="Accepted", unit=MetricUnit.Count, value=1)
     logger.info(
         "Ecwid webhook accepted",

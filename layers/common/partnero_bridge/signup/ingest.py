@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from partnero_bridge.api import ApiError, json_response, parse_json_object, validation_error
+from partnero_bridge.api import (
+    ApiError,
+    json_response,
+    parse_json_object,
+    retry_later_on_failure,
+    validation_error,
+)
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.http_input import header, raw_body, text_body
@@ -112,17 +118,8 @@ def accept_signup(
         delivery.model_dump(mode="json"),
         meta={"request_id": event.request_context.request_id or "", "trusted": str(trusted)},
     )
-    try:
+    with retry_later_on_failure("sign-up"):
         runtime.queues.accept(envelope)
-    except Exception:
-        # Not durably queued, so not accepted: a 503 makes the caller retry.
-        logger.exception("could not queue the sign-up")
-        raise ApiError(
-            503,
-            "temporarily_unavailable",
-            "the sign-up could not be accepted right now; retry shortly",
-            headers={"Retry-After": "5"},
-        ) from None
     metrics.add_metric(name="Accepted", unit=MetricUnit.Count, value=1)
     logger.info(
         "sign-up accepted",

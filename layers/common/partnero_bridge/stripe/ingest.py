@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from partnero_bridge.api import ApiError, json_response, parse_json_object, validation_error
+from partnero_bridge.api import (
+    ApiError,
+    json_response,
+    parse_json_object,
+    retry_later_on_failure,
+    validation_error,
+)
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.http_input import header, raw_body, text_body
@@ -93,15 +99,8 @@ def accept_event(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[st
         body,
         meta={"request_id": event.request_context.request_id or ""},
     )
-    try:
+    with retry_later_on_failure("Stripe event"):
         runtime.queues.accept(envelope)
-    except Exception:
-        logger.exception("could not queue the Stripe event")
-        raise ApiError(
-            503,
-            "temporarily_unavailable",
-            "the event could not be accepted right now; retry shortly",
-        ) from None
     metrics.add_metric(name="Accepted", unit=MetricUnit.Count, value=1)
     logger.info(
         "Stripe event accepted",

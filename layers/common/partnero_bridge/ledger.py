@@ -61,14 +61,3 @@ class Ledger:
                 ":one": {"N": "1"},
             },
         )
-
-    def customer(self, customer_key: str) -> dict[str, str] | None:
-        """The ledger entry of a customer, flattened to strings (for tools and tests)."""
-        item = self._dynamodb.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": customer_ledger_key(customer_key)}},
-            ConsistentRead=True,
-        ).get("Item")
-        if item is None:
-            return None
-        return {name: next(iter(value.values())) for name, value in item.items()}  # type: ignore[misc]

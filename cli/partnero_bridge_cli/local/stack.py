@@ -277,10 +277,15 @@ class LocalStack:
         if self.sandbox is not None:
             lines += [
                 "",
-                f"Partnero sandbox: {self.sandbox.url} (API key "
-                f"'{self.env['PARTNERO_API_KEY']}', partner keys: "
-                f"{', '.join(SANDBOX_PARTNERS)})",
-                f"  what it received: {self.sandbox.root_url}/_sandbox/state",
+                f"Partnero sandbox: {self.sandbox.url} (partner keys: "
+                f"{', '.join(SANDBOX_PARTNERS)}; API key "
+                # Never echo a key the user set: it may be a real one.
+                + (
+                    f"'{SANDBOX_API_KEY}')"
+                    if self.env["PARTNERO_API_KEY"] == SANDBOX_API_KEY
+                    else "from PARTNERO_API_KEY)"
+                ),
+                f"  watch what the bridge sends: {self.sandbox.root_url}/",
             ]
         else:
             lines += ["", f"Partnero: {self.env['PARTNERO_API_URL']}"]

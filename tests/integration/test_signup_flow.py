@@ -318,3 +318,17 @@ def test_sample_events_run_through_the_function(
     batch = bridge.invoke("SignupFunction", json.loads((events / "sqs-batch.json").read_text()))
     assert batch.payload == {"batchItemFailures": []}
     assert [c["key"] for c in sandbox.customers()] == ["jane@example.com"]
+
+
+def test_a_repeated_delivery_is_logged_and_counted_as_a_duplicate(
+    bridge: InProcessBridge, sandbox: PartneroSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge.call("POST", "/signup", JANE)
+    bridge.drain("SignupFunction")
+    capsys.readouterr()
+    bridge.call("POST", "/signup", JANE)
+    bridge.drain("SignupFunction")
+    out = capsys.readouterr().out
+    assert "duplicate delivery: already processed" in out
+    assert '"Duplicate":[1.0]' in out
+    assert '"Processed"' not in out

@@ -111,18 +111,7 @@ class _Processor:
             logger.exception("unexpected error while processing")
             error = RetryableError(f"unexpected {type(exc).__name__}")
         else:
-            logger.info(
-                "delivery processed",
-                extra={
-                    "outcome": outcome.status.value,
-                    "detail": outcome.detail,
-                    "ledger_key": mask_key(outcome.ledger_key),
-                },
-            )
-            metrics.add_metric(
-                name=_OUTCOME_METRICS[outcome.status.value], unit=MetricUnit.Count, value=1
-            )
-            return outcome.status.value
+            return _report(outcome)
         finally:
             logger.remove_keys(["delivery_id", "receive_count", "ledger_key"])
 

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from partnero_bridge.envelope import QueueEnvelope
+from partnero_bridge_cli.local.template import STACK_NAME
 
 SOURCES = {"signup": "Signup", "ecwid": "EcwidOrder", "stripe": "StripeEvent"}
 LOCAL_QUEUE_NAMES = {"signup": "signup", "ecwid": "ecwid-order", "stripe": "stripe-event"}
-LOCAL_STACK = "partnero-bridge-local"
 # Held invisible while being listed, then made visible again.
 PEEK_SECONDS = 30
 UNKNOWN_ERROR = "unknown: moved by SQS redrive (the invocation crashed or timed out)"
@@ -64,7 +64,7 @@ def queue_pairs(
         ]
     pairs = []
     for source in sources:
-        name = f"{LOCAL_STACK}-{LOCAL_QUEUE_NAMES[source]}"
+        name = f"{STACK_NAME}-{LOCAL_QUEUE_NAMES[source]}"
         pairs.append(
             QueuePair(
                 source,

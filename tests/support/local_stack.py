@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from partnero_bridge_cli.local.aws import client
+from partnero_bridge_cli.local.template import STACK_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK_NAME = "partnero-bridge-local"
 
 
 def free_port() -> int:

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from partnero_bridge.errors import PermanentError
 
 
 class Source(StrEnum):
     SIGNUP = "signup"
     ECWID = "ecwid"
     STRIPE = "stripe"
+
+
+Payload = TypeVar("Payload", bound=BaseModel)
 
 
 class QueueEnvelope(BaseModel):
@@ -33,6 +38,15 @@ class QueueEnvelope(BaseModel):
     payload: dict[str, Any]
     # Facts from ingest that processing may need (request id, trusted caller, ...).
     meta: dict[str, str] = Field(default_factory=dict)
+
+    def payload_as(self, model: type[Payload]) -> Payload:
+        """The payload as ``model``; one that does not fit can never succeed: permanent."""
+        try:
+            return model.model_validate(self.payload)
+        except ValidationError as exc:
+            raise PermanentError(
+                f"{self.source.value} payload is invalid: {exc.error_count()} problem(s)"
+            ) from None
 
     @classmethod
     def new(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from partnero_bridge.ecwid.client import EcwidClient
 from partnero_bridge.ecwid.ingest import ecwid_secret
 from partnero_bridge.ecwid.mapping import EcwidRules, Verdict, decide, ledger_key
@@ -41,12 +39,7 @@ def rules(runtime: Runtime) -> EcwidRules:
 
 
 def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
-    try:
-        webhook = EcwidWebhook.model_validate(envelope.payload)
-    except ValidationError as exc:
-        raise PermanentError(
-            f"webhook payload is invalid: {exc.error_count()} problem(s)"
-        ) from None
+    webhook = envelope.payload_as(EcwidWebhook)
     store = str(webhook.storeId)
     order_id = webhook.order_id
     if order_id is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
 from partnero_bridge.errors import PermanentError
 from partnero_bridge.ledger import CustomerRecord, customer_ledger_key
@@ -26,12 +24,7 @@ _RESULTS = {
 
 
 def process_signup(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
-    try:
-        delivery = SignupDelivery.model_validate(envelope.payload)
-    except ValidationError as exc:
-        raise PermanentError(
-            f"sign-up payload is invalid: {exc.error_count()} problem(s)"
-        ) from None
+    delivery = envelope.payload_as(SignupDelivery)
 
     logger.append_keys(ledger_key=mask_key(customer_ledger_key(delivery.customer_key)))
     answer = runtime.partnero.create_customer(customer_request(delivery))

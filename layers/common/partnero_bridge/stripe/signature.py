@@ -1,56 +1,11 @@
-"""Stripe's webhook signature: ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=...][,v0=...]``.
-
-``v1`` is HMAC-SHA256 with the endpoint secret over ``"<t>.<raw body>"``. Any ``v1`` may
-match any configured secret (secrets overlap while one is rolled, and test and live
-endpoints differ); other schemes are ignored (``v0`` is a test scheme, accepting it would
-be a downgrade). Timestamps more than 5 minutes old or ahead are refused.
-"""
+"""Stripe's webhook signature: ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=...][,v0=...]``,
+verified over the exact raw body with any configured endpoint secret (see
+:mod:`partnero_bridge.timed_signature`)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
-from collections.abc import Sequence
+from partnero_bridge.timed_signature import TOLERANCE_SECONDS, sign, verify
 
 SIGNATURE_HEADER = "stripe-signature"
-TOLERANCE_SECONDS = 300
 
-
-def sign(secret: str, payload: bytes, timestamp: int | None = None) -> str:
-    """A header value for ``payload`` (for tests and the CLI's test events)."""
-    t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
-
-
-def verify(
-    header: str | None,
-    payload: bytes,
-    secrets: Sequence[str],
-    now: float | None = None,
-    tolerance: int = TOLERANCE_SECONDS,
-) -> bool:
-    if not header:
-        return False
-    timestamp: int | None = None
-    signatures: list[str] = []
-    for part in header.split(","):
-        scheme, _, value = part.strip().partition("=")
-        if scheme == "t" and value.isdigit():
-            timestamp = int(value)
-        elif scheme == "v1" and value:
-            signatures.append(value)
-    if timestamp is None or not signatures:
-        return False
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance:
-        return False
-    signed = f"{timestamp}.".encode() + payload
-    matched = False
-    for secret in (s for s in secrets if s):
-        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode()
-        for candidate in signatures:
-            # No early exit: every comparison runs, each in constant time.
-            matched |= hmac.compare_digest(expected, candidate.encode())
-    return matched
+__all__ = ["SIGNATURE_HEADER", "TOLERANCE_SECONDS", "sign", "verify"]

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from partnero_bridge.errors import ConfigurationError
 
@@ -34,6 +41,9 @@ class BridgeSettings(BaseModel):
     ledger_table: str = Field("", alias="BRIDGE_LEDGER_TABLE")
     work_queue_url: str = Field("", alias="BRIDGE_WORK_QUEUE_URL")
     dead_letter_queue_url: str = Field("", alias="BRIDGE_DEAD_LETTER_QUEUE_URL")
+    # The sign-up function sends re-check messages to the Ecwid and Stripe work queues.
+    ecwid_queue_url: str = Field("", alias="BRIDGE_ECWID_QUEUE_URL")
+    stripe_queue_url: str = Field("", alias="BRIDGE_STRIPE_QUEUE_URL")
     max_receives: int = Field(5, ge=1, le=1000, alias="BRIDGE_MAX_RECEIVES")
     retry_base_seconds: int = Field(30, ge=0, le=43200, alias="BRIDGE_RETRY_BASE_SECONDS")
     retry_max_seconds: int = Field(900, ge=0, le=43200, alias="BRIDGE_RETRY_MAX_SECONDS")
@@ -48,6 +58,12 @@ class BridgeSettings(BaseModel):
     # Shorter than the function timeout, so a hanging Partnero becomes a retry, not a
     # killed invocation.
     partnero_timeout_seconds: float = Field(10.0, gt=0, le=25, alias="PARTNERO_TIMEOUT_SECONDS")
+    # The Partnero program's currency (3-letter code; empty = not configured) and whether
+    # Partnero converts other currencies into it itself.
+    partnero_program_currency: str = Field(
+        "", pattern=r"^([A-Za-z]{3})?$", alias="PARTNERO_PROGRAM_CURRENCY"
+    )
+    partnero_converts_currencies: bool = Field(False, alias="PARTNERO_CONVERTS_CURRENCIES")
 
     signup_allowed_origins: list[str] = Field(default_factory=list, alias="SIGNUP_ALLOWED_ORIGINS")
     signup_require_signature: bool = Field(False, alias="SIGNUP_REQUIRE_SIGNATURE")
@@ -57,9 +73,32 @@ class BridgeSettings(BaseModel):
     # How long a claim on one order or payment in the ledger lasts: longer than the
     # function timeout, so it only expires when its holder has died.
     ledger_lease_seconds: int = Field(90, ge=31, le=3600, alias="BRIDGE_LEDGER_LEASE_SECONDS")
+    # How long a sale without a partner key, for a customer Partnero does not know yet,
+    # waits for that customer's sign-up before it counts as not referred.
+    signup_wait_seconds: int = Field(900, ge=0, le=43200, alias="BRIDGE_SIGNUP_WAIT_SECONDS")
+    # A later sign-up re-triggers that customer's not-referred sales of the last N days.
+    retrigger_days: int = Field(30, ge=0, le=365, alias="BRIDGE_RETRIGGER_DAYS")
 
     ecwid_api_url: str = Field("https://app.ecwid.com/api/v3", alias="ECWID_API_URL")
-    ecwid_secret_arn: str = Field("", alias="ECWID_SECRET_ARN")
+    # Webhook signing secrets (the app's client secrets) apart from API credentials (store
+    # tokens), so the code that answers the internet needs to read only the former.
+    ecwid_webhook_secret_arn: str = Field("", alias="ECWID_WEBHOOK_SECRET_ARN")
+    ecwid_api_secret_arn: str = Field("", alias="ECWID_API_SECRET_ARN")
+    # Stores whose webhooks are processed (not a secret); webhooks of other stores are
+    # parked in the parked-webhooks table, replayable once their store is listed here.
+    ecwid_store_ids: list[str] = Field(default_factory=list, alias="ECWID_STORE_IDS")
+    # A webhook whose signed eventCreated is older than this at receipt is refused (2xx,
+    # counted, not queued). Longer than Ecwid's ~24 h of redeliveries (which keep
+    # eventCreated), shorter than the idempotency TTL (a replay is still a duplicate).
+    ecwid_max_event_age_seconds: int = Field(
+        48 * 3600, ge=3600, alias="ECWID_MAX_EVENT_AGE_SECONDS"
+    )
+    parked_table: str = Field("", alias="BRIDGE_PARKED_TABLE")
+    # Parkings per store and retention period; over it a webhook is counted and dropped.
+    ecwid_parked_max_per_store: int = Field(
+        1000, ge=1, le=1_000_000, alias="ECWID_PARKED_MAX_PER_STORE"
+    )
+    ecwid_parked_retention_days: int = Field(14, ge=1, le=365, alias="ECWID_PARKED_RETENTION_DAYS")
     ecwid_amount_basis: Literal["net", "total", "subtotal"] = Field(
         "net", alias="ECWID_AMOUNT_BASIS"
     )
@@ -88,6 +127,26 @@ class BridgeSettings(BaseModel):
     @classmethod
     def _origins_from_csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("ecwid_store_ids", mode="before")
+    @classmethod
+    def _store_ids_from_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("ecwid_store_ids")
+    @classmethod
+    def _store_ids_are_numbers(cls, value: list[str]) -> list[str]:
+        if not all(store.isascii() and store.isdigit() for store in value):
+            raise ValueError("store ids are numbers, comma-separated")
+        return [str(int(store)) for store in value]
+
+    @field_validator("ecwid_max_event_age_seconds")
+    @classmethod
+    def _age_below_idempotency_ttl(cls, value: int, info: ValidationInfo) -> int:
+        ttl = info.data.get("idempotency_ttl_seconds")
+        if isinstance(ttl, int) and value >= ttl:
+            raise ValueError("must be shorter than BRIDGE_IDEMPOTENCY_TTL_SECONDS")
+        return value
 
     @field_validator("partnero_api_url", "ecwid_api_url")
     @classmethod

@@ -1,11 +1,27 @@
-"""Ingest side of ``POST /webhooks/ecwid``: verify, filter, queue, answer 200.
+"""Ingest side of ``POST /webhooks/ecwid``: verify, check freshness and store, queue, answer.
 
-The answer comes only after the webhook is on the work queue (or, for a store that is
-not configured, on the dead-letter queue), so an accepted webhook is never lost.
+In order:
+
+1. the body is an Ecwid webhook (JSON, the documented fields), else 4xx;
+2. ``X-Ecwid-Webhook-Signature`` verifies under one of the app's client secrets (the
+   webhook secret; ingest reads no other Ecwid secret), else 401;
+3. events other than ``order.*`` are acknowledged and dropped;
+4. the signed ``eventCreated`` is fresh: a webhook older than
+   ``ECWID_MAX_EVENT_AGE_SECONDS`` at receipt is refused with a 2xx (so Ecwid stops
+   retrying it), counted as ``StaleWebhook`` and logged, never queued; one dated more than
+   ``MAX_CLOCK_SKEW_SECONDS`` ahead is a 422 (see ``_check_freshness``). Only ingest looks
+   at this: queue retries and replays never re-check it;
+5. the store is in ``ECWID_STORE_IDS``: the webhook is queued (200 once SQS has it, 503
+   if not). Otherwise it is parked (``ParkedWebhook``, replayable once the store is
+   configured), or over the store's cap, counted and dropped (``ParkedWebhookDropped``).
+
+The answer comes only after the webhook is on the work queue or in the parked table, so
+an accepted webhook is never lost.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,6 +36,8 @@ from partnero_bridge.api import (
 )
 from partnero_bridge.ecwid import signature
 from partnero_bridge.ecwid.models import EcwidWebhook
+from partnero_bridge.ecwid.parking import ParkedWebhooks, ParkResult
+from partnero_bridge.ecwid.secrets import webhook_client_secrets
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.http_input import header, raw_body, text_body
@@ -33,18 +51,139 @@ if TYPE_CHECKING:
 
 # Ecwid retries forever on errors; a body this large is not an Ecwid webhook.
 MAX_BODY_BYTES = 64 * 1024
+# How far ahead of our clock a signed eventCreated may be (clocks drift a little).
+MAX_CLOCK_SKEW_SECONDS = 300
 
 
-def ecwid_secret(runtime: Runtime) -> tuple[str, dict[str, str]]:
-    """The app's client secret and the store tokens (store id -> token)."""
-    secret = runtime.secrets.read(runtime.settings.ecwid_secret_arn)
-    tokens = secret.get("store_tokens") or {}
-    if not isinstance(tokens, dict):
-        raise ConfigurationError("ecwid secret: store_tokens is not an object")
-    return str(secret.get("client_secret") or ""), {str(k): str(v) for k, v in tokens.items()}
+def _now() -> float:
+    """The time of receipt (a function, so tests can move the clock)."""
+    return time.time()
+
+
+def ecwid_envelope(
+    webhook_body: dict[str, object], event_id: str, request_id: str
+) -> QueueEnvelope:
+    """The queue envelope of a verified Ecwid webhook (parked ones keep it for replay)."""
+    return QueueEnvelope.new(
+        Source.ECWID, f"ecwid-{event_id}", dict(webhook_body), meta={"request_id": request_id}
+    )
+
+
+def _client_secrets(runtime: Runtime) -> list[str]:
+    try:
+        secrets = webhook_client_secrets(runtime)
+    except ConfigurationError:
+        logger.exception("Ecwid webhook secret is not readable: webhooks cannot be verified")
+        raise ApiError(
+            503, "not_configured", "the bridge cannot verify Ecwid webhooks yet"
+        ) from None
+    if not secrets:
+        logger.error(
+            "the Ecwid webhook secret lists no client secret: webhooks cannot be verified",
+            extra={"secret": "ECWID_WEBHOOK_SECRET_ARN", "field": "client_secrets"},
+        )
+        raise ApiError(503, "not_configured", "the bridge cannot verify Ecwid webhooks yet")
+    return secrets
+
+
+def _check_freshness(webhook: EcwidWebhook, runtime: Runtime, now: float) -> Response[str] | None:
+    """None when fresh; the answer to give otherwise.
+
+    Too old: Ecwid's redeliveries (about 24 h, same eventCreated) are over, so this is a
+    replay of a captured webhook or a very late copy; answered 2xx so nobody retries it.
+    From the future beyond the skew: refused with a 422, not accepted (it would stay
+    replayable for longer than the window allows) and not answered 2xx as stale (if
+    Ecwid's clock or ours is off, the sale would be lost for good): Ecwid retries for a
+    day and the webhook gets in once the clocks agree; meanwhile the refusals are counted.
+    """
+    age = int(now) - webhook.eventCreated
+    max_age = runtime.settings.ecwid_max_event_age_seconds
+    details = {
+        "event_id": webhook.eventId,
+        "store_id": str(webhook.storeId),
+        "event_type": webhook.eventType,
+        "event_created": webhook.eventCreated,
+        "age_seconds": age,
+        "max_age_seconds": max_age,
+    }
+    if age < -MAX_CLOCK_SKEW_SECONDS:
+        metrics.add_metric(name="FutureWebhook", unit=MetricUnit.Count, value=1)
+        logger.warning("Ecwid webhook dated in the future refused", extra=details)
+        raise ApiError(
+            422,
+            "event_created_in_the_future",
+            f"eventCreated is {-age} s ahead of the bridge's clock (at most "
+            f"{MAX_CLOCK_SKEW_SECONDS} s accepted); retry later",
+        )
+    if age > max_age:
+        metrics.add_metric(name="StaleWebhook", unit=MetricUnit.Count, value=1)
+        logger.warning("stale Ecwid webhook refused, not queued", extra=details)
+        return json_response(
+            200,
+            {
+                "status": "refused",
+                "reason": "stale",
+                "message": f"eventCreated is {age} s old, over the {max_age} s accepted; "
+                "not processed",
+            },
+        )
+    return None
+
+
+def _park(webhook: EcwidWebhook, envelope: QueueEnvelope, runtime: Runtime) -> Response[str]:
+    settings = runtime.settings
+    parked = ParkedWebhooks(
+        runtime.dynamodb,
+        settings.parked_table,
+        settings.ecwid_parked_max_per_store,
+        settings.ecwid_parked_retention_days,
+    )
+    store = str(webhook.storeId)
+    details = {
+        "store_id": store,
+        "delivery_id": envelope.delivery_id,
+        "event_type": webhook.eventType,
+        "order_id": webhook.order_id,
+    }
+    with retry_later_on_failure("Ecwid webhook"):
+        result = parked.park(
+            envelope,
+            store_id=store,
+            event_id=webhook.eventId,
+            event_type=webhook.eventType,
+            order_id=webhook.order_id,
+            event_created=webhook.eventCreated,
+        )
+    if result is ParkResult.OVER_CAP:
+        metrics.add_metric(name="ParkedWebhookDropped", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "webhook for an unconfigured store DROPPED: the store has reached its cap of "
+            f"{settings.ecwid_parked_max_per_store} parked webhooks; add the store to "
+            "ECWID_STORE_IDS",
+            extra=details,
+        )
+        return json_response(
+            200,
+            {
+                "status": "dropped",
+                "reason": "store_not_configured",
+                "message": "the store is not configured and its parked webhooks are at the cap",
+            },
+        )
+    if result is ParkResult.ALREADY_PARKED:
+        logger.info("webhook for an unconfigured store was already parked", extra=details)
+    else:
+        metrics.add_metric(name="ParkedWebhook", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "webhook for an unconfigured store parked; replay it once the store is in "
+            "ECWID_STORE_IDS (partnero-bridge parked replay)",
+            extra=details,
+        )
+    return json_response(200, {"status": "parked", "reason": "store_not_configured"})
 
 
 def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[str]:
+    received = _now()
     raw = raw_body(event)
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
@@ -54,19 +193,9 @@ def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[
     except ValidationError as exc:
         raise validation_error(exc) from None
 
-    try:
-        client_secret, store_tokens = ecwid_secret(runtime)
-    except ConfigurationError:
-        logger.exception("Ecwid secret is not readable: webhooks cannot be verified")
-        raise ApiError(
-            503, "not_configured", "the bridge cannot verify Ecwid webhooks yet"
-        ) from None
-    if not client_secret:
-        logger.error("Ecwid client_secret is empty: webhooks cannot be verified")
-        raise ApiError(503, "not_configured", "the bridge cannot verify Ecwid webhooks yet")
     if not signature.verify(
         header(event, signature.SIGNATURE_HEADER),
-        client_secret,
+        _client_secrets(runtime),
         webhook.eventCreated,
         webhook.eventId,
     ):
@@ -79,30 +208,15 @@ def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[
         logger.debug("Ecwid event ignored", extra={"event_type": webhook.eventType})
         return json_response(200, {"status": "ignored", "reason": "not an order event"})
 
-    envelope = QueueEnvelope.new(
-        Source.ECWID,
-        f"ecwid-{webhook.eventId}",
-        body,
-        meta={"request_id": event.request_context.request_id or ""},
-    )
+    refused = _check_freshness(webhook, runtime, received)
+    if refused is not None:
+        return refused
+
+    envelope = ecwid_envelope(body, webhook.eventId, event.request_context.request_id or "")
     store = str(webhook.storeId)
+    if store not in runtime.settings.ecwid_store_ids:
+        return _park(webhook, envelope, runtime)
     with retry_later_on_failure("Ecwid webhook"):
-        if store not in store_tokens:
-            # Kept, not dropped: replayable once the store's token is configured.
-            runtime.queues.dead_letter(
-                envelope.model_dump_json(),
-                source=Source.ECWID.value,
-                delivery_id=envelope.delivery_id,
-                error_kind="unknown_store",
-                error=f"store {store} is not configured (no token in the Ecwid secret)",
-                receive_count=0,
-            )
-            metrics.add_metric(name="UnknownStore", unit=MetricUnit.Count, value=1)
-            logger.warning(
-                "webhook for an unconfigured store kept in the DLQ",
-                extra={"store_id": store, "delivery_id": envelope.delivery_id},
-            )
-            return json_response(200, {"status": "accepted"})
         runtime.queues.accept(envelope)
     metrics.add_metric(name="Accepted", unit=MetricUnit.Count, value=1)
     logger.info(

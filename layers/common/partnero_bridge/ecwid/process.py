@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from partnero_bridge.ecwid.client import EcwidClient
-from partnero_bridge.ecwid.ingest import ecwid_secret
 from partnero_bridge.ecwid.mapping import EcwidRules, Verdict, decide, ledger_key
 from partnero_bridge.ecwid.models import EcwidWebhook
+from partnero_bridge.ecwid.secrets import ecwid_store_tokens
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
 from partnero_bridge.errors import ConfigurationError, PermanentError
 from partnero_bridge.observability import logger
@@ -52,7 +52,7 @@ def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     if webhook.eventType == "order.deleted":
         return runtime.reconciler.apply(key, None, envelope.delivery_id)
 
-    token = ecwid_secret(runtime)[1].get(store)
+    token = ecwid_store_tokens(runtime).get(store)
     if not token:
         raise ConfigurationError(f"store {store} has no token in the Ecwid secret")
     client = ecwid_client(runtime)

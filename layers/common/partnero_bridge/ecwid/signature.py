@@ -2,7 +2,11 @@
 
 It covers only those two fields, not the body: storeId, eventType and data are not
 authenticated. So the bridge only processes configured stores and never takes money
-from the webhook; it fetches the order with the store's own token.
+from the webhook; it fetches the order with the store's own token. eventCreated being
+signed is what bounds replays: ingest refuses webhooks older than a freshness window.
+
+Several client secrets may be configured at once (an app's secret being rotated: the old
+and the new one overlap); a signature made with any of them verifies.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterable
 
 SIGNATURE_HEADER = "x-ecwid-webhook-signature"
 
@@ -20,9 +25,26 @@ def expected_signature(client_secret: str, event_created: int | str, event_id: s
     return base64.b64encode(digest).decode()
 
 
-def verify(header: str | None, client_secret: str, event_created: int | str, event_id: str) -> bool:
-    """Fail closed: no header or no secret never verifies; compared in constant time."""
-    if not header or not client_secret:
+def verify(
+    header: str | None,
+    client_secrets: str | Iterable[str],
+    event_created: int | str,
+    event_id: str,
+) -> bool:
+    """True when ``header`` is the signature under any of ``client_secrets``.
+
+    Fails closed: no header, or no non-empty secret, never verifies. Each candidate is
+    compared in constant time, and every candidate is compared (no early exit), so the
+    time taken does not tell which secret matched.
+    """
+    if not header:
         return False
-    expected = expected_signature(client_secret, event_created, event_id)
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
+    secrets = [client_secrets] if isinstance(client_secrets, str) else list(client_secrets)
+    presented = header.strip().encode()
+    matched = False
+    for secret in secrets:
+        if not secret:
+            continue
+        expected = expected_signature(secret, event_created, event_id).encode()
+        matched |= hmac.compare_digest(expected, presented)
+    return matched

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -250,6 +251,58 @@ def test_transaction_can_create_its_customer(
     assert len(sandbox.transactions()) == 2
 
 
+@pytest.mark.parametrize(
+    "where",
+    ["customer.partner and top-level partner", "top-level partner only (legacy docs)"],
+)
+def test_create_customer_transaction_takes_the_partner_in_either_place(
+    sandbox: PartneroSandbox, client: httpx.Client, where: str
+) -> None:
+    """What the bridge sends: the same partner at customer.partner.key and partner.key."""
+    customer: dict[str, Any] = {"key": "buyer@example.com", "email": "buyer@example.com"}
+    if where.startswith("customer.partner"):
+        customer["partner"] = {"key": PARTNER}
+    body = {
+        "customer": customer,
+        "partner": {"key": PARTNER},
+        "key": "order-1",
+        "amount": 25,
+        "options": {"create_customer": True},
+    }
+
+    response = client.post("/transactions", json=body)
+
+    assert response.status_code == 200
+    assert response.json()["data"]["partner"] == {"key": PARTNER}
+    assert [(c["key"], c["partner"]) for c in sandbox.customers()] == [
+        ("buyer@example.com", {"key": PARTNER})
+    ]
+    ghost = {"key": "ghost"}
+    unknown = {
+        **body,
+        "customer": {
+            **customer,
+            "key": "other",
+            **({"partner": ghost} if "partner" in customer else {}),
+        },
+        "partner": ghost,
+    }
+    refused = client.post("/transactions", json=unknown)
+    assert refused.status_code == 400
+    assert refused.json() == {"message": "Invalid partner key"}
+    assert len(sandbox.customers()) == 1
+
+
+def test_unknown_customer_key_is_a_404(client: httpx.Client) -> None:
+    client.post("/customers", json=new_customer("ada@example.com"))
+
+    assert client.get("/customers/ada%40example.com").status_code == 200
+    for key in ("grace%40example.com", "ADA%40example.com", "cust-1"):
+        missing = client.get(f"/customers/{key}")
+        assert missing.status_code == 404
+        assert missing.json() == {"message": "Customer not found"}
+
+
 def test_transaction_for_unknown_customer_is_a_422(
     sandbox: PartneroSandbox, client: httpx.Client
 ) -> None:
@@ -367,6 +420,112 @@ def test_amounts_keep_their_exact_decimal_text(
     state = httpx.get(sandbox.root_url + "/_sandbox/state")
     assert '"amount":19.99,' in state.text
     assert '"amount":0.1,' in state.text
+
+
+# ---- rewards ----------------------------------------------------------------------------------
+
+
+def test_every_transaction_carries_a_pending_reward(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    created = client.post("/transactions", json=new_transaction("order-1", amount=59.99))
+    direct = client.post(
+        "/transactions", json=new_transaction("order-2", amount=7.5, amount_units="reward")
+    )
+
+    [reward] = created.json()["data"]["rewards"]
+    assert reward == {"id": reward["id"], "amount": 12.0, "status": "pending", "paid_at": None}
+    assert '"amount":12.00,' in created.text  # 20 % of 59.99, to the cent
+    assert [r["amount"] for r in direct.json()["data"]["rewards"]] == [7.5]  # set directly
+    assert client.get("/transactions/order-1").json()["data"]["rewards"] == [reward]
+    listed = client.get("/transactions", params={"key": "order-1"}).json()["data"]
+    assert [t["rewards"] for t in listed] == [[reward]]
+    by_customer = client.get("/customers/cust-1/transactions").json()["data"]
+    assert [len(t["rewards"]) for t in by_customer] == [1, 1]
+    assert sandbox.transactions()[0]["rewards"][0]["amount"] == Decimal("12.00")
+    ids = [t["rewards"][0]["id"] for t in sandbox.transactions()]
+    assert len(set(ids)) == 2
+
+
+def test_rewards_are_approved_then_paid_by_transaction_key(
+    sandbox: PartneroSandbox, client: httpx.Client, admin: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer())
+    client.post("/transactions", json=new_transaction("order-1"))
+    client.post("/transactions", json=new_transaction("order-1"))  # keys are not unique
+    client.post("/transactions", json=new_transaction("order-2"))
+
+    approved = admin.post("/transactions/order-1/rewards/approve")
+    assert approved.status_code == 200
+    assert [
+        (r["status"], r["paid_at"]) for t in approved.json()["transactions"] for r in t["rewards"]
+    ] == [("approved", None), ("approved", None)]
+
+    paid = sandbox.pay_rewards("order-1")
+    assert [r["status"] for t in paid for r in t["rewards"]] == ["paid", "paid"]
+    paid_at = paid[0]["rewards"][0]["paid_at"]
+    assert paid_at.endswith("Z")
+    assert datetime.fromisoformat(paid_at).tzinfo is not None
+    fetched = client.get("/transactions/order-1").json()["data"]["rewards"][0]
+    assert (fetched["status"], fetched["paid_at"]) == ("paid", paid_at)
+
+    # Approving again never takes a payout back; other keys are untouched.
+    sandbox.approve_rewards("order-1")
+    assert client.get("/transactions/order-1").json()["data"]["rewards"][0]["status"] == "paid"
+    assert client.get("/transactions/order-2").json()["data"]["rewards"][0]["status"] == "pending"
+    assert admin.post("/transactions/order-2/rewards/pay").status_code == 200
+    assert sandbox.transactions()[2]["rewards"][0]["status"] == "paid"
+
+    client.delete("/transactions/order-2")
+    missing = admin.post("/transactions/order-2/rewards/pay")
+    assert missing.status_code == 404
+    assert "order-2" in missing.json()["message"]
+    assert admin.post("/transactions/nope/rewards/approve").status_code == 404
+    with pytest.raises(KeyError):
+        sandbox.pay_rewards("nope")
+    assert admin.get("/transactions/order-1/rewards/pay").status_code == 405
+    assert admin.post("/transactions/order-1/rewards/refund").status_code == 404
+    assert admin.post("/transactions/order-1/rewards").status_code == 404
+    assert [r.path for r in sandbox.requests() if r.path.startswith("/_sandbox")] == []
+
+
+def test_reward_rate_is_configurable(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    client.post("/customers", json=new_customer())
+    with PartneroSandbox(api_key=API_KEY, partners=[PARTNER], reward_rate="0.1") as tenth:
+        assert tenth.reward_rate == Decimal("0.1")
+    sandbox.set_reward_rate("0.333")
+    created = client.post("/transactions", json=new_transaction(amount=10))
+    assert '"amount":3.33,' in created.text
+    with pytest.raises(ValueError, match="reward_rate"):
+        sandbox.set_reward_rate("1.5")
+    assert sandbox.reward_rate == Decimal("0.333")
+
+
+def test_accept_any_partner_switch(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    ghost = {"partner": {"key": "ghost"}, "key": "cust-1"}
+    assert client.post("/customers", json=ghost).status_code == 400
+
+    with sandbox.any_partner_accepted():
+        assert sandbox.accepts_any_partner is True
+        assert client.post("/customers", json=ghost).status_code == 200
+        transaction = {
+            "customer": {"key": "cust-2", "partner": {"key": "anyone"}},
+            "partner": {"key": "anyone"},
+            "key": "order-1",
+            "amount": 10,
+            "options": {"create_customer": True},
+        }
+        assert client.post("/transactions", json=transaction).status_code == 200
+        sandbox.reset()
+        assert sandbox.accepts_any_partner is True  # a setting, not data
+
+    assert sandbox.accepts_any_partner is False
+    assert client.post("/customers", json=ghost).status_code == 400
+    assert sandbox.partners() == [PARTNER]
+
+    with PartneroSandbox(api_key=API_KEY, partners=[], accept_any_partner=True) as open_door:
+        assert open_door.accepts_any_partner is True
 
 
 # ---- faults -----------------------------------------------------------------------------------
@@ -530,6 +689,28 @@ def test_admin_state_requests_and_reset(
     assert sandbox.transactions() == []
     assert sandbox.requests() == []
     assert admin.get("/state").json()["partners"] == [PARTNER]
+
+
+def test_admin_settings(
+    sandbox: PartneroSandbox, client: httpx.Client, admin: httpx.Client
+) -> None:
+    assert admin.get("/settings").json() == {"accept_any_partner": False, "reward_rate": 0.20}
+    assert admin.get("/state").json()["settings"]["accept_any_partner"] is False
+
+    changed = admin.put("/settings", json={"accept_any_partner": True, "reward_rate": 0.5})
+    assert changed.status_code == 200
+    assert changed.json() == {"accept_any_partner": True, "reward_rate": 0.5}
+    assert sandbox.accepts_any_partner is True
+    assert client.post("/customers", json={"partner": {"key": "x"}, "key": "c"}).status_code == 200
+
+    assert admin.put("/settings", json={"accept_any_partner": False}).status_code == 200
+    assert sandbox.reward_rate == Decimal("0.5")
+    for bad in ({"accept_any_partner": "yes"}, {"reward_rate": -1}, {"bogus": 1}, [1]):
+        refused = admin.put("/settings", json=bad)
+        assert refused.status_code == 400, bad
+        assert refused.json()["message"]
+    assert admin.post("/settings").status_code == 405
+    assert admin.get("/settings").json() == {"accept_any_partner": False, "reward_rate": 0.5}
 
 
 def test_admin_faults_and_partners(

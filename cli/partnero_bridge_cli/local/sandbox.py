@@ -12,10 +12,19 @@ documented behaviour as summarised for this project:
   validation errors (including a duplicate customer key);
 * transaction keys are NOT enforced unique: the same key twice creates two transactions (the
   trap the bridge must guard against), and deleting by key deletes all of them;
-* amounts are kept exactly as the JSON text gave them (``decimal.Decimal``, never ``float``).
+* amounts are kept exactly as the JSON text gave them (``decimal.Decimal``, never ``float``);
+* every transaction carries its partner's rewards. Partnero names the reward states (created,
+  approved, paid) but documents no JSON shape for them, so the sandbox keeps it simple: one
+  reward per transaction, ``{"id", "amount", "status", "paid_at"}``, its amount the program's
+  rate (20 % unless set) of the transaction's amount, or the amount itself when
+  ``amount_units`` is ``"reward"``; ``status`` goes ``pending`` -> ``approved`` -> ``paid``
+  only when driven through the admin interface (a partner's payout is not the bridge's doing).
 
 On top of the API it offers an admin interface under ``/_sandbox`` (no auth) so another process
-can read and drive it, and fault injection (error statuses with ``Retry-After``, hangs, connection
+can read and drive it: ``state``, ``requests``, ``reset``, ``faults``, ``partners``;
+``settings`` (``{"accept_any_partner": bool, "reward_rate": number}``); ``POST
+transactions/<key>/rewards/approve`` and ``.../rewards/pay`` (for every live transaction with
+that key). It also injects faults (error statuses with ``Retry-After``, hangs, connection
 resets, malformed bodies, and answers lost after Partnero accepted the request) so retries and
 idempotency can be exercised.
 
@@ -25,13 +34,14 @@ Run it in the foreground with::
 """
 
 import argparse
+import contextlib
 import copy
 import hmac
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, ClassVar, Final
 from urllib.parse import urlencode
@@ -62,6 +72,9 @@ _MAX_PAGE_SIZE: Final = 250
 _MAX_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z
 _EMAIL_RE: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CURRENCY_RE: Final = re.compile(r"^[A-Za-z]{3}$")
+DEFAULT_REWARD_RATE: Final = Decimal("0.20")
+_CENT: Final = Decimal("0.01")
+_REWARD_STEPS: Final[Mapping[str, str]] = {"approve": "approved", "pay": "paid"}
 
 
 def _now_iso() -> str:
@@ -312,14 +325,24 @@ class _Api(FakeApi):
     label: ClassVar[str] = "sandbox"
     fault_fields_first: ClassVar[bool] = True
 
-    def __init__(self, api_key: str, partners: Iterable[str]) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        partners: Iterable[str],
+        accept_any_partner: bool = False,
+        reward_rate: Decimal | int | str = DEFAULT_REWARD_RATE,
+    ) -> None:
         super().__init__()
         self.api_key = api_key
         self.partners: list[str] = []
         for partner in partners:
             self.add_partner(partner)
+        self.accept_any_partner = False
+        self.reward_rate = DEFAULT_REWARD_RATE
+        self.update_settings({"accept_any_partner": accept_any_partner, "reward_rate": reward_rate})
         self.customers: dict[str, dict[str, Any]] = {}
         self.transactions: list[dict[str, Any]] = []
+        self.rewards_created = 0
         any_key = "*"
         self.routes: list[tuple[tuple[str, ...], dict[str, _Route]]] = [
             (("test",), {"GET": self.test}),
@@ -360,11 +383,68 @@ class _Api(FakeApi):
             if key not in self.partners:
                 self.partners.append(key)
 
+    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change ``accept_any_partner`` and/or ``reward_rate``; ``ValueError`` if invalid."""
+        unknown = sorted(set(changes) - {"accept_any_partner", "reward_rate"})
+        if unknown:
+            raise ValueError(f"Unknown setting(s): {', '.join(unknown)}")
+        accept = changes.get("accept_any_partner", self.accept_any_partner)
+        if not isinstance(accept, bool):
+            raise ValueError("accept_any_partner must be true or false")
+        rate = changes.get("reward_rate", self.reward_rate)
+        if isinstance(rate, bool) or not isinstance(rate, int | str | Decimal):
+            raise ValueError("reward_rate must be a number between 0 and 1")
+        try:
+            rate = Decimal(rate)
+        except InvalidOperation:
+            raise ValueError("reward_rate must be a number between 0 and 1") from None
+        if not (rate.is_finite() and 0 <= rate <= 1):
+            raise ValueError("reward_rate must be a number between 0 and 1")
+        with self.lock:
+            self.accept_any_partner, self.reward_rate = accept, rate
+            return self.settings()
+
+    def settings(self) -> dict[str, Any]:
+        return {"accept_any_partner": self.accept_any_partner, "reward_rate": self.reward_rate}
+
+    def move_rewards(self, key: str, step: str) -> list[dict[str, Any]]:
+        """Approve (``step="approve"``) or pay (``"pay"``) the rewards of every live transaction
+        with this key; ``KeyError`` if there is none. A paid reward stays paid."""
+        status = _REWARD_STEPS[step]
+        with self.lock:
+            matches = self.live_transactions(key)
+            if not matches:
+                raise KeyError(f"No live transaction with key {key}")
+            now = _now_iso()
+            for transaction in matches:
+                for reward in transaction["rewards"]:
+                    if reward["status"] == "paid":
+                        continue
+                    reward["status"] = status
+                    if status == "paid":
+                        reward["paid_at"] = now
+            return copy.deepcopy(matches)
+
+    def new_reward(self, amount: int | Decimal, units: str | None) -> dict[str, Any]:
+        """The partner's reward for a new transaction, still to be approved and paid."""
+        self.rewards_created += 1
+        if units == "reward":  # the caller set the commission itself
+            value: int | Decimal = amount
+        else:
+            value = (Decimal(amount) * self.reward_rate).quantize(_CENT, ROUND_HALF_UP)
+        return {
+            "id": f"rwd_{self.rewards_created}",
+            "amount": value,
+            "status": "pending",
+            "paid_at": None,
+        }
+
     def reset(self) -> None:
         with self.lock:
             super().reset()
             self.customers = {}
             self.transactions = []
+            self.rewards_created = 0
 
     def customer_list(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -385,16 +465,37 @@ class _Api(FakeApi):
         return None
 
     def admin_parts(self, rest: str) -> list[str]:
-        # The sandbox matches its one-segment admin endpoints literally, without percent-decoding.
+        # The sandbox matches its one-segment admin endpoints literally, without percent-decoding;
+        # only the rewards endpoints have a transaction key (percent-decoded) in their path.
         name = rest.strip("/")
+        if name.startswith("transactions/"):
+            return segments(name)
         return [name] if name else []
 
     def admin_methods(self, parts: list[str]) -> tuple[str, ...] | None:
         if parts == ["partners"]:
             return ("GET", "POST")
+        if parts == ["settings"]:
+            return ("GET", "PUT")
+        if (
+            len(parts) == 4
+            and parts[0] == "transactions"
+            and parts[1]
+            and parts[2] == "rewards"
+            and parts[3] in _REWARD_STEPS
+        ):
+            return ("POST",)
         return super().admin_methods(parts)
 
     def admin_route(self, method: str, parts: list[str], body: Any) -> Answer:
+        if parts[0] == "transactions":
+            return Answer(200, {"transactions": self.move_rewards(parts[1], parts[3])})
+        if parts == ["settings"]:
+            if method == "PUT":
+                if not isinstance(body, dict):
+                    raise ValueError('Expected {"accept_any_partner": true, "reward_rate": 0.2}')
+                self.update_settings(body)
+            return Answer(200, self.settings())
         if parts != ["partners"]:
             return super().admin_route(method, parts, body)
         if method == "POST":
@@ -409,6 +510,7 @@ class _Api(FakeApi):
             "customers": self.customer_list(),
             "transactions": self.transaction_list(include_deleted=True),
             "partners": list(self.partners),
+            "settings": self.settings(),
         }
 
     # ---- error shapes ----------------------------------------------------------------------
@@ -478,10 +580,10 @@ class _Api(FakeApi):
         """Return the partner key for a reference, or fail with 400 like Partnero does.
 
         Partners only have keys in the sandbox; a partner id is treated as its key and a
-        partner email never matches.
+        partner email never matches. With ``accept_any_partner`` every key or id is valid.
         """
         kind, value = ref
-        if kind in {"key", "id"} and value in self.partners:
+        if kind in {"key", "id"} and (self.accept_any_partner or value in self.partners):
             return value
         raise _ApiError(400, f"Invalid partner {kind}")
 
@@ -727,6 +829,7 @@ class _Api(FakeApi):
             elif data.get("partner") is not None:
                 partner_ref = _partner_ref(errs, data["partner"], "partner")
         errs.raise_if_any()
+        assert amount is not None
 
         customer = self.find_customer(customer_key, customer_email)
         if customer is None:
@@ -760,6 +863,7 @@ class _Api(FakeApi):
             "created_at": _iso_from_timestamp(created_at) if created_at is not None else _now_iso(),
             "archived": False,
             "deleted": False,
+            "rewards": [self.new_reward(amount, amount_units)],
         }
         self.transactions.append(transaction)
         return _ok(transaction)
@@ -830,6 +934,9 @@ class PartneroSandbox(FakeService[_Api]):
 
     >>> with PartneroSandbox(api_key="k", partners=["p1"]) as sandbox:  # doctest: +SKIP
     ...     os.environ["PARTNERO_API_URL"] = sandbox.url
+
+    Only ``partners`` are valid partner keys unless ``accept_any_partner`` (then every key is);
+    each transaction's reward is ``reward_rate`` of its amount. Both survive :meth:`reset`.
     """
 
     handler_class = _Handler
@@ -842,10 +949,13 @@ class PartneroSandbox(FakeService[_Api]):
         partners: Iterable[str] = ("demo-partner",),
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
+        accept_any_partner: bool = False,
+        reward_rate: Decimal | int | str = DEFAULT_REWARD_RATE,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
-        super().__init__(_Api(api_key, partners), host, port)
+        super().__init__(_Api(api_key, partners, accept_any_partner, reward_rate), host, port)
 
     @property
     def api_key(self) -> str:
@@ -870,6 +980,50 @@ class PartneroSandbox(FakeService[_Api]):
         """Forget customers, transactions, recorded requests and faults."""
         super().reset()
 
+    # ---- settings --------------------------------------------------------------------------
+
+    @property
+    def accepts_any_partner(self) -> bool:
+        return self._api.accept_any_partner
+
+    def set_accept_any_partner(self, enabled: bool) -> None:
+        """Accept every partner key (True) or only the known partners (False)."""
+        self._api.update_settings({"accept_any_partner": enabled})
+
+    @contextlib.contextmanager
+    def any_partner_accepted(self) -> Iterator[None]:
+        """Accept every partner key inside the block, then go back to what it was."""
+        before = self.accepts_any_partner
+        self.set_accept_any_partner(True)
+        try:
+            yield
+        finally:
+            self.set_accept_any_partner(before)
+
+    @property
+    def reward_rate(self) -> Decimal:
+        return self._api.reward_rate
+
+    def set_reward_rate(self, rate: Decimal | int | str) -> None:
+        """The share of a transaction's amount its reward gets (0 to 1), for new transactions."""
+        self._api.update_settings({"reward_rate": rate})
+
+    # ---- rewards ---------------------------------------------------------------------------
+
+    def approve_rewards(self, key: str) -> list[dict[str, Any]]:
+        """Approve the rewards of every live transaction with this key (a paid one stays paid).
+
+        Returns those transactions; ``KeyError`` if there is none.
+        """
+        return self._api.move_rewards(key, "approve")
+
+    def pay_rewards(self, key: str) -> list[dict[str, Any]]:
+        """Mark the rewards of every live transaction with this key paid to the partner (now).
+
+        Returns those transactions; ``KeyError`` if there is none.
+        """
+        return self._api.move_rewards(key, "pay")
+
 
 # --------------------------------------------------------------------------------------------
 # Command line
@@ -892,11 +1046,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KEY",
         help="a valid partner key (repeatable; default: demo-partner)",
     )
+    parser.add_argument(
+        "--accept-any-partner", action="store_true", help="treat every partner key as valid"
+    )
+    parser.add_argument(
+        "--reward-rate",
+        type=Decimal,
+        default=DEFAULT_REWARD_RATE,
+        metavar="RATE",
+        help=f"reward as a share of a transaction's amount (default {DEFAULT_REWARD_RATE})",
+    )
     args = parser.parse_args(argv)
     partners: list[str] = args.partners or ["demo-partner"]
 
     sandbox = PartneroSandbox(
-        api_key=args.api_key, partners=partners, host=args.host, port=args.port
+        api_key=args.api_key,
+        partners=partners,
+        host=args.host,
+        port=args.port,
+        accept_any_partner=args.accept_any_partner,
+        reward_rate=args.reward_rate,
     )
     return serve_until_signalled(sandbox, "Partnero sandbox", f"partners: {', '.join(partners)}")
 

@@ -37,7 +37,7 @@ SOURCES = {
     "StripeEventFunction": ("StripeEventQueue", "StripeEventDeadLetterQueue", "StripeSecret"),
 }
 
-SECRETS = ("PartneroSecret", "EcwidSecret", "StripeSecret", "SignupSecret")
+SECRETS = ("PartneroSecret", "EcwidSecret", "EcwidWebhookSecret", "StripeSecret", "SignupSecret")
 
 
 def ref(name: str) -> dict[str, str]:
@@ -69,18 +69,51 @@ FUNCTION_ENV = {
         "SIGNUP_ALLOWED_ORIGINS": ref("SignupAllowedOrigins"),
         "SIGNUP_REQUIRE_SIGNATURE": ref("SignupRequireSignature"),
         "SIGNUP_SECRET_ARN": ref("SignupSecret"),
+        "BRIDGE_RETRIGGER_DAYS": ref("RetriggerDays"),
+        "BRIDGE_ECWID_QUEUE_URL": ref("EcwidOrderQueue"),
+        "BRIDGE_STRIPE_QUEUE_URL": ref("StripeEventQueue"),
     },
     "EcwidOrderFunction": {
         "BRIDGE_WORK_QUEUE_URL": ref("EcwidOrderQueue"),
         "BRIDGE_DEAD_LETTER_QUEUE_URL": ref("EcwidOrderDeadLetterQueue"),
         "ECWID_API_URL": ref("EcwidApiUrl"),
-        "ECWID_SECRET_ARN": ref("EcwidSecret"),
+        "ECWID_WEBHOOK_SECRET_ARN": ref("EcwidWebhookSecret"),
+        "ECWID_API_SECRET_ARN": ref("EcwidSecret"),
+        "ECWID_STORE_IDS": ref("EcwidStoreIds"),
+        "ECWID_MAX_EVENT_AGE_SECONDS": ref("EcwidMaxEventAgeSeconds"),
+        "BRIDGE_PARKED_TABLE": ref("ParkedWebhooksTable"),
+        "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
+        "PARTNERO_PROGRAM_CURRENCY": ref("PartneroProgramCurrency"),
+        "PARTNERO_CONVERTS_CURRENCIES": ref("PartneroConvertsCurrencies"),
     },
     "StripeEventFunction": {
         "BRIDGE_WORK_QUEUE_URL": ref("StripeEventQueue"),
         "BRIDGE_DEAD_LETTER_QUEUE_URL": ref("StripeEventDeadLetterQueue"),
         "STRIPE_SECRET_ARN": ref("StripeSecret"),
+        "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
+        "PARTNERO_PROGRAM_CURRENCY": ref("PartneroProgramCurrency"),
+        "PARTNERO_CONVERTS_CURRENCIES": ref("PartneroConvertsCurrencies"),
     },
+}
+
+# Beyond its own queues, table access and secrets (SOURCES), what each function may do.
+EXTRA_SEND_QUEUES = {
+    # Sign-ups send re-check messages to the sale queues.
+    "SignupFunction": ["EcwidOrderQueue", "StripeEventQueue"],
+    "EcwidOrderFunction": [],
+    "StripeEventFunction": [],
+}
+EXTRA_SECRETS = {
+    "SignupFunction": [],
+    # Ingest and processing share the function for now: signing secrets and store tokens.
+    "EcwidOrderFunction": ["EcwidWebhookSecret"],
+    "StripeEventFunction": [],
+}
+# Parking writes only: a conditional put per eventId and a conditional counter update.
+EXTRA_TABLE_WRITES = {
+    "SignupFunction": [],
+    "EcwidOrderFunction": ["ParkedWebhooksTable"],
+    "StripeEventFunction": [],
 }
 
 # Actions for which AWS only accepts Resource "*". None are needed today; add an action here
@@ -289,7 +322,10 @@ def test_function_has_a_log_group_with_retention(resources: dict[str, Any], name
 # ---------------------------------------------------------------------------- tables
 
 
-@pytest.mark.parametrize(("name", "key"), [("IdempotencyTable", "id"), ("LedgerTable", "pk")])
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("IdempotencyTable", "id"), ("LedgerTable", "pk"), ("ParkedWebhooksTable", "pk")],
+)
 def test_tables_keys_recovery_and_retention(resources: dict[str, Any], name: str, key: str) -> None:
     table = resources[name]
     assert table["Type"] == "AWS::DynamoDB::Table"
@@ -307,6 +343,21 @@ def test_idempotency_table_expires_records(resources: dict[str, Any]) -> None:
     # Powertools' DynamoDBPersistenceLayer writes its expiry to "expiration" by default.
     ttl = resources["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_parked_webhooks_expire(resources: dict[str, Any]) -> None:
+    # The attribute partnero_bridge.ecwid.parking writes its expiry to.
+    ttl = resources["ParkedWebhooksTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_parked_webhooks_are_not_paged(resources: dict[str, Any]) -> None:
+    # Parking is expected (a store not configured yet), not a failure: no alarm watches it.
+    for resource in resources.values():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            text = json.dumps(resource["Properties"])
+            assert "ParkedWebhook" not in text
+            assert "ParkedWebhooksTable" not in text
 
 
 # ---------------------------------------------------------------------------- environment
@@ -411,17 +462,24 @@ def test_function_permissions_are_scoped_to_its_own_resources(
         return sorted(map(json.dumps, actual)) == sorted(map(json.dumps, expected))
 
     assert same(
-        granted.pop("sqs:SendMessage"), [get_att(queue_name, "Arn"), get_att(dlq_name, "Arn")]
+        granted.pop("sqs:SendMessage"),
+        [
+            get_att(queue_name, "Arn"),
+            get_att(dlq_name, "Arn"),
+            *(get_att(q, "Arn") for q in EXTRA_SEND_QUEUES[name]),
+        ],
     )
     assert same(granted.pop("sqs:ChangeMessageVisibility"), [get_att(queue_name, "Arn")])
     assert same(
-        granted.pop("secretsmanager:GetSecretValue"), [ref("PartneroSecret"), ref(secret_name)]
+        granted.pop("secretsmanager:GetSecretValue"),
+        [ref("PartneroSecret"), ref(secret_name), *(ref(s) for s in EXTRA_SECRETS[name])],
     )
     idempotency = get_att("IdempotencyTable", "Arn")
     ledger = get_att("LedgerTable", "Arn")
+    writes = [get_att(table, "Arn") for table in EXTRA_TABLE_WRITES[name]]
     assert same(granted.pop("dynamodb:GetItem"), [idempotency, ledger])
-    assert same(granted.pop("dynamodb:PutItem"), [idempotency, ledger])
-    assert same(granted.pop("dynamodb:UpdateItem"), [idempotency, ledger])
+    assert same(granted.pop("dynamodb:PutItem"), [idempotency, ledger, *writes])
+    assert same(granted.pop("dynamodb:UpdateItem"), [idempotency, ledger, *writes])
     assert same(granted.pop("dynamodb:DeleteItem"), [idempotency])
     assert same(granted.pop("dynamodb:Query"), [ledger])
     assert not granted, f"unexpected permissions {sorted(granted)}"
@@ -440,6 +498,41 @@ def test_parameters(template: dict[str, Any]) -> None:
     assert params["SignupRequireSignature"]["Default"] == "false"
     assert params["AlarmTopicArn"]["Default"] == ""
     assert "HasAlarmTopic" in template["Conditions"]
+    assert params["EcwidStoreIds"]["Default"] == ""
+    # 48 hours: longer than Ecwid's ~24 h of redeliveries, shorter than the 4-day
+    # idempotency TTL (the code refuses a window that is not).
+    assert params["EcwidMaxEventAgeSeconds"]["Default"] == 48 * 3600
+    assert params["EcwidMaxEventAgeSeconds"]["MaxValue"] < 4 * 24 * 3600
+    assert params["SignupWaitSeconds"]["Default"] == 900
+    assert params["RetriggerDays"]["Default"] == 30
+    assert params["PartneroProgramCurrency"]["Default"] == ""
+    assert params["PartneroConvertsCurrencies"]["Default"] == "false"
+
+
+def test_parameter_defaults_are_valid_settings(template: dict[str, Any]) -> None:
+    """Every function's environment, with parameter defaults, is accepted by the code."""
+    from partnero_bridge.config import BridgeSettings
+
+    defaults = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+
+    def value_of(value: Any) -> str:
+        if isinstance(value, dict):  # a parameter's default, or a resource's name or ARN
+            return defaults.get(value["Ref"], "resource-reference")
+        return str(value)
+
+    for name in FUNCTIONS:
+        variables = function_props(template, name)["Environment"]["Variables"]
+        BridgeSettings.from_environ({key: value_of(v) for key, v in variables.items()})
+
+
+def test_ecwid_secrets_are_split_by_use(resources: dict[str, Any]) -> None:
+    webhook = resources["EcwidWebhookSecret"]["Properties"]
+    assert sub_string(webhook["Name"]) == "${AWS::StackName}/ecwid-webhook"
+    assert json.loads(webhook["SecretString"]) == {"client_secrets": []}
+    api = resources["EcwidSecret"]["Properties"]
+    assert sub_string(api["Name"]) == "${AWS::StackName}/ecwid"
+    # Unchanged since the first release: a new placeholder would overwrite deployed tokens.
+    assert api["SecretString"] == '{"client_secret": "", "store_tokens": {}}'
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -451,6 +544,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "StripeWebhookUrl",
         "IdempotencyTableName",
         "LedgerTableName",
+        "ParkedWebhooksTableName",
         *(f"{secret}Arn" for secret in SECRETS),
     }
     for queue_name, dlq_name, _ in SOURCES.values():
@@ -492,3 +586,5 @@ def test_dashboard_shows_every_source_metric(resources: dict[str, Any]) -> None:
         "StripeEventDeadLetterQueue",
     ):
         assert queue in body
+    for metric in ("StaleWebhook", "FutureWebhook", "ParkedWebhook", "ParkedWebhookDropped"):
+        assert f'"{metric}"' in body

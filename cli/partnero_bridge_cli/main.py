@@ -54,6 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     dlq.add_argument("--json", action="store_true", help="list as JSON")
     dlq.add_argument("--yes", action="store_true", help="purge without asking")
+    parked = commands.add_parser(
+        "parked",
+        help="list or replay parked Ecwid webhooks (stores that were not configured)",
+        description="Webhooks of Ecwid stores not in ECWID_STORE_IDS are parked, not queued. "
+        "replay sends those of stores configured since to the Ecwid work queue and deletes "
+        "them from the parked table. Reaches the local stack through AWS_ENDPOINT_URL (the "
+        "configured stores from the same variables as `make run`), a deployed stack through "
+        "--stack-name (its outputs and the Ecwid function's ECWID_STORE_IDS).",
+    )
+    parked.add_argument("action", choices=["list", "replay"])
+    parked.add_argument("--store", default=None, help="only this store's parked webhooks")
+    parked.add_argument(
+        "--stack-name", default=None, help="a deployed stack (default: the local stack)"
+    )
+    parked.add_argument("--json", action="store_true", help="list as JSON")
     send = commands.add_parser(
         "send",
         help="sign a sample event (events/) and post it to the bridge",
@@ -99,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         from partnero_bridge_cli.dlq import run as run_dlq
 
         return run_dlq(args)
+
+    if args.command == "parked":
+        from partnero_bridge_cli.parked import run as run_parked
+
+        return run_parked(args)
 
     from partnero_bridge_cli.local.stack import run as run_stack
 

@@ -3,7 +3,9 @@
 Samples live in ``events/``: ``signup/*.json`` (request bodies), ``ecwid/webhooks/*.json``
 (webhook bodies; the orders they name are in ``ecwid/orders/``) and ``stripe/*.json``
 (events). Ecwid and Stripe samples are signed with the configured secrets (the local
-stack's demo secrets unless ECWID_CLIENT_SECRET / STRIPE_WEBHOOK_SECRETS are set). When
+stack's demo secrets unless ECWID_CLIENT_SECRET / STRIPE_WEBHOOK_SECRETS are set; the
+first of a comma-separated list). An Ecwid sample's ``eventCreated`` is stamped with the
+send time before it is signed, so a sample is never refused as stale. When
 the target is the local stack, the Ecwid order a webhook names is put into the fake Ecwid
 API first, so processing can fetch it.
 """
@@ -114,6 +116,9 @@ def signed_request(sample: Sample, fresh: bool) -> tuple[bytes, dict[str, str]]:
         body["id"] = f"evt_{uuid.uuid4().hex[:24]}"
     if fresh and sample.source == "ecwid":
         body["eventId"] = str(uuid.uuid4())
+    if sample.source == "ecwid":
+        # Signed below: ingest refuses webhooks older than ECWID_MAX_EVENT_AGE_SECONDS.
+        body["eventCreated"] = int(time.time())
     raw = json.dumps(body).encode()
     headers = {"content-type": "application/json"}
     if sample.source == "stripe":

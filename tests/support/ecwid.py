@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -14,12 +15,13 @@ def webhook(
     store_id: int,
     order: dict[str, Any] | None = None,
     event_id: str | None = None,
-    created: int = 1795212149,
+    created: int | None = None,
     deleted_old_shape: bool = False,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "eventId": event_id or str(uuid.uuid4()),
-        "eventCreated": created,
+        # Now by default: ingest refuses webhooks older than ECWID_MAX_EVENT_AGE_SECONDS.
+        "eventCreated": int(time.time()) if created is None else created,
         "storeId": store_id,
         "eventType": event_type,
     }

@@ -26,7 +26,11 @@ from partnero_bridge_cli.local.aws import client, create_resources
 from partnero_bridge_cli.local.functions import Invocation
 from partnero_bridge_cli.local.gateway import build_event, response_from
 from partnero_bridge_cli.local.pollers import QueuePoller
-from partnero_bridge_cli.local.stack import function_environment, parameter_overrides
+from partnero_bridge_cli.local.stack import (
+    function_environment,
+    local_ecwid_store_ids,
+    parameter_overrides,
+)
 from partnero_bridge_cli.local.template import HttpRoute, read_stack
 from partnero_bridge_cli.local.worker import LocalContext
 
@@ -73,6 +77,8 @@ class InProcessBridge:
         self.aws_endpoint = aws_endpoint
         self.stack = read_stack(ROOT)
         self.user_env = dict(user_env)
+        # As the local stack does: the stores with a token are configured by default.
+        self.user_env["ECWID_STORE_IDS"] = local_ecwid_store_ids(self.user_env)
         self.parameters = parameter_overrides(self.stack, self.user_env)
         self.resources = create_resources(
             self.stack,

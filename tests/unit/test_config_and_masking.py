@@ -36,7 +36,8 @@ def test_defaults_from_an_empty_environment() -> None:
     for arn in (
         settings.partnero_secret_arn,
         settings.signup_secret_arn,
-        settings.ecwid_secret_arn,
+        settings.ecwid_webhook_secret_arn,
+        settings.ecwid_api_secret_arn,
         settings.stripe_secret_arn,
     ):
         assert arn == ""
@@ -126,6 +127,15 @@ def test_trailing_slash_is_stripped_from_urls(
         ("PARTNERO_TIMEOUT_SECONDS", "30"),
         ("SIGNUP_MAX_BODY_BYTES", "100"),
         ("SIGNUP_REQUIRE_SIGNATURE", "maybe-SENSITIVE-3"),
+        ("ECWID_STORE_IDS", "1003,store-SENSITIVE-4"),
+        ("ECWID_STORE_IDS", "-5"),
+        ("ECWID_MAX_EVENT_AGE_SECONDS", "600"),
+        ("ECWID_MAX_EVENT_AGE_SECONDS", "345600"),
+        ("ECWID_PARKED_MAX_PER_STORE", "0"),
+        ("BRIDGE_SIGNUP_WAIT_SECONDS", "-1"),
+        ("BRIDGE_RETRIGGER_DAYS", "366"),
+        ("PARTNERO_PROGRAM_CURRENCY", "EURO"),
+        ("PARTNERO_CONVERTS_CURRENCIES", "perhaps-SENSITIVE-5"),
     ],
 )
 def test_invalid_value_names_the_variable_not_the_value(variable: str, value: str) -> None:
@@ -145,6 +155,67 @@ def test_every_invalid_variable_is_named() -> None:
 
     assert "BRIDGE_MAX_RECEIVES" in caught.value.reason
     assert "SIGNUP_MAX_BODY_BYTES" in caught.value.reason
+
+
+def test_ecwid_ingest_defaults() -> None:
+    settings = BridgeSettings.from_environ({})
+
+    assert settings.ecwid_store_ids == []
+    # Longer than Ecwid's ~24 h of redeliveries, shorter than the 4-day idempotency TTL.
+    assert settings.ecwid_max_event_age_seconds == 48 * 3600
+    assert settings.ecwid_parked_max_per_store == 1000
+    assert settings.ecwid_parked_retention_days == 14
+    assert settings.parked_table == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("", [], id="empty"),
+        pytest.param("1003", ["1003"], id="one"),
+        pytest.param(" 1003 , 2042,,", ["1003", "2042"], id="spaces-and-empty-items"),
+        pytest.param("007", ["7"], id="leading-zeros-as-ecwid-sends-numbers"),
+    ],
+)
+def test_store_ids_from_csv(value: str, expected: list[str]) -> None:
+    assert BridgeSettings.from_environ({"ECWID_STORE_IDS": value}).ecwid_store_ids == expected
+
+
+def test_event_age_must_stay_below_the_idempotency_ttl() -> None:
+    environ = {"BRIDGE_IDEMPOTENCY_TTL_SECONDS": str(10 * 24 * 3600)}
+    longer = BridgeSettings.from_environ({**environ, "ECWID_MAX_EVENT_AGE_SECONDS": "500000"})
+    assert longer.ecwid_max_event_age_seconds == 500000
+
+    with pytest.raises(ConfigurationError, match="ECWID_MAX_EVENT_AGE_SECONDS"):
+        BridgeSettings.from_environ(
+            {"BRIDGE_IDEMPOTENCY_TTL_SECONDS": "7200", "ECWID_MAX_EVENT_AGE_SECONDS": "7200"}
+        )
+
+
+def test_settings_for_the_money_core() -> None:
+    defaults = BridgeSettings.from_environ({})
+    assert defaults.signup_wait_seconds == 900
+    assert defaults.retrigger_days == 30
+    assert defaults.partnero_program_currency == ""
+    assert defaults.partnero_converts_currencies is False
+    assert (defaults.ecwid_queue_url, defaults.stripe_queue_url) == ("", "")
+
+    settings = BridgeSettings.from_environ(
+        {
+            "BRIDGE_SIGNUP_WAIT_SECONDS": "60",
+            "BRIDGE_RETRIGGER_DAYS": "7",
+            "PARTNERO_PROGRAM_CURRENCY": "EUR",
+            "PARTNERO_CONVERTS_CURRENCIES": "true",
+            "BRIDGE_ECWID_QUEUE_URL": "https://sqs.example/ecwid",
+            "BRIDGE_STRIPE_QUEUE_URL": "https://sqs.example/stripe",
+        }
+    )
+    assert settings.signup_wait_seconds == 60
+    assert settings.retrigger_days == 7
+    assert settings.partnero_program_currency == "EUR"
+    assert settings.partnero_converts_currencies is True
+    assert settings.ecwid_queue_url.endswith("/ecwid")
+    assert settings.stripe_queue_url.endswith("/stripe")
 
 
 def test_settings_are_frozen() -> None:

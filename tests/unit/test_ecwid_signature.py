@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from partnero_bridge.config import BridgeSettings
 from partnero_bridge.ecwid.models import EcwidWebhook
+from partnero_bridge.ecwid.secrets import ecwid_store_tokens, webhook_client_secrets
 from partnero_bridge.ecwid.signature import SIGNATURE_HEADER, expected_signature, verify
+from partnero_bridge.errors import ConfigurationError
 
 pytestmark = pytest.mark.unit
 
@@ -75,6 +80,127 @@ def test_empty_secret_never_verifies_even_its_own_signature() -> None:
     header = expected_signature("", EVENT_CREATED, EVENT_ID)
 
     assert verify(header, "", EVENT_CREATED, EVENT_ID) is False
+
+
+# --- several client secrets (rotation with overlap) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "secrets",
+    [
+        pytest.param([SECRET], id="only"),
+        pytest.param([SECRET, "new_client_secret"], id="old-first"),
+        pytest.param(["new_client_secret", SECRET], id="new-first"),
+        pytest.param(["", "other", SECRET], id="empty-entry-skipped"),
+        pytest.param((s for s in ["other", SECRET]), id="any-iterable"),
+    ],
+)
+def test_verify_accepts_a_signature_under_any_listed_secret(secrets: Any) -> None:
+    assert verify(SIGNATURE, secrets, EVENT_CREATED, EVENT_ID) is True
+
+
+@pytest.mark.parametrize(
+    "secrets",
+    [
+        pytest.param([], id="none"),
+        pytest.param([""], id="only-empty"),
+        pytest.param(["other", "yet_another"], id="none-matches"),
+    ],
+)
+def test_verify_refuses_when_no_listed_secret_signed_it(secrets: list[str]) -> None:
+    assert verify(SIGNATURE, secrets, EVENT_CREATED, EVENT_ID) is False
+
+
+def test_verify_compares_every_candidate_in_constant_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compared: list[bytes] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append(a)
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert verify(SIGNATURE, [SECRET, "second", "third"], EVENT_CREATED, EVENT_ID) is True
+    # No early exit once one matched: the time taken does not tell which secret it was.
+    assert len(compared) == 3
+
+
+# --- the two Ecwid secrets ---------------------------------------------------------------
+
+
+def _runtime(webhook: dict[str, Any], api: dict[str, Any] | None = None) -> Any:
+    values = {"arn:webhook": webhook, "arn:api": api or {}}
+    settings = BridgeSettings.from_environ(
+        {"ECWID_WEBHOOK_SECRET_ARN": "arn:webhook", "ECWID_API_SECRET_ARN": "arn:api"}
+    )
+    read: list[str] = []
+
+    def reader(arn: str) -> dict[str, Any]:
+        read.append(arn)
+        return values[arn]
+
+    return SimpleNamespace(settings=settings, secrets=SimpleNamespace(read=reader), read=read)
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        pytest.param({"client_secrets": ["a", "b"]}, ["a", "b"], id="list"),
+        pytest.param({"client_secret": "legacy"}, ["legacy"], id="legacy-single"),
+        pytest.param(
+            {"client_secrets": ["a"], "client_secret": "legacy"}, ["a", "legacy"], id="both"
+        ),
+        pytest.param({"client_secrets": ["a", " a ", ""], "client_secret": "a"}, ["a"], id="dedup"),
+        pytest.param({"client_secrets": []}, [], id="placeholder"),
+        pytest.param({}, [], id="empty-object"),
+    ],
+)
+def test_webhook_client_secrets(secret: dict[str, Any], expected: list[str]) -> None:
+    runtime = _runtime(secret)
+
+    assert webhook_client_secrets(runtime) == expected
+    assert runtime.read == ["arn:webhook"]  # never the API secret
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param({"client_secrets": "a-SENSITIVE"}, id="string-not-list"),
+        pytest.param({"client_secrets": ["a", 5]}, id="number-in-list"),
+        pytest.param({"client_secret": ["a-SENSITIVE"]}, id="legacy-not-string"),
+    ],
+)
+def test_malformed_webhook_secret_is_a_configuration_error(secret: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        webhook_client_secrets(_runtime(secret))
+
+    assert "SENSITIVE" not in str(caught.value)
+
+
+def test_store_tokens_come_from_the_api_secret_only() -> None:
+    runtime = _runtime({"client_secrets": ["x"]}, {"store_tokens": {"1003": "secret_t"}})
+
+    assert ecwid_store_tokens(runtime) == {"1003": "secret_t"}
+    assert runtime.read == ["arn:api"]
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        pytest.param({}, {}, id="none"),
+        pytest.param({"client_secret": "", "store_tokens": {}}, {}, id="template-placeholder"),
+        pytest.param({"store_tokens": {1003: "t"}}, {"1003": "t"}, id="numeric-key"),
+    ],
+)
+def test_store_tokens_shapes(secret: dict[str, Any], expected: dict[str, str]) -> None:
+    assert ecwid_store_tokens(_runtime({}, secret)) == expected
+
+
+def test_malformed_store_tokens_are_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="store_tokens"):
+        ecwid_store_tokens(_runtime({}, {"store_tokens": ["secret_t"]}))
 
 
 def test_signature_header_name_is_lower_case() -> None:

@@ -545,6 +545,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "IdempotencyTableName",
         "LedgerTableName",
         "ParkedWebhooksTableName",
+        "EcwidOrderFunctionName",
         *(f"{secret}Arn" for secret in SECRETS),
     }
     for queue_name, dlq_name, _ in SOURCES.values():

@@ -33,24 +33,31 @@ SECRET_VARIABLES = frozenset(
 )
 
 
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def ecwid_store_tokens(env: Mapping[str, str]) -> dict[str, str]:
+    """ECWID_STORE_TOKENS (a JSON object of store id -> token), or nothing."""
+    try:
+        tokens = json.loads(env.get("ECWID_STORE_TOKENS") or "{}")
+    except ValueError:
+        tokens = None
+    if not isinstance(tokens, dict):
+        raise SystemExit("ECWID_STORE_TOKENS must be a JSON object of store id -> token")
+    return {str(store): str(token) for store, token in tokens.items()}
+
+
 def secret_seeds(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """Secret values from environment variables, in the shapes the functions read."""
-    try:
-        store_tokens = json.loads(env.get("ECWID_STORE_TOKENS") or "{}")
-    except ValueError:
-        raise SystemExit("ECWID_STORE_TOKENS must be a JSON object of store id -> token") from None
     return {
         "PartneroSecret": {"api_key": env.get("PARTNERO_API_KEY", "")},
         "SignupSecret": {"hmac_secret": env.get("SIGNUP_HMAC_SECRET", "")},
-        "EcwidSecret": {
-            "client_secret": env.get("ECWID_CLIENT_SECRET", ""),
-            "store_tokens": store_tokens,
-        },
-        "StripeSecret": {
-            "webhook_secrets": [
-                s.strip() for s in env.get("STRIPE_WEBHOOK_SECRETS", "").split(",") if s.strip()
-            ]
-        },
+        # Webhook signing secrets apart from API credentials, as deployed.
+        # ECWID_CLIENT_SECRET may list several (comma-separated), as while rotating.
+        "EcwidWebhookSecret": {"client_secrets": _csv(env.get("ECWID_CLIENT_SECRET", ""))},
+        "EcwidSecret": {"store_tokens": ecwid_store_tokens(env)},
+        "StripeSecret": {"webhook_secrets": _csv(env.get("STRIPE_WEBHOOK_SECRETS", ""))},
     }
 
 

@@ -24,6 +24,7 @@ from partnero_bridge_cli.local.aws import (
     MotoServer,
     client,
     create_resources,
+    ecwid_store_tokens,
 )
 from partnero_bridge_cli.local.functions import Invocation, LocalFunction
 from partnero_bridge_cli.local.gateway import Gateway
@@ -94,15 +95,15 @@ def parameter_overrides(stack: StackModel, env: Mapping[str, str]) -> dict[str, 
     return parameters
 
 
-def _secret_names(env: Mapping[str, str]) -> set[str]:
-    """Environment variables whose values are secrets: they go to Secrets Manager only."""
-    return {
-        "PARTNERO_API_KEY",
-        "SIGNUP_HMAC_SECRET",
-        "ECWID_CLIENT_SECRET",
-        "ECWID_STORE_TOKENS",
-        "STRIPE_WEBHOOK_SECRETS",
-    }
+def local_ecwid_store_ids(env: Mapping[str, str]) -> str:
+    """ECWID_STORE_IDS, or by default the stores that have a token (locally they are
+    configured together; deployed, EcwidStoreIds is set on its own): those of
+    ECWID_STORE_TOKENS, else the fake Ecwid's demo store when it is the one used."""
+    if "ECWID_STORE_IDS" in env:
+        return env["ECWID_STORE_IDS"]
+    if "ECWID_STORE_TOKENS" not in env and not env.get("ECWID_API_URL"):
+        return DEMO_ECWID_STORE
+    return ",".join(ecwid_store_tokens(env))
 
 
 def function_environment(
@@ -190,6 +191,8 @@ class LocalStack:
             f"http://127.0.0.1:{self.config.shop_port},http://localhost:{self.config.shop_port}"
         )
         self.env.setdefault("SIGNUP_ALLOWED_ORIGINS", shop_origins)
+        # The stores with a token are the configured ones, unless said otherwise.
+        self.env["ECWID_STORE_IDS"] = local_ecwid_store_ids(self.env)
         # Locally, Stripe test-mode events are the ones that count.
         self.env.setdefault("STRIPE_LIVEMODE", "false")
         self.env.setdefault("STRIPE_WEBHOOK_SECRETS", DEMO_STRIPE_SECRET)
@@ -295,6 +298,10 @@ class LocalStack:
                 f"{', '.join(json.loads(self.env['ECWID_STORE_TOKENS']))}; put orders with "
                 f"PUT {self.ecwid.root_url}/_ecwid/stores/<store>/orders/<id>)"
             ]
+        lines += [
+            f"Ecwid stores configured (ECWID_STORE_IDS): {self.env['ECWID_STORE_IDS'] or 'none'}; "
+            "webhooks of other stores are parked (partnero-bridge parked list)"
+        ]
         exports = " ".join(
             f"{k}={v}"
             for k, v in {

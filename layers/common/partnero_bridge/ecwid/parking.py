@@ -106,8 +106,8 @@ class ParkedWebhooks:
         self,
         dynamodb: DynamoDBClient,
         table: str,
-        max_per_store: int,
-        retention_days: int,
+        max_per_store: int = 1000,
+        retention_days: int = 14,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._dynamodb = dynamodb

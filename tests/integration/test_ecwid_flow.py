@@ -206,17 +206,24 @@ def test_bad_signature_is_401_and_nothing_is_queued(
     assert sandbox.requests() == []
 
 
-def test_unknown_store_is_acknowledged_and_kept_in_the_dlq(
+def test_unknown_store_is_acknowledged_and_parked_not_dead_lettered(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
     answer = send(bridge, webhook("order.created", 777, ORDER))
-    assert answer.status == 200
+    assert (answer.status, answer.body) == (
+        200,
+        {"status": "parked", "reason": "store_not_configured"},
+    )
     assert bridge.queue_depth("EcwidOrderQueue") == 0
-    [dead] = bridge.messages("EcwidOrderDeadLetterQueue")
-    attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
-    assert attributes["error_kind"] == "unknown_store"
-    assert "777" in attributes["error"]
-    assert json.loads(dead["Body"])["payload"]["storeId"] == 777
+    assert bridge.messages("EcwidOrderDeadLetterQueue") == []
+    table = bridge.resources.refs["ParkedWebhooksTable"]
+    [parked] = [
+        item
+        for item in bridge.dynamodb.scan(TableName=table)["Items"]
+        if item["pk"]["S"].startswith("webhook#")
+    ]
+    assert parked["store_id"]["S"] == "777"
+    assert json.loads(parked["envelope"]["S"])["payload"]["storeId"] == 777
     assert sandbox.requests() == []
 
 

@@ -110,14 +110,25 @@ def test_bad_or_missing_signature_is_refused(
     assert partnero.requests() == []
 
 
-def test_unknown_store_is_acknowledged_and_dead_lettered(
+def test_unknown_store_is_acknowledged_and_parked(
     stack: RunningStack, partnero: PartneroSandbox
 ) -> None:
-    answer = post(stack, webhook("order.created", 424242, order("paid-with-partner")))
-    assert answer.status_code == 200
-    [dead] = wait_for(lambda: stack.dead_letters("ecwid-order"), 10, "the parked webhook")
-    assert dead["MessageAttributes"]["error_kind"]["StringValue"] == "unknown_store"
-    assert json.loads(dead["Body"])["payload"]["storeId"] == 424242
+    body = webhook("order.created", 424242, order("paid-with-partner"))
+    answer = post(stack, body)
+    assert (answer.status_code, answer.json()["status"]) == (200, "parked")
+    assert stack.queue_depth("ecwid-order") == 0
+    assert stack.dead_letters("ecwid-order") == []
+
+    listed = stack.cli("parked", "list", "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    [row] = [r for r in json.loads(listed.stdout) if r["event_id"] == body["eventId"]]
+    assert row["store_id"] == "424242"
+    # The store is still not configured (the stack's ECWID_STORE_IDS is the stores with a
+    # token): replay leaves it parked and says why.
+    replayed = stack.cli("parked", "replay", ECWID_STORE_TOKENS=json.dumps({"1003": "x"}))
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "424242 (1)" in replayed.stdout
+    assert stack.queue_depth("ecwid-order") == 0
     assert partnero.requests() == []
 
 

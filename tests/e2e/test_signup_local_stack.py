@@ -150,6 +150,12 @@ def test_built_in_fakes_and_clean_stop() -> None:
 
         [transaction] = wait_for(transactions, 20, "the sandbox transaction")
         assert transaction["key"] == f"ecwid_{DEMO_ECWID_STORE}_{paid['id']}"
+
+        # A sample whose eventCreated is long past: `send` stamps it with the send time.
+        sent = stack.cli("send", "ecwid/order.created")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "-> 200 in" in sent.stdout
+        assert '"status":"accepted"' in sent.stdout
     finally:
         code = stack.stop()
     assert code == 0

@@ -37,8 +37,16 @@ STATUS = {
     "type": "object",
     "required": ["status"],
     "properties": {
-        "status": {"type": "string", "enum": ["accepted", "ignored"]},
+        "status": {
+            "type": "string",
+            "enum": ["accepted", "ignored", "parked", "refused", "dropped"],
+            "description": "accepted = queued; ignored = not an event the bridge handles; "
+            "parked = an Ecwid store that is not configured, kept for replay; refused = "
+            "an Ecwid webhook too old to process (stale); dropped = not kept (the store's "
+            "parked webhooks are at their cap). All but accepted are counted and logged.",
+        },
         "reason": {"type": "string"},
+        "message": {"type": "string"},
     },
 }
 
@@ -132,6 +140,10 @@ def build(root: Path) -> dict[str, Any]:
         },
         ("POST", "/webhooks/ecwid"): {
             "summary": "Receive an Ecwid webhook",
+            "description": "Answers 200 once the webhook is queued (or parked, for a store "
+            "not in ECWID_STORE_IDS); a webhook whose signed eventCreated is older than "
+            "ECWID_MAX_EVENT_AGE_SECONDS (48 hours) is answered 200 with status refused, so "
+            "Ecwid stops retrying it, and is not processed.",
             "parameters": [
                 {
                     "name": "X-Ecwid-Webhook-Signature",
@@ -147,14 +159,14 @@ def build(root: Path) -> dict[str, Any]:
             },
             "responses": {
                 "200": {
-                    "description": "queued, or acknowledged and ignored",
+                    "description": "queued, parked, or acknowledged and not processed",
                     **_json({"$ref": "#/components/schemas/Status"}),
                 },
                 **_errors(
                     (400, "not a JSON object"),
                     (401, "bad or missing signature"),
                     (413, "body too large"),
-                    (422, "not an Ecwid webhook"),
+                    (422, "not an Ecwid webhook, or eventCreated more than 5 minutes ahead"),
                     UNAVAILABLE,
                 ),
             },

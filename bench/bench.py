@@ -76,10 +76,8 @@ SOURCES = {
 FAKE_SECRETS = {
     "PartneroSecret": {"api_key": "bench-partnero-key"},
     "SignupSecret": {"hmac_secret": "bench-signup-hmac"},
-    "EcwidSecret": {
-        "client_secret": "bench-ecwid-client-secret",
-        "store_tokens": {"1003": "secret_bench_store_token"},
-    },
+    "EcwidWebhookSecret": {"client_secrets": ["bench-ecwid-client-secret"]},
+    "EcwidSecret": {"store_tokens": {"1003": "secret_bench_store_token"}},
     "StripeSecret": {"webhook_secrets": ["whsec_bench_endpoint_secret"]},
 }
 
@@ -167,7 +165,8 @@ def deployment() -> Deployment:
         refs[secret] = (
             f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{BENCH_STACK}/{secret}-AbCdEf"
         )
-    resolver = Resolver(stack.parameters, refs, attributes)
+    # The bench's Ecwid store is configured (others would be parked, not processed).
+    resolver = Resolver({**stack.parameters, "EcwidStoreIds": "1003"}, refs, attributes)
     result = Deployment(stack, refs, attributes)
     passthrough = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
     for spec in stack.functions.values():
@@ -863,6 +862,8 @@ class EcwidScenario(Scenario):
         body = {
             **self.template,
             "eventId": str(uuid.uuid4()),
+            # Fresh: ingest refuses webhooks older than ECWID_MAX_EVENT_AGE_SECONDS.
+            "eventCreated": int(time.time()),
             "entityId": internal,
             "data": {**self.template["data"], "orderId": order_id},
         }
@@ -1066,8 +1067,8 @@ def run_worker(config_path: str) -> int:
         key = (settings.ecwid_api_url, settings.ecwid_timeout_seconds)
         ecwid_process._clients.clear()
         ecwid_process._clients[key] = EcwidClient(*key, transport=httpx.MockTransport(fake_ecwid))
-        secret = config["secrets"][settings.ecwid_secret_arn]
-        scenario = EcwidScenario(tag, secret["client_secret"], fake_ecwid)
+        secret = config["secrets"][settings.ecwid_webhook_secret_arn]
+        scenario = EcwidScenario(tag, secret["client_secrets"][0], fake_ecwid)
     else:
         secret = config["secrets"][settings.stripe_secret_arn]
         scenario = StripeScenario(tag, secret["webhook_secrets"][0])

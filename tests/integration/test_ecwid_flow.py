@@ -65,6 +65,8 @@ def bridge(
         "ECWID_STORE_TOKENS": json.dumps({str(STORE): TOKEN}),
         "BRIDGE_MAX_RECEIVES": "3",
         "BRIDGE_RETRY_BASE_SECONDS": "0",
+        # A sale without a partner waits this long for its customer's sign-up.
+        "BRIDGE_SIGNUP_WAIT_SECONDS": "2",
     }
     with in_process_bridge(monkeypatch, env) as bridge:
         yield bridge
@@ -111,6 +113,8 @@ def test_paid_order_makes_exactly_one_transaction(
             "name": "Jane",
             "surname": "Doe",
         },
+        # Both places the docs name for the referring partner (same value).
+        "partner": {"key": "demo-partner"},
         "key": "ecwid_1003_K8XTQ",
         "amount": 60,
         "amount_units": "USD",
@@ -153,7 +157,8 @@ def test_partial_then_full_refund_then_nothing(
     ecwid.put_order(STORE, partial)
     send(bridge, webhook("order.updated", STORE, partial))
     bridge.drain("EcwidOrderFunction")
-    assert live(sandbox) == [("ecwid_1003_K8XTQ", Decimal("40.00"), "USD")]
+    # The commission keeps the share not refunded: 60.00 x (71.39 - 20) / 71.39.
+    assert live(sandbox) == [("ecwid_1003_K8XTQ", Decimal("43.19"), "USD")]
     assert transaction_posts(sandbox)[-1]["created_at"] == 1795210000
 
     ecwid.put_order(STORE, {**partial, "paymentStatus": "REFUNDED", "refundedAmount": 71.39})
@@ -283,19 +288,30 @@ def test_order_without_partner_goes_to_the_customer_from_signup(
     }
     ecwid.put_order(STORE, unreferred)
     send(bridge, webhook("order.created", STORE, unreferred))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("EcwidOrderFunction")  # waits for a sign-up, then is not referred
     assert live(sandbox) == []  # unknown customer: not referred, not an error
+    # Asked once on arrival and once after the wait; nothing sent.
+    assert [(r.method, r.path) for r in sandbox.requests() if "customers" in r.path] == [
+        ("GET", "/v1/customers/jane.doe%40example.com"),
+        ("GET", "/v1/customers/jane.doe%40example.com"),
+    ]
+    assert [r for r in sandbox.requests() if r.method != "GET"] == []
     assert bridge.messages("EcwidOrderDeadLetterQueue") == []
 
-    bridge.call("POST", "/signup", {"email": "jane.doe@example.com", "partner_key": "acme"})
+    # The sign-up comes late: it re-checks the waiting sale, which now counts.
+    bridge.call("POST", "/signup", {"email": "Jane.Doe@example.com", "partner_key": "acme"})
     bridge.drain("SignupFunction")
+    bridge.drain("EcwidOrderFunction")
     second = {**unreferred, "id": "NOREF2", "internalId": 2}
     ecwid.put_order(STORE, second)
     send(bridge, webhook("order.created", STORE, second))
     bridge.drain("EcwidOrderFunction")
-    [transaction] = [t for t in sandbox.transactions() if not t.get("deleted")]
-    assert transaction["key"] == "ecwid_1003_NOREF2"
-    assert transaction["partner"]["key"] == "acme"
+    transactions = [t for t in sandbox.transactions() if not t.get("deleted")]
+    assert sorted(t["key"] for t in transactions) == ["ecwid_1003_NOREF", "ecwid_1003_NOREF2"]
+    assert {t["partner"]["key"] for t in transactions} == {"acme"}
+    # The second sale found the customer in the ledger: no customer GET for it.
+    customer_gets = [r for r in sandbox.requests() if r.path.startswith("/v1/customers/")]
+    assert len(customer_gets) == 2
 
 
 def test_revoked_store_token_is_retried_then_dead_lettered(

@@ -73,6 +73,8 @@ class OutcomeStatus(StrEnum):
     NOT_REFERRED = "not_referred"  # no partner, unknown partner key, unknown customer
     ALREADY_RECORDED = "already_recorded"  # the ledger or Partnero already had it
     IGNORED = "ignored"  # nothing to do for this delivery
+    # A change is due but the partner's reward is already paid: recorded, not made.
+    ADJUSTMENT_NEEDED = "adjustment_needed"
 
 
 class Outcome(BaseModel):
@@ -82,6 +84,9 @@ class Outcome(BaseModel):
 
     status: OutcomeStatus
     detail: str = ""
+    # Why, as a short code counted per value (metric dimension ``reason``): "not_paid",
+    # "unknown_customer", "invalid_partner", "no_customer_key", ...
+    reason: str = ""
     ledger_key: str | None = None
     # True when idempotency answered from its record: this delivery was seen before.
     duplicate: bool = False

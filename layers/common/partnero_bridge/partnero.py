@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from partnero_bridge.errors import ConfigurationError, PermanentError, RetryableError
+from partnero_bridge.money import parse_amount
 from partnero_bridge.observability import logger
 
 
@@ -48,6 +50,52 @@ class PartneroAnswer:
     status_code: int
     message: str = ""
     data: Any = None
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A live transaction as Partnero holds it (``GET /v1/transactions/{key}``)."""
+
+    amount: Decimal  # major units
+    reward_paid: bool  # a reward on it was already paid to the partner
+
+
+def _rewards(data: Mapping[str, Any]) -> list[Any]:
+    rewards = data.get("rewards")
+    if isinstance(rewards, Mapping):  # a paginated list: {"data": [...]}
+        rewards = rewards.get("data")
+    return rewards if isinstance(rewards, list) else []
+
+
+def _is_paid(reward: Any) -> bool:
+    if not isinstance(reward, Mapping):
+        return False
+    return (
+        str(reward.get("status") or "").lower() == "paid"
+        or reward.get("is_paid") is True
+        or bool(reward.get("paid_at"))
+    )
+
+
+def read_holding(answer: PartneroAnswer) -> Holding | None:
+    """What a transaction GET says Partnero holds; None for nothing (404, deleted, archived).
+
+    Partnero documents reward states created -> approved -> paid (its webhook events) but
+    not their JSON on a transaction, so a reward counts as paid when its ``status`` is
+    "paid", ``is_paid`` is true or ``paid_at`` is set.
+
+    Raises RetryableError when a live transaction has no readable amount.
+    """
+    if answer.kind == AnswerKind.NOT_FOUND:
+        return None
+    data = answer.data if isinstance(answer.data, Mapping) else {}
+    if data.get("deleted") or data.get("deleted_at") or data.get("archived"):
+        return None
+    try:
+        amount = parse_amount(data.get("amount"))
+    except ValueError:
+        raise RetryableError("Partnero's transaction has no readable amount") from None
+    return Holding(amount=amount, reward_paid=any(_is_paid(r) for r in _rewards(data)))
 
 
 _PARTNER = re.compile(r"partner", re.IGNORECASE)
@@ -190,6 +238,9 @@ class PartneroClient:
 
     def create_transaction(self, body: Mapping[str, Any]) -> PartneroAnswer:
         return self._send("POST", "transactions", body)
+
+    def get_customer(self, key: str) -> PartneroAnswer:
+        return self._send("GET", _key_path("customers", key), keyed=True)
 
     def get_transaction(self, key: str) -> PartneroAnswer:
         return self._send("GET", _key_path("transactions", key), keyed=True)

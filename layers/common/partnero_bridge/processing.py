@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -117,7 +117,10 @@ class _Processor:
 
         if receive_count >= self.runtime.settings.max_receives:
             if isinstance(error, NotYetKnown):
-                return _report(Outcome(status=OutcomeStatus.IGNORED, detail=error.reason))
+                # Still unknown on its last receive: an outcome with its reason, counted.
+                return _report(
+                    Outcome(status=OutcomeStatus.IGNORED, detail=error.reason, reason=error.kind)
+                )
             self._dead_letter(record, envelope.delivery_id, error, receive_count)
             return "dead-lettered"
         delay = retry_delay(
@@ -175,11 +178,22 @@ def _report(outcome: Outcome) -> str:
         "duplicate delivery: already processed" if outcome.duplicate else "delivery processed",
         extra={
             "outcome": outcome.status.value,
+            "reason": outcome.reason,
             "detail": outcome.detail,
             "ledger_key": mask_key(outcome.ledger_key),
         },
     )
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if not outcome.duplicate and outcome.status in _COUNTED_BY_REASON:
+        # Nothing money-related is dropped silently: each reason has its own count.
+        with single_metric(
+            name=f"{name}ByReason",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=metrics.namespace,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="reason", value=outcome.reason or "unspecified")
     return "duplicate" if outcome.duplicate else outcome.status.value
 
 
@@ -188,7 +202,11 @@ _OUTCOME_METRICS = {
     "not_referred": "NotReferred",
     "already_recorded": "AlreadyRecorded",
     "ignored": "Ignored",
+    "adjustment_needed": "AdjustmentNeeded",
 }
+_COUNTED_BY_REASON = frozenset(
+    {OutcomeStatus.IGNORED, OutcomeStatus.NOT_REFERRED, OutcomeStatus.ADJUSTMENT_NEEDED}
+)
 
 _processors: dict[tuple[Source, int, int], _Processor] = {}
 

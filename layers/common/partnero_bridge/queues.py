@@ -19,6 +19,19 @@ def _attribute(value: str) -> MessageAttributeValueTypeDef:
     return {"DataType": "String", "StringValue": value}
 
 
+def send_to_queue(sqs: SQSClient, queue_url: str, envelope: QueueEnvelope) -> str:
+    """Put an envelope on a work queue; raises if SQS did not take it."""
+    answer = sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=envelope.model_dump_json(),
+        MessageAttributes={
+            "source": _attribute(envelope.source.value),
+            "delivery_id": _attribute(envelope.delivery_id),
+        },
+    )
+    return answer["MessageId"]
+
+
 class DeliveryQueues:
     def __init__(self, sqs: SQSClient, work_queue_url: str, dead_letter_queue_url: str) -> None:
         self._sqs = sqs
@@ -27,15 +40,7 @@ class DeliveryQueues:
 
     def accept(self, envelope: QueueEnvelope) -> str:
         """Put an accepted request on the work queue; raises if SQS did not take it."""
-        answer = self._sqs.send_message(
-            QueueUrl=self.work_queue_url,
-            MessageBody=envelope.model_dump_json(),
-            MessageAttributes={
-                "source": _attribute(envelope.source.value),
-                "delivery_id": _attribute(envelope.delivery_id),
-            },
-        )
-        return answer["MessageId"]
+        return send_to_queue(self._sqs, self.work_queue_url, envelope)
 
     def postpone(self, receipt_handle: str, seconds: int) -> None:
         """Keep a failed message hidden for ``seconds`` before its next attempt."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from partnero_bridge.commissions import Reconciler
-    from partnero_bridge.ledger import Ledger
+    from partnero_bridge.ledger.store import Ledger
     from partnero_bridge.partnero import PartneroClient
     from partnero_bridge.queues import DeliveryQueues
 
@@ -63,9 +63,9 @@ class Runtime:
 
     @cached_property
     def ledger(self) -> Ledger:
-        from partnero_bridge.ledger import Ledger
+        from partnero_bridge.ledger.store import Ledger
 
-        return Ledger(self.dynamodb, self.settings.ledger_table)
+        return Ledger(self.dynamodb, self.settings.ledger_table, self.settings.ledger_lease_seconds)
 
     @cached_property
     def idempotency_store(self) -> DynamoDBPersistenceLayer:
@@ -77,12 +77,15 @@ class Runtime:
 
     @cached_property
     def reconciler(self) -> Reconciler:
-        from partnero_bridge.commissions import Reconciler, TransactionLedger
+        from partnero_bridge.commissions import Reconciler, ReconcileRules
 
-        ledger = TransactionLedger(
-            self.dynamodb, self.settings.ledger_table, self.settings.ledger_lease_seconds
+        settings = self.settings
+        rules = ReconcileRules(
+            signup_wait_seconds=settings.signup_wait_seconds,
+            program_currency=settings.partnero_program_currency,
+            converts_currencies=settings.partnero_converts_currencies,
         )
-        return Reconciler(ledger, self.partnero)
+        return Reconciler(self.ledger, self.partnero, rules)
 
     @cached_property
     def partnero(self) -> PartneroClient:

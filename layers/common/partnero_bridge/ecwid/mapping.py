@@ -1,23 +1,25 @@
-"""Pure decisions for an Ecwid order: does it earn a commission, how much, for whom.
+"""Pure decisions for an Ecwid order: what Partnero should hold for it, and for whom.
 
-Decided from the order as it is now (fetched), never from the event that announced it:
-events arrive unordered and repeated.
+Decided from the order as the Ecwid API serves it now (fetched), never from the webhook
+that announced it: webhooks are unsigned in their body, repeated and unordered.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from typing import Literal
 
-from partnero_bridge.commissions import Commission
+from partnero_bridge.customer_keys import normalize_customer_key
+from partnero_bridge.decision import Target
 from partnero_bridge.ecwid.models import EcwidOrder
-from partnero_bridge.money import quantize
+from partnero_bridge.errors import PermanentError
+from partnero_bridge.money import is_currency, quantize, remaining_share
 
 AmountBasis = Literal["net", "total", "subtotal"]
-REVERSED_STATUSES = frozenset({"REFUNDED", "CANCELLED"})
 PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+# Statuses that never earn a commission, whatever ECWID_PAID_STATUSES says.
+NOTHING_DUE = {"REFUNDED": "refunded", "CANCELLED": "cancelled"}
 
 
 @dataclass(frozen=True)
@@ -29,21 +31,10 @@ class EcwidRules:
     product_id: Literal["", "productId", "sku"] = ""
 
 
-class Verdict(StrEnum):
-    COMMISSION = "commission"  # Partnero should hold this transaction
-    REVERSE = "reverse"  # Partnero should hold nothing for this order
-    WAIT = "wait"  # not paid yet (or a status the shop does not count): leave as is
+class UndecidableOrder(PermanentError):
+    """The order's money fields cannot be trusted to compute a commission: a person looks."""
 
-
-@dataclass(frozen=True)
-class OrderDecision:
-    verdict: Verdict
-    reason: str
-    commission: Commission | None = None
-
-
-def ledger_key(store_id: int | str, order_ref: str) -> str:
-    return f"ecwid#{store_id}#{order_ref}"
+    kind = "undecidable"
 
 
 def transaction_key(store_id: int | str, order_id: str) -> str:
@@ -52,11 +43,12 @@ def transaction_key(store_id: int | str, order_id: str) -> str:
 
 
 def basis_amount(order: EcwidOrder, basis: AmountBasis) -> Decimal:
-    """The order amount commissions are computed on.
+    """The order amount commissions are computed on, before refunds.
 
-    - ``net``: total - tax - shipping - handling fee, the last two without their own tax
-      (``shippingRateWithoutTax``, ``valueWithoutTax``, else ``shippingRate``, ``value``);
-      discounts are already in total: what the shop earns on the goods;
+    - ``net``: total - tax - shipping - handling fee - custom surcharges (tips and the
+      like), the last three without their own tax where Ecwid gives it (that tax is
+      already inside ``tax``); discounts are already in total: what the shop earns on
+      the goods;
     - ``total``: Ecwid's total, as the customer paid it;
     - ``subtotal``: Ecwid's subtotal (the items before order discounts and shipping).
     """
@@ -64,10 +56,21 @@ def basis_amount(order: EcwidOrder, basis: AmountBasis) -> Decimal:
         return order.total
     if basis == "subtotal":
         return order.subtotal
-    # Without their own tax where Ecwid says it: that tax is already inside ``tax``.
     shipping = order.shippingOption.without_tax if order.shippingOption else Decimal(0)
     handling = order.handlingFee.without_tax if order.handlingFee else Decimal(0)
-    return order.total - order.tax - shipping - handling
+    surcharges = sum((s.without_tax for s in order.customSurcharges), Decimal(0))
+    return order.total - order.tax - shipping - handling - surcharges
+
+
+def refunded_amount(order: EcwidOrder) -> Decimal:
+    """What was refunded: ``refundedAmount``, or the sum of ``refunds[]`` when it is 0.
+
+    Ecwid fills ``refundedAmount`` for some payment gateways only; ``refunds[]`` lists
+    each refund (Ecwid order API reference).
+    """
+    if order.refundedAmount > 0:
+        return order.refundedAmount
+    return sum((refund.amount for refund in order.refunds), Decimal(0))
 
 
 def partner_key(order: EcwidOrder, field: str) -> str | None:
@@ -84,11 +87,25 @@ def partner_key(order: EcwidOrder, field: str) -> str | None:
     return None
 
 
-def customer_key(order: EcwidOrder, mode: Literal["email", "customerId"]) -> str | None:
-    if mode == "customerId":
-        return str(order.customerId) if order.customerId not in (None, "", 0) else None
-    # Lower-cased, as sign-up does, so both find the same Partnero customer.
-    return order.email.strip().lower() if order.email and order.email.strip() else None
+def customer_key(
+    order: EcwidOrder, store_id: int | str, mode: Literal["email", "customerId"], referred: bool
+) -> str | None:
+    """The Partnero customer key for the order, or None when nobody can be named.
+
+    The configured identifier first (the email, normalised like every customer key, or
+    Ecwid's customer id); else the other one, namespaced; else, only when a partner key
+    names who referred the sale, a key of the order itself
+    (``ecwid_<storeId>_order_<orderId>``), so a phone or POS order still pays.
+    """
+    email = normalize_customer_key(order.email) if order.email and order.email.strip() else None
+    customer_id = str(order.customerId) if order.customerId not in (None, "", 0) else None
+    if mode == "customerId" and customer_id:
+        return customer_id
+    if email:
+        return email
+    if customer_id:
+        return f"ecwid_{store_id}_customer_{customer_id}"
+    return f"ecwid_{store_id}_order_{order.id}" if referred else None
 
 
 def _product_id(order: EcwidOrder, mode: Literal["", "productId", "sku"]) -> str | None:
@@ -98,43 +115,66 @@ def _product_id(order: EcwidOrder, mode: Literal["", "productId", "sku"]) -> str
     return str(value) if value not in (None, "") else None
 
 
-def decide(
-    order: EcwidOrder, store_id: int | str, currency: str, rules: EcwidRules
-) -> OrderDecision:
+def _due(order: EcwidOrder, currency: str, rules: EcwidRules) -> tuple[Decimal | None, str, str]:
+    """(amount due or None, reason code, readable detail) from the order's status and money."""
     status = order.paymentStatus
-    if status in REVERSED_STATUSES:
-        return OrderDecision(Verdict.REVERSE, f"order is {status}")
+    if status in NOTHING_DUE:
+        return None, NOTHING_DUE[status], f"order is {status}"
     if status != PARTIALLY_REFUNDED and status not in rules.paid_statuses:
-        return OrderDecision(Verdict.WAIT, f"order is {status}: nothing to send yet")
-
-    amount = basis_amount(order, rules.amount_basis)
-    if status == PARTIALLY_REFUNDED:
-        # Partnero has no partial refund: the transaction is re-created for what is left.
-        amount -= order.refundedAmount
-    amount = quantize(max(amount, Decimal(0)), currency)
+        return None, "not_paid", f"order is {status}: not a sale (yet)"
+    basis = basis_amount(order, rules.amount_basis)
+    refunded = refunded_amount(order)
+    if order.total < 0 or basis < 0 or refunded < 0:
+        raise UndecidableOrder(
+            f"Ecwid order {order.id} has negative money fields (total {order.total}, "
+            f"{rules.amount_basis} basis {basis}, refunded {refunded})"
+        )
+    if status == PARTIALLY_REFUNDED and refunded == 0:
+        raise UndecidableOrder(
+            f"Ecwid order {order.id} is PARTIALLY_REFUNDED but names no refunded amount "
+            "(refundedAmount 0, refunds[] empty)"
+        )
+    if order.total == 0 or basis == 0:
+        return None, "zero_amount", f"order is {status} with nothing to commission"
+    amount = remaining_share(basis, order.total, refunded, currency)
     if amount <= 0:
-        return OrderDecision(Verdict.REVERSE, f"nothing left to commission ({status})")
+        return None, "refunded", f"order is {status}, {refunded} of {order.total} refunded"
+    reason = "partially_refunded" if refunded > 0 else "paid"
+    detail = f"order is {status}"
+    if refunded > 0:
+        detail += f", {refunded} of {order.total} refunded"
+    return amount, reason, detail
 
-    key = customer_key(order, rules.customer_key)
-    if key is None:
-        return OrderDecision(Verdict.WAIT, f"order has no {rules.customer_key}: cannot attribute")
+
+def decide(order: EcwidOrder, store_id: int | str, currency: str, rules: EcwidRules) -> Target:
+    """What Partnero should hold for ``order``.
+
+    Amounts: the basis (``rules.amount_basis``) times the share not refunded,
+    ``basis x (total - refunded) / total``, rounded half-up once to ``currency``.
+
+    Raises UndecidableOrder for an unknown currency, negative money fields, or a partial
+    refund without an amount.
+    """
+    currency = currency.upper()
+    if not is_currency(currency):
+        raise UndecidableOrder(f"Ecwid store currency {currency[:10]!r} is not an ISO 4217 code")
+    amount, reason, detail = _due(order, currency, rules)
+    partner = partner_key(order, rules.partner_field)
     person = order.billingPerson
     words = (person.name or "").split() if person else []
     first = (person.firstName or (words[0] if words else None)) if person else None
     last = (person.lastName or " ".join(words[1:])) if person else None
-    return OrderDecision(
-        Verdict.COMMISSION,
-        f"order is {status}",
-        Commission(
-            transaction_key=transaction_key(store_id, order.id),
-            amount=amount,
-            currency=currency.upper(),
-            customer_key=key,
-            partner_key=partner_key(order, rules.partner_field),
-            email=order.email.strip() if order.email else None,
-            name=first or None,
-            surname=last or None,
-            created_at=order.createTimestamp,
-            product_id=_product_id(order, rules.product_id),
-        ),
+    return Target(
+        transaction_key=transaction_key(store_id, order.id),
+        amount=quantize(amount, currency) if amount is not None else None,
+        currency=currency,
+        reason=reason,
+        detail=detail,
+        customer_key=customer_key(order, store_id, rules.customer_key, referred=bool(partner)),
+        partner_key=partner,
+        email=order.email.strip() if order.email and order.email.strip() else None,
+        name=first or None,
+        surname=last or None,
+        created_at=order.createTimestamp,
+        product_id=_product_id(order, rules.product_id),
     )

@@ -75,6 +75,27 @@ class ShippingOption(BaseModel):
         )
 
 
+class CustomSurcharge(BaseModel):
+    """A surcharge the shop added (tips, packaging): ``total`` in money, after percent."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    total: Decimal = Decimal(0)
+    totalWithoutTax: Decimal | None = None
+
+    @property
+    def without_tax(self) -> Decimal:
+        return self.total if self.totalWithoutTax is None else self.totalWithoutTax
+
+
+class Refund(BaseModel):
+    """One entry of ``refunds[]``: ``{date, source, reason, amount}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    amount: Decimal = Decimal(0)
+
+
 class OrderItem(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -107,6 +128,8 @@ class EcwidOrder(BaseModel):
     subtotal: Decimal = Decimal(0)
     tax: Decimal = Decimal(0)
     refundedAmount: Decimal = Decimal(0)
+    refunds: list[Refund] = Field(default_factory=list)
+    customSurcharges: list[CustomSurcharge] = Field(default_factory=list)
     handlingFee: HandlingFee | None = None
     shippingOption: ShippingOption | None = None
     items: list[OrderItem] = Field(default_factory=list)
@@ -121,6 +144,16 @@ class EcwidOrder(BaseModel):
     @classmethod
     def _text(cls, value: object) -> object:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("subtotal", "tax", "refundedAmount", mode="before")
+    @classmethod
+    def _zero_when_null(cls, value: object) -> object:
+        return 0 if value is None else value
+
+    @field_validator("refunds", "customSurcharges", "items", mode="before")
+    @classmethod
+    def _empty_when_null(cls, value: object) -> object:
+        return [] if value is None else value
 
     @field_validator("handlingFee", mode="before")
     @classmethod

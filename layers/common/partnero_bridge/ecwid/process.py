@@ -1,15 +1,25 @@
-"""Processing side of Ecwid webhooks: fetch the order, decide, reconcile with Partnero."""
+"""Processing side of Ecwid webhooks: fetch the order, decide, reconcile with Partnero.
+
+The webhook only says which order to look at. Its identity (ledger key, transaction key)
+and every fact come from the order the Ecwid API serves now, fetched with the store's
+own token: the webhook's body is not covered by its signature.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from partnero_bridge.commissions import Delivery, Plan
+from partnero_bridge.decision import Target
 from partnero_bridge.ecwid.client import EcwidClient
-from partnero_bridge.ecwid.mapping import EcwidRules, Verdict, decide, ledger_key
+from partnero_bridge.ecwid.mapping import EcwidRules, decide
 from partnero_bridge.ecwid.models import EcwidWebhook
 from partnero_bridge.ecwid.secrets import ecwid_store_tokens
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
 from partnero_bridge.errors import ConfigurationError, PermanentError
+from partnero_bridge.ledger import keys
+from partnero_bridge.ledger.records import AliasRecord, CommissionRecord, Recheck
 from partnero_bridge.observability import logger
 
 if TYPE_CHECKING:
@@ -38,29 +48,79 @@ def rules(runtime: Runtime) -> EcwidRules:
     )
 
 
+def recheck_webhook(store_id: str, order_id: str, delivery_id: str) -> dict[str, object]:
+    """A webhook-shaped body that makes processing decide an order again (after a sign-up)."""
+    return {
+        "eventId": delivery_id,
+        "eventCreated": int(datetime.now(UTC).timestamp()),
+        "storeId": int(store_id),
+        "eventType": "order.updated",
+        "data": {"orderId": order_id},
+    }
+
+
 def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     webhook = envelope.payload_as(EcwidWebhook)
     store = str(webhook.storeId)
     order_id = webhook.order_id
     if order_id is None:
         raise PermanentError("webhook names no order (neither data.orderId nor entityId)")
-    # The internal id is in every order webhook (order.deleted may carry nothing else),
-    # so it keys the ledger; the public id is what the API fetches by.
-    key = ledger_key(store, str(webhook.entityId) if webhook.entityId is not None else order_id)
-    logger.append_keys(ledger_key=key)
-
-    if webhook.eventType == "order.deleted":
-        return runtime.reconciler.apply(key, None, envelope.delivery_id)
-
     token = ecwid_store_tokens(runtime).get(store)
     if not token:
-        raise ConfigurationError(f"store {store} has no token in the Ecwid secret")
+        raise ConfigurationError(f"store {store} has no token in the Ecwid API secret")
+    delivery = Delivery(envelope.delivery_id, envelope.received_at)
+
     client = ecwid_client(runtime)
     order = client.order(store, order_id, token)
-    if order is None:  # deleted since: nothing may stay commissioned
-        return runtime.reconciler.apply(key, None, envelope.delivery_id)
+    if order is None:
+        return _order_gone(store, order_id, delivery, runtime)
+    key = keys.ecwid_order(store, order.internalId, order.id)
+    logger.append_keys(ledger_key=key)
     currency = runtime.settings.ecwid_currency.upper() or client.currency(store, token)
-    decision = decide(order, store, currency, rules(runtime))
-    if decision.verdict is Verdict.WAIT:
-        return Outcome(status=OutcomeStatus.IGNORED, detail=decision.reason, ledger_key=key)
-    return runtime.reconciler.apply(key, decision.commission, envelope.delivery_id)
+    target = decide(order, store, currency, rules(runtime))
+    alias = keys.ecwid_order_alias(store, order.id)
+    plan = Plan(
+        target,
+        aliases=(alias,) if alias != key else (),
+        recheck=Recheck(
+            at=int(delivery.received_at.timestamp()),
+            source="ecwid",
+            ref={"store": store, "order": order.id},
+        ),
+    )
+    return runtime.reconciler.apply(key, plan, delivery)
+
+
+def _order_gone(store: str, order_id: str, delivery: Delivery, runtime: Runtime) -> Outcome:
+    """Ecwid answered 404 for the order: whatever was recorded for it is reversed.
+
+    Only the id Ecwid just confirmed gone is looked up (as a public id, or as the internal
+    id older webhooks carry), never another id from the unsigned body.
+    """
+    candidates = (keys.ecwid_order_alias(store, order_id), keys.ecwid_order(store, order_id, ""))
+    for candidate in candidates:
+        found = runtime.reconciler.ledger.commission(candidate)
+        if isinstance(found, AliasRecord):
+            found = runtime.reconciler.ledger.commission(found.alias_of)
+        if isinstance(found, CommissionRecord) and found.transaction_key:
+            return _reverse_gone(found, order_id, delivery, runtime)
+    return Outcome(
+        status=OutcomeStatus.IGNORED,
+        reason="order_not_found",
+        detail=f"Ecwid has no order {order_id} and nothing was recorded for it",
+    )
+
+
+def _reverse_gone(
+    record: CommissionRecord, order_id: str, delivery: Delivery, runtime: Runtime
+) -> Outcome:
+    assert record.transaction_key is not None
+    logger.append_keys(ledger_key=record.pk)
+    target = Target(
+        transaction_key=record.transaction_key,
+        amount=None,
+        currency=record.currency or "",
+        reason="deleted",
+        detail=f"Ecwid has no order {order_id} any more (deleted)",
+    )
+    return runtime.reconciler.apply(record.pk, Plan(target), delivery)

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 from urllib.parse import unquote
 
+from partnero_bridge.customer_keys import normalize_customer_key
 from partnero_bridge.signup.models import SignupDelivery, SignupRequest
 
 PARTNER_COOKIE = "partnero_partner"
@@ -31,9 +32,9 @@ def to_delivery(
     if not partner_key:
         return None
     return SignupDelivery(
-        # Lower-cased so the same person signing up twice maps to one customer, and so
-        # Ecwid and Stripe, which default to the email as key, find the same customer.
-        customer_key=request.key or request.email.lower(),
+        # One rule for every source, so Ecwid and Stripe, which default to the email as
+        # key, find the same customer (and the same person signing up twice is one).
+        customer_key=normalize_customer_key(request.key or request.email),
         partner_key=partner_key,
         email=request.email,
         name=request.name or None,

@@ -1,18 +1,30 @@
-"""Processing side of sign-ups: one queued sign-up -> at most one Partnero customer."""
+"""Processing side of sign-ups: one queued sign-up -> at most one Partnero customer.
+
+A sale can arrive before its customer's sign-up (a checkout webhook outruns the form's
+request, or the form is sent later). Such a sale, with no partner key of its own, is
+"not referred" once its wait is over, and remembered on the customer's ledger item; when
+the sign-up then creates the customer, its not-referred sales of the last
+``BRIDGE_RETRIGGER_DAYS`` days are sent back to their source's work queue to be decided
+again.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import TYPE_CHECKING
 
-from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
+from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope, Source
 from partnero_bridge.errors import PermanentError
-from partnero_bridge.ledger import CustomerRecord, customer_ledger_key
+from partnero_bridge.ledger import keys
 from partnero_bridge.observability import logger, mask_key
 from partnero_bridge.partnero import AnswerKind
+from partnero_bridge.queues import send_to_queue
 from partnero_bridge.signup.mapping import customer_request
 from partnero_bridge.signup.models import SignupDelivery
 
 if TYPE_CHECKING:
+    from partnero_bridge.ledger.records import CustomerRecord, Recheck
     from partnero_bridge.runtime import Runtime
 
 # Partnero's answer -> (ledger status, outcome)
@@ -26,22 +38,57 @@ _RESULTS = {
 def process_signup(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     delivery = envelope.payload_as(SignupDelivery)
 
-    logger.append_keys(ledger_key=mask_key(customer_ledger_key(delivery.customer_key)))
+    logger.append_keys(ledger_key=mask_key(keys.customer(delivery.customer_key)))
     answer = runtime.partnero.create_customer(customer_request(delivery))
     if answer.kind not in _RESULTS:
         raise PermanentError(f"unexpected Partnero answer {answer.kind} to a customer create")
     ledger_status, outcome = _RESULTS[answer.kind]
-    runtime.ledger.record_customer(
-        CustomerRecord(
-            customer_key=delivery.customer_key,
-            status=ledger_status,
-            partner_key=delivery.partner_key,
-            delivery_id=envelope.delivery_id,
-            detail=answer.message,
-        )
+    record = runtime.ledger.record_customer(
+        delivery.customer_key,
+        ledger_status,
+        delivery.partner_key,
+        envelope.delivery_id,
+        answer.message,
     )
+    if record.known_to_partnero:
+        _recheck_waiting_sales(record, delivery.customer_key, envelope.delivery_id, runtime)
     return Outcome(
         status=outcome,
         detail=answer.message or ledger_status,
-        ledger_key=customer_ledger_key(delivery.customer_key),
+        reason=ledger_status,
+        ledger_key=keys.customer(delivery.customer_key),
     )
+
+
+def _recheck_waiting_sales(
+    record: CustomerRecord, customer_key: str, delivery_id: str, runtime: Runtime
+) -> None:
+    """Send this customer's recent not-referred sales back to be decided again."""
+    if not record.not_referred_sales:
+        return
+    oldest = time.time() - runtime.settings.retrigger_days * 86400
+    sent: list[str] = []
+    for ledger_key, recheck in record.not_referred_sales.items():
+        if recheck.at >= oldest:
+            _send_recheck(ledger_key, recheck, delivery_id, runtime)
+        sent.append(ledger_key)
+    runtime.ledger.forget_waiting_sales(customer_key, sent)
+    logger.info("not-referred sales sent to be decided again", extra={"count": len(sent)})
+
+
+def _send_recheck(ledger_key: str, recheck: Recheck, delivery_id: str, runtime: Runtime) -> None:
+    from partnero_bridge.ecwid.process import recheck_webhook
+    from partnero_bridge.stripe.process import recheck_event
+
+    digest = hashlib.sha256(f"{ledger_key}\x1f{delivery_id}".encode()).hexdigest()[:40]
+    recheck_id = f"recheck-{digest}"
+    if recheck.source == "ecwid":
+        source = Source.ECWID
+        queue_url = runtime.settings.ecwid_queue_url
+        payload = recheck_webhook(recheck.ref["store"], recheck.ref["order"], recheck_id)
+    else:
+        source = Source.STRIPE
+        queue_url = runtime.settings.stripe_queue_url
+        payload = recheck_event(ledger_key, recheck_id)
+    envelope = QueueEnvelope.new(source, recheck_id, payload, meta={"recheck": ledger_key})
+    send_to_queue(runtime.sqs, queue_url, envelope)

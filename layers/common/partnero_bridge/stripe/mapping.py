@@ -13,10 +13,12 @@ charge or payment intent find the entry.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from partnero_bridge.customer_keys import normalize_customer_key
+from partnero_bridge.ledger.keys import stripe_payment
 from partnero_bridge.money import from_minor_units, quantize
 
 SaleEvents = Literal["checkout_invoice", "charges"]
@@ -63,10 +65,6 @@ def _id(value: Any) -> str | None:
     return None
 
 
-def payment_key(kind: Literal["invoice", "pi", "ch", "cs"], stripe_id: str) -> str:
-    return f"stripe#{kind}:{stripe_id}"
-
-
 # -- attribution ------------------------------------------------------------------------
 
 
@@ -89,11 +87,6 @@ def _first(metadata: list[Mapping[str, Any]], *names: str) -> str | None:
             if isinstance(value, str) and value.strip():
                 return value.strip()
     return None
-
-
-def normalize_customer_key(key: str) -> str:
-    """Emails are compared lower-cased everywhere, as sign-ups store them."""
-    return key.strip().lower() if "@" in key else key.strip()
 
 
 def attribution_from(
@@ -196,16 +189,16 @@ def sale_from_checkout(
     invoice, intent = _id(session.get("invoice")), _id(session.get("payment_intent"))
     session_id = _id(session.get("id")) or ""
     if invoice:
-        key, tkey = payment_key("invoice", invoice), f"stripe_{invoice}"
+        key, tkey = stripe_payment("invoice", invoice), f"stripe_{invoice}"
     elif intent:
-        key, tkey = payment_key("pi", intent), f"stripe_{intent}"
+        key, tkey = stripe_payment("pi", intent), f"stripe_{intent}"
     else:
-        key, tkey = payment_key("cs", session_id), f"stripe_{session_id}"
+        key, tkey = stripe_payment("cs", session_id), f"stripe_{session_id}"
     aliases = tuple(
         k
         for k in (
-            payment_key("pi", intent) if intent else None,
-            payment_key("cs", session_id) if session_id else None,
+            stripe_payment("pi", intent) if intent else None,
+            stripe_payment("cs", session_id) if session_id else None,
         )
         if k and k != key
     )
@@ -245,12 +238,12 @@ def sale_from_invoice(
         email=invoice.get("customer_email"),
         name=invoice.get("customer_name"),
     )
-    aliases = [payment_key("pi", pi) for pi in _invoice_payment_intents(invoice)]
+    aliases = [stripe_payment("pi", pi) for pi in _invoice_payment_intents(invoice)]
     charge = _id(invoice.get("charge"))  # before basil
     if charge:
-        aliases.append(payment_key("ch", charge))
+        aliases.append(stripe_payment("ch", charge))
     return Sale(
-        payment_key("invoice", invoice_id),
+        stripe_payment("invoice", invoice_id),
         f"stripe_{invoice_id}",
         amount,
         paid,
@@ -283,9 +276,9 @@ def sale_from_charge(
         email=billing.get("email") or obj.get("receipt_email"),
         name=billing.get("name"),
     )
-    key = payment_key("pi", intent) if intent else payment_key("ch", charge or "")
+    key = stripe_payment("pi", intent) if intent else stripe_payment("ch", charge or "")
     tkey = f"stripe_{intent or charge}"
-    aliases = (payment_key("ch", charge),) if intent and charge else ()
+    aliases = (stripe_payment("ch", charge),) if intent and charge else ()
     return Sale(
         key,
         tkey,
@@ -335,9 +328,9 @@ def reversal_from_event(event: Mapping[str, Any]) -> Reversal | NotASale:
         charge = _id(obj.get("id")) or ""
         invoice = _id(obj.get("invoice"))  # before basil
         candidates = [
-            payment_key("pi", intent) if intent else None,
-            payment_key("ch", charge),
-            payment_key("invoice", invoice) if invoice else None,
+            stripe_payment("pi", intent) if intent else None,
+            stripe_payment("ch", charge),
+            stripe_payment("invoice", invoice) if invoice else None,
         ]
         return Reversal(
             tuple(r for r in candidates if r),
@@ -347,8 +340,8 @@ def reversal_from_event(event: Mapping[str, Any]) -> Reversal | NotASale:
         )
     charged = _id(obj.get("charge"))
     refs_list = [
-        payment_key("pi", intent) if intent else None,
-        payment_key("ch", charged) if charged else None,
+        stripe_payment("pi", intent) if intent else None,
+        stripe_payment("ch", charged) if charged else None,
     ]
     refs = tuple(r for r in refs_list if r)
     if not refs:
@@ -369,97 +362,3 @@ def reversal_from_event(event: Mapping[str, Any]) -> Reversal | NotASale:
         status = str(obj.get("status") or "closed")
         return Reversal(refs, "dispute", _id(obj.get("id")) or "", dispute_status=status)
     return NotASale(f"{kind} is not a reversal")
-
-
-# -- what a payment's facts leave for Partnero ----------------------------------------------
-
-
-@dataclass
-class PaymentFacts:
-    """Everything the ledger keeps about one payment, as stored in its ``facts``."""
-
-    amount: Decimal | None = None
-    gross_minor: int = 0
-    currency: str | None = None
-    rank: int = 0
-    opted_out: bool = False
-    charge_refunded: dict[str, int] = field(default_factory=dict)
-    refunds: dict[str, int] = field(default_factory=dict)
-    failed_refunds: list[str] = field(default_factory=list)  # final: never counted again
-    disputes: dict[str, str] = field(default_factory=dict)  # id -> "open" or closed status
-
-    @classmethod
-    def load(cls, stored: Mapping[str, Any]) -> PaymentFacts:
-        amount = stored.get("amount")
-        return cls(
-            amount=Decimal(str(amount)) if amount is not None else None,
-            gross_minor=int(stored.get("gross_minor") or 0),
-            currency=stored.get("currency"),
-            rank=int(stored.get("rank") or 0),
-            opted_out=bool(stored.get("opted_out")),
-            charge_refunded={k: int(v) for k, v in (stored.get("charge_refunded") or {}).items()},
-            refunds={k: int(v) for k, v in (stored.get("refunds") or {}).items()},
-            failed_refunds=[str(r) for r in stored.get("failed_refunds") or []],
-            disputes={k: str(v) for k, v in (stored.get("disputes") or {}).items()},
-        )
-
-    def dump(self) -> dict[str, Any]:
-        return {
-            "amount": str(self.amount) if self.amount is not None else None,
-            "gross_minor": self.gross_minor,
-            "currency": self.currency,
-            "rank": self.rank,
-            "opted_out": self.opted_out,
-            "charge_refunded": self.charge_refunded,
-            "refunds": self.refunds,
-            "disputes": self.disputes,
-        }
-
-    def add_sale(self, sale: Sale, opted_out: bool) -> None:
-        # A weaker source (a checkout) never overrides the amount of a stronger one (its
-        # invoice), so both orders of arrival end with the same amount.
-        if sale.rank >= self.rank:
-            self.amount, self.gross_minor = sale.amount, sale.gross_minor
-            self.currency, self.rank = sale.currency, sale.rank
-        self.opted_out = self.opted_out or opted_out
-
-    def add_reversal(self, reversal: Reversal) -> None:
-        if reversal.kind == "charge_refunded":
-            known = self.charge_refunded.get(reversal.object_id, 0)
-            self.charge_refunded[reversal.object_id] = max(known, reversal.amount_minor)
-        elif reversal.kind == "refund":
-            # Events arrive in any order: once failed or canceled, a refund stays so, even
-            # if an older "pending" snapshot of it comes in later.
-            if not reversal.counts:
-                self.refunds.pop(reversal.object_id, None)
-                if reversal.object_id not in self.failed_refunds:
-                    self.failed_refunds.append(reversal.object_id)
-            elif reversal.object_id not in self.failed_refunds:
-                self.refunds[reversal.object_id] = reversal.amount_minor
-        elif reversal.dispute_status is not None and (
-            # Likewise a closed dispute is final: a late "created" does not reopen it.
-            reversal.dispute_status != "open" or reversal.object_id not in self.disputes
-        ):
-            self.disputes[reversal.object_id] = reversal.dispute_status
-
-    @property
-    def refunded_minor(self) -> int:
-        # The charge's cumulative figure and the sum of single refunds describe the same
-        # money: the larger one is the truth so far (either may arrive first).
-        return max(sum(self.charge_refunded.values()), sum(self.refunds.values()))
-
-    def commission_amount(self) -> Decimal | None:
-        """What Partnero should hold now, or None for nothing."""
-        if self.amount is None or self.currency is None or self.opted_out:
-            return None
-        if any(status in ("open", "lost") for status in self.disputes.values()):
-            return None
-        amount = self.amount
-        if self.refunded_minor and self.gross_minor > 0:
-            # Refunds return a share of the whole payment (tax included), so the
-            # commission keeps the same share of its amount.
-            left = max(self.gross_minor - self.refunded_minor, 0)
-            amount = quantize(
-                self.amount * Decimal(left) / Decimal(self.gross_minor), self.currency
-            )
-        return amount if amount > 0 else None

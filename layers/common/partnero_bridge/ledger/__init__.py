@@ -1,0 +1,1 @@
+"""The ledger: what the bridge has told Partnero, per customer, order and payment."""

@@ -158,8 +158,8 @@ def _park(webhook: EcwidWebhook, envelope: QueueEnvelope, runtime: Runtime) -> R
         metrics.add_metric(name="ParkedWebhookDropped", unit=MetricUnit.Count, value=1)
         logger.warning(
             "webhook for an unconfigured store DROPPED: the store has reached its cap of "
-            f"{settings.ecwid_parked_max_per_store} parked webhooks; add the store to "
-            "ECWID_STORE_IDS",
+            f"{settings.ecwid_parked_max_per_store} parked webhooks per "
+            f"{settings.ecwid_parked_retention_days} days; add the store to ECWID_STORE_IDS",
             extra=details,
         )
         return json_response(

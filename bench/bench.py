@@ -1038,7 +1038,16 @@ def run_worker(config_path: str) -> int:
     settings = runtime.settings
     log = CallLog()
     runtime.__dict__["sqs"] = sqs = FakeSQS(log, config["queue_roles"])
-    runtime.__dict__["dynamodb"] = FakeDynamoDB(log, config["key_schema"], config["table_roles"])
+    dynamodb = FakeDynamoDB(log, config["key_schema"], config["table_roles"])
+    # A stack in service for a while: its ledger predates the sales measured here.
+    from partnero_bridge.ledger import keys as ledger_keys
+    from partnero_bridge.ledger.records import LedgerMeta
+
+    ledger_table = next(t for t, role in config["table_roles"].items() if role == "ledger")
+    dynamodb.tables.setdefault(ledger_table, {})[(ledger_keys.META,)] = LedgerMeta(
+        pk=ledger_keys.META, since=0
+    ).to_item()
+    runtime.__dict__["dynamodb"] = dynamodb
     reader = CountingSecretReader(max_age=settings.secret_cache_seconds)
     # The real reader and Powertools' cache in front of a fake Secrets Manager.
     reader._provider = SecretsProvider(

@@ -791,3 +791,27 @@ def test_module_runs_in_the_foreground_until_sigterm() -> None:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_module_can_accept_any_partner() -> None:
+    command = [sys.executable, "-m", "partnero_bridge_cli.local.sandbox", "--port", "0"]
+    command += ["--api-key", "cli-key", "--accept-any-partner"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split(" on ", 1)[1].strip()
+            assert "any other key" in process.stdout.readline()
+            response = httpx.post(
+                url + "/customers",
+                json={"partner": {"key": "someone"}, "key": "c"},
+                headers={"Authorization": "Bearer cli-key"},
+                timeout=5,
+            )
+            assert response.status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+            assert "stopped" in process.stdout.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()

@@ -1049,13 +1049,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--accept-any-partner", action="store_true", help="treat every partner key as valid"
     )
-    parser.add_argument(
-        "--reward-rate",
-        type=Decimal,
-        default=DEFAULT_REWARD_RATE,
-        metavar="RATE",
-        help=f"reward as a share of a transaction's amount (default {DEFAULT_REWARD_RATE})",
-    )
     args = parser.parse_args(argv)
     partners: list[str] = args.partners or ["demo-partner"]
 
@@ -1065,9 +1058,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         accept_any_partner=args.accept_any_partner,
-        reward_rate=args.reward_rate,
     )
-    return serve_until_signalled(sandbox, "Partnero sandbox", f"partners: {', '.join(partners)}")
+    details = f"partners: {', '.join(partners)}"
+    if args.accept_any_partner:
+        details += " (and any other key)"
+    return serve_until_signalled(sandbox, "Partnero sandbox", details)
 
 
 if __name__ == "__main__":

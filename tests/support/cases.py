@@ -15,7 +15,7 @@ carried out here:
 * After every step the replayer waits until the bridge is quiet: no visible, in-flight or
   delayed message on any work queue, several readings in a row. A message being retried is
   hidden, not gone, so "quiet" also means "done retrying".
-* ``Replay: ...`` in ``what`` is read clause by clause (split at ``,``, ``;``, ``.`` and
+* ``Replay: ...`` in ``what`` is read clause by clause (split at ``,``, ``;``, a full stop and
   "then"). Understood: "deliver step N" / "send step N" (names the step the next clauses are
   about), "wait until the bridge stops retrying [it | step N]" (the quiet wait after that step
   may last the whole retry budget, ``retry_timeout``, instead of ``quiet_timeout``) and "wait

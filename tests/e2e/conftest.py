@@ -49,6 +49,8 @@ def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]
             "PARTNERO_TIMEOUT_SECONDS": "2",
             "BRIDGE_MAX_RECEIVES": "3",
             "BRIDGE_RETRY_BASE_SECONDS": "1",
+            # A sale without a partner waits this long for its sign-up (900 s deployed).
+            "BRIDGE_SIGNUP_WAIT_SECONDS": "3",
         }
     )
     yield running

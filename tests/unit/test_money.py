@@ -10,11 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from partnero_bridge.money import (
+    ISO_4217,
+    THREE_DECIMAL,
+    ZERO_DECIMAL,
     decimals,
     from_minor_units,
+    is_currency,
     json_number,
     parse_amount,
     quantize,
+    remaining_share,
 )
 
 pytestmark = pytest.mark.unit
@@ -226,3 +231,105 @@ def test_json_number_round_trips_every_price(units: int, places: int) -> None:
     written = json.dumps(json_number(amount))
 
     assert json.loads(written, parse_float=Decimal) == amount
+
+
+# --- remaining_share: basis x (paid - refunded) / paid, rounded once -----------------------
+
+
+@pytest.mark.parametrize(
+    ("basis", "paid", "refunded", "currency", "expected"),
+    [
+        pytest.param("19.99", "19.99", "7.00", "USD", "12.99", id="19.99-paid-7.00-refunded"),
+        pytest.param("45.00", "58.21", "10.00", "USD", "37.27", id="net-share"),
+        pytest.param("45.00", "58.21", "0", "USD", "45.00", id="nothing-refunded"),
+        pytest.param("45.004", "58.21", "0", "USD", "45.00", id="nothing-refunded-quantized"),
+        pytest.param("45", "58.21", "0", "USD", "45.00", id="pads-to-cents"),
+        pytest.param("45.00", "58.21", "58.21", "USD", "0.00", id="all-refunded"),
+        pytest.param("45.00", "58.21", "70.00", "USD", "0.00", id="more-than-paid-refunded"),
+        pytest.param("45.00", "58.21", "-5.00", "USD", "45.00", id="negative-refund-counts-none"),
+        pytest.param("10.00", "30.00", "10.00", "USD", "6.67", id="rounded-once-not-the-share"),
+        pytest.param("10.00", "40.00", "39.90", "USD", "0.03", id="half-up-tie"),
+        pytest.param("0.01", "100.00", "99.99", "USD", "0.00", id="rounds-to-nothing"),
+        pytest.param("10000", "11500", "2500", "JPY", "7826", id="jpy"),
+        pytest.param("10000", "11500", "2500", "jpy", "7826", id="jpy-lower-case"),
+        pytest.param("1", "2", "1", "JPY", "1", id="jpy-half-up"),
+        pytest.param("10.000", "12.000", "5.000", "KWD", "5.833", id="kwd"),
+        pytest.param("0.005", "2", "1", "KWD", "0.003", id="kwd-half-up"),
+        pytest.param("20.00", "24.00", "4.00", "EUR", "16.67", id="stripe-gross-with-tax"),
+    ],
+)
+def test_remaining_share(
+    basis: str, paid: str, refunded: str, currency: str, expected: str
+) -> None:
+    result = remaining_share(Decimal(basis), Decimal(paid), Decimal(refunded), currency)
+
+    assert str(result) == expected
+
+
+@pytest.mark.parametrize("paid", ["0", "0.00", "-1", "-58.21"])
+def test_remaining_share_of_nothing_paid_is_a_value_error(paid: str) -> None:
+    with pytest.raises(ValueError, match="not positive"):
+        remaining_share(Decimal("10.00"), Decimal(paid), Decimal(0), "USD")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    basis_units=st.integers(min_value=0, max_value=10**9),
+    paid_units=st.integers(min_value=1, max_value=10**9),
+    refunds=st.tuples(
+        st.integers(min_value=0, max_value=10**9), st.integers(min_value=0, max_value=10**9)
+    ),
+    currency=st.sampled_from(["USD", "JPY", "KWD"]),
+)
+def test_remaining_share_properties(
+    basis_units: int, paid_units: int, refunds: tuple[int, int], currency: str
+) -> None:
+    places = decimals(currency)
+    basis = Decimal(basis_units).scaleb(-places)
+    paid = Decimal(paid_units).scaleb(-places)
+    less, more = sorted(Decimal(r).scaleb(-places) for r in refunds)
+
+    share = remaining_share(basis, paid, less, currency)
+
+    # In the currency's minor unit, between nothing and the whole basis, never growing
+    # with a larger refund, the whole basis when nothing is refunded.
+    assert share.as_tuple().exponent == -places
+    assert Decimal(0) <= share <= basis
+    assert remaining_share(basis, paid, more, currency) <= share
+    assert remaining_share(basis, paid, Decimal(0), currency) == basis
+    # Within half a minor unit of the exact share.
+    exact = basis * (paid - min(less, paid)) / paid
+    assert abs(share - exact) <= Decimal(1).scaleb(-places) / 2
+
+
+# --- is_currency -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        pytest.param("USD", True, id="usd"),
+        pytest.param("usd", True, id="lower-case"),
+        pytest.param("Eur", True, id="mixed-case"),
+        pytest.param("JPY", True, id="zero-decimal"),
+        pytest.param("KWD", True, id="three-decimal"),
+        pytest.param("XCG", True, id="caribbean-guilder-2025"),
+        pytest.param("ZWG", True, id="zimbabwe-gold"),
+        pytest.param("XYZ", False, id="unknown"),
+        pytest.param("ZWL", False, id="withdrawn"),
+        pytest.param("XAU", False, id="gold-not-a-currency"),
+        pytest.param("", False, id="empty"),
+        pytest.param("US", False, id="two-letters"),
+        pytest.param("EURO", False, id="four-letters"),
+        pytest.param(" USD", False, id="not-stripped"),
+        pytest.param("$", False, id="symbol"),
+    ],
+)
+def test_is_currency(code: str, expected: bool) -> None:
+    assert is_currency(code) is expected
+
+
+def test_every_special_precision_currency_is_a_currency() -> None:
+    assert ZERO_DECIMAL <= ISO_4217
+    assert THREE_DECIMAL <= ISO_4217
+    assert not ZERO_DECIMAL & THREE_DECIMAL

@@ -141,6 +141,18 @@ class Reconciler:
         due = target.amount if target.customer_key is not None else None
         attempt.holding = self._held(attempt, key, due)
         held = attempt.holding.amount if attempt.holding else None
+        if held is not None and not attempt.record.identity_fixed:
+            # Partnero holds a transaction under this payment's key that the ledger never
+            # recorded (an earlier release sent it): it is this payment's, keep its identity.
+            attempt.record = attempt.record.model_copy(
+                update={
+                    "transaction_key": key,
+                    "transaction_keys": [key],
+                    "customer_key": target.customer_key,
+                    "partner_key": target.partner_key,
+                    "created_at_epoch": target.created_at,
+                }
+            )
         step = next_step(held, due)
         if step in (Step.DELETE, Step.REPLACE) and not attempt.asked_partnero:
             # Before taking anything back, read the rewards: a paid one is never deleted.
@@ -243,7 +255,9 @@ class Reconciler:
             attempt.sent = True
             answer = self._partnero.create_transaction(transaction_request(commission))
             if answer.kind == AnswerKind.NOT_REFERRED:
-                return self._not_referred(attempt, commission, "invalid_partner", answer.message)
+                # 400 names the partner key; 422 a customer Partnero does not know.
+                why = "invalid_partner" if answer.status_code == 400 else "unknown_customer"
+                return self._not_referred(attempt, commission, why, answer.message)
             if answer.kind == AnswerKind.OK:
                 break
             if answer.kind != AnswerKind.DUPLICATE:

@@ -124,7 +124,7 @@ def _due(order: EcwidOrder, currency: str, rules: EcwidRules) -> tuple[Decimal |
         return None, "not_paid", f"order is {status}: not a sale (yet)"
     basis = basis_amount(order, rules.amount_basis)
     refunded = refunded_amount(order)
-    if order.total < 0 or basis < 0 or refunded < 0:
+    if order.total < 0 or basis < 0 or refunded < 0 or order.refundedAmount < 0:
         raise UndecidableOrder(
             f"Ecwid order {order.id} has negative money fields (total {order.total}, "
             f"{rules.amount_basis} basis {basis}, refunded {refunded})"
@@ -137,8 +137,10 @@ def _due(order: EcwidOrder, currency: str, rules: EcwidRules) -> tuple[Decimal |
     if order.total == 0 or basis == 0:
         return None, "zero_amount", f"order is {status} with nothing to commission"
     amount = remaining_share(basis, order.total, refunded, currency)
-    if amount <= 0:
+    if amount <= 0 and refunded > 0:
         return None, "refunded", f"order is {status}, {refunded} of {order.total} refunded"
+    if amount <= 0:
+        return None, "zero_amount", f"order is {status} with less than a cent to commission"
     reason = "partially_refunded" if refunded > 0 else "paid"
     detail = f"order is {status}"
     if refunded > 0:

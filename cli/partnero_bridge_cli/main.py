@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "run",
         help="start the local stack (gateway, moto, pollers, Partnero sandbox)",
         description="Start the local stack in the foreground. Settings come from "
-        "environment variables; see the README's configuration reference.",
+        "environment variables; see docs/configuration.md.",
     )
     run.add_argument(
         "--root",

@@ -257,6 +257,10 @@ class Reconciler:
             if answer.kind == AnswerKind.NOT_REFERRED:
                 # 400 names the partner key; 422 a customer Partnero does not know.
                 why = "invalid_partner" if answer.status_code == 400 else "unknown_customer"
+                if why == "unknown_customer" and attempt.plan.recheck is not None:
+                    self.ledger.wait_for_signup(
+                        commission.customer_key, attempt.claim.ledger_key, attempt.plan.recheck
+                    )
                 return self._not_referred(attempt, commission, why, answer.message)
             if answer.kind == AnswerKind.OK:
                 break

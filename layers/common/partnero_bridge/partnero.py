@@ -4,7 +4,7 @@ Classification is the heart of the failure path, so it is a pure function
 (:func:`classify_answer`) tested without a network. The client only adds HTTP:
 a shared httpx connection pool, the Bearer key, timeouts and transport errors.
 
-What an answer means (see the README's failure table):
+What an answer means (see docs/operating.md, "What a failure does"):
 - 2xx: done.
 - 400 naming the partner, 422 naming an unknown customer: *not referred*, an outcome.
 - 422 for a key that already exists: *duplicate*, an outcome.

@@ -2,7 +2,7 @@
 
 Every persisted record is one of these models; nothing is serialised by hand. Attribute
 names are those the previous release wrote, so items written before an upgrade are read
-as they are (see the README's "Upgrading"): the one field whose shape changed, a
+as they are (see docs/upgrading.md): the one field whose shape changed, a
 payment's ``facts`` (a JSON string before, a map now), is accepted in both forms.
 
 Amounts are Decimal and stored as DynamoDB strings (``"62.10"``), exactly as written,

@@ -32,7 +32,7 @@ from partnero_bridge.commissions import (
 from partnero_bridge.decision import Target
 from partnero_bridge.envelope import OutcomeStatus
 from partnero_bridge.errors import PermanentError
-from partnero_bridge.ledger.records import Adjustment, CommissionRecord, Recheck
+from partnero_bridge.ledger.records import Adjustment, CommissionRecord, CustomerRecord, Recheck
 from partnero_bridge.ledger.store import Claim, LeaseHeld, Ledger
 from partnero_bridge.partnero import PartneroClient
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
@@ -685,3 +685,39 @@ def test_an_edited_order_is_recreated_under_the_original_customer_and_partner(
         created_at,
     )
     assert [c["key"] for c in sandbox.customers()] == [JANE]
+
+
+def test_a_signup_landing_between_the_customer_check_and_the_wait_note_still_counts(
+    world: World, sandbox: PartneroSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sign-up is processed after the sale's customer GET (404) and before the sale
+    # notes itself on the customer: the sale must not wait for a sign-up that came.
+    reconciler = world.reconciler(ReconcileRules(signup_wait_seconds=900))
+    original = Ledger.wait_for_signup
+
+    def signup_lands_first(
+        self: Ledger, customer_key: str, ledger_key: str, recheck: Recheck
+    ) -> CustomerRecord:
+        _signed_up(sandbox)
+        self.record_customer(customer_key, "created", "acme", "signup-1", "")
+        return original(self, customer_key, ledger_key, recheck)
+
+    monkeypatch.setattr(Ledger, "wait_for_signup", signup_lands_first)
+    recheck = Recheck(at=int(world.clock.now), source="ecwid", ref={"store": "1", "order": "X"})
+    plan = Plan(sale(world.fresh, partner_key=None), recheck=recheck)
+    outcome = reconciler.apply(LEDGER, plan, world.delivery("evt", age_seconds=1000))
+    assert outcome.status == OutcomeStatus.SENT
+    assert live(sandbox) == [(TXN, Decimal("64.89"), JANE, "acme")]
+
+
+def test_the_same_figure_in_another_currency_is_replaced(
+    world: World, sandbox: PartneroSandbox
+) -> None:
+    reconciler = world.reconciler()
+    reconciler.apply(LEDGER, Plan(sale(world.fresh)), world.delivery("evt-1"))
+    outcome = reconciler.apply(
+        LEDGER, Plan(sale(world.fresh, currency="EUR")), world.delivery("evt-2")
+    )
+    assert outcome.status == OutcomeStatus.SENT
+    [transaction] = [t for t in sandbox.transactions() if not t.get("deleted")]
+    assert (transaction["amount_units"], world.record().currency) == ("EUR", "EUR")

@@ -759,6 +759,45 @@ def test_refunded_amount(overrides: dict[str, Any], expected: str) -> None:
             "no refunded amount",
             id="partial-refund-of-zero",
         ),
+        # A negative part of the basis would raise the commission above what was paid.
+        pytest.param(
+            "PAID",
+            {**BARE, "total": D("90"), "customSurcharges": [{"total": D("-10")}]},
+            "USD",
+            "net",
+            r"customSurcharges\[0\]",
+            id="negative-surcharge",
+        ),
+        pytest.param("PAID", {"tax": D("-5")}, "USD", "net", "tax", id="negative-tax"),
+        pytest.param(
+            "PAID",
+            {"shippingOption": {"shippingRate": D("-5")}},
+            "USD",
+            "net",
+            "shippingOption",
+            id="negative-shipping",
+        ),
+        pytest.param(
+            # One negative entry would cancel part of a real refund.
+            PARTIAL,
+            {"refunds": [{"amount": D("50")}, {"amount": D("-10")}]},
+            "USD",
+            "net",
+            r"refunds\[1\]",
+            id="negative-refund-among-others",
+        ),
+        pytest.param(
+            "PAID",
+            {**BARE, "total": D("12345678901234567.89")},
+            "USD",
+            "total",
+            "cannot be sent exactly",
+            id="amount-too-precise-for-json",
+        ),
+        pytest.param("PAID", {"tax": _DROP}, "USD", "net", "no tax", id="net-without-tax"),
+        pytest.param(
+            "PAID", {"subtotal": None}, "USD", "subtotal", "no subtotal", id="subtotal-missing"
+        ),
     ],
 )
 def test_undecidable(
@@ -1344,3 +1383,11 @@ def test_every_fixture_parses_the_same_from_text_and_from_decimal_json(path: Pat
 
     assert from_text == from_dict
     assert isinstance(from_text.total, Decimal)
+
+
+@pytest.mark.parametrize("customer_id", [0, "0", " 0 ", "", None])
+def test_a_zero_or_empty_customer_id_names_nobody(customer_id: Any) -> None:
+    # Guest checkouts: all of them sharing "ecwid_1003_customer_0" would merge strangers.
+    order = make(email="", customerId=customer_id)
+    assert customer_key(order, STORE, "email", referred=True) == "ecwid_1003_order_XJ12H"
+    assert customer_key(order, STORE, "email", referred=False) is None

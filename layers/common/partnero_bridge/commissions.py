@@ -154,6 +154,9 @@ class Reconciler:
                 }
             )
         step = next_step(held, due)
+        recorded_currency = attempt.record.currency
+        if step is Step.KEEP and recorded_currency and recorded_currency != target.currency:
+            step = Step.REPLACE  # the same figure in another currency is another amount
         if step in (Step.DELETE, Step.REPLACE) and not attempt.asked_partnero:
             # Before taking anything back, read the rewards: a paid one is never deleted.
             attempt.holding = read_holding(self._partnero.get_transaction(key))
@@ -236,9 +239,11 @@ class Reconciler:
             )
         if verdict is Referral.NOT_REFERRED:
             if attempt.plan.recheck is not None:
-                self.ledger.wait_for_signup(
+                customer = self.ledger.wait_for_signup(
                     commission.customer_key, attempt.claim.ledger_key, attempt.plan.recheck
                 )
+                if customer.known_to_partnero:
+                    return None  # its sign-up landed meanwhile: the sale counts after all
             return self._not_referred(
                 attempt,
                 commission,
@@ -266,6 +271,12 @@ class Reconciler:
                 break
             if answer.kind != AnswerKind.DUPLICATE:
                 raise RetryableError(f"unexpected answer {answer.kind} to a transaction create")
+            live = read_holding(self._partnero.get_transaction(commission.transaction_key))
+            if live is not None and live.amount == commission.amount:
+                # An earlier attempt created it and died before recording: it is ours.
+                break
+            if live is not None:
+                self._delete(attempt, commission.transaction_key)
             # Partnero refuses the key as taken (a deleted transaction it keeps): the
             # transaction takes the next suffix, recorded so reconciling knows every key.
             suffixed = f"{keys_used[0]}_r{len(keys_used) + 1}"
@@ -357,7 +368,10 @@ class Reconciler:
                 "currency": target.currency,
             },
         )
-        adjustments = [*attempt.record.adjustments, adjustment][-20:]
+        known = attempt.record.adjustments
+        same = known and known[-1].model_copy(update={"at": adjustment.at}) == adjustment
+        # A redelivery of the same change records nothing new.
+        adjustments = known if same else [*known, adjustment][-20:]
         attempt.record = attempt.record.model_copy(update={"adjustments": adjustments})
         return self._finish(
             attempt,

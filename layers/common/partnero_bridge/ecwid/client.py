@@ -60,9 +60,11 @@ class EcwidClient:
         try:
             return EcwidOrder.model_validate_json(response.content)
         except ValidationError as exc:
+            # Field paths only, never values (an order carries personal data).
+            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
             raise PermanentError(
-                f"Ecwid order {order_id} is not in the expected shape "
-                f"({exc.error_count()} problem(s))"
+                f"Ecwid order {order_id[:100]} is not in the expected shape: "
+                f"{', '.join(fields[:10]) or 'not an object'}"
             ) from None
 
     def currency(self, store_id: int | str, token: str) -> str:

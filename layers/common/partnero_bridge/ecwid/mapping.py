@@ -14,7 +14,7 @@ from partnero_bridge.customer_keys import normalize_customer_key
 from partnero_bridge.decision import Target
 from partnero_bridge.ecwid.models import EcwidOrder
 from partnero_bridge.errors import PermanentError
-from partnero_bridge.money import is_currency, quantize, remaining_share
+from partnero_bridge.money import is_currency, json_number, quantize, remaining_share
 
 AmountBasis = Literal["net", "total", "subtotal"]
 PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
@@ -54,12 +54,18 @@ def basis_amount(order: EcwidOrder, basis: AmountBasis) -> Decimal:
     """
     if basis == "total":
         return order.total
+    needed = order.subtotal if basis == "subtotal" else order.tax
+    if needed is None:
+        field = "subtotal" if basis == "subtotal" else "tax"
+        raise UndecidableOrder(
+            f"Ecwid order {order.id} has no {field} (the {basis} basis needs it)"
+        )
     if basis == "subtotal":
-        return order.subtotal
+        return needed
     shipping = order.shippingOption.without_tax if order.shippingOption else Decimal(0)
     handling = order.handlingFee.without_tax if order.handlingFee else Decimal(0)
     surcharges = sum((s.without_tax for s in order.customSurcharges), Decimal(0))
-    return order.total - order.tax - shipping - handling - surcharges
+    return order.total - needed - shipping - handling - surcharges
 
 
 def refunded_amount(order: EcwidOrder) -> Decimal:
@@ -98,7 +104,8 @@ def customer_key(
     (``ecwid_<storeId>_order_<orderId>``), so a phone or POS order still pays.
     """
     email = normalize_customer_key(order.email) if order.email and order.email.strip() else None
-    customer_id = str(order.customerId) if order.customerId not in (None, "", 0) else None
+    given = str(order.customerId).strip() if order.customerId is not None else ""
+    customer_id = given if given not in ("", "0") else None
     if mode == "customerId" and customer_id:
         return customer_id
     if email:
@@ -115,6 +122,23 @@ def _product_id(order: EcwidOrder, mode: Literal["", "productId", "sku"]) -> str
     return str(value) if value not in (None, "") else None
 
 
+def _negative_fields(order: EcwidOrder) -> list[str]:
+    """The money fields below zero: none may be (a negative one would raise the basis)."""
+    fields = {
+        "total": order.total,
+        "subtotal": order.subtotal or 0,
+        "tax": order.tax or 0,
+        "refundedAmount": order.refundedAmount,
+        "shippingOption": order.shippingOption.without_tax if order.shippingOption else 0,
+        "handlingFee": order.handlingFee.without_tax if order.handlingFee else 0,
+    }
+    fields.update(
+        {f"customSurcharges[{i}]": s.without_tax for i, s in enumerate(order.customSurcharges)}
+    )
+    fields.update({f"refunds[{i}].amount": r.amount for i, r in enumerate(order.refunds)})
+    return [name for name, value in fields.items() if value < 0]
+
+
 def _due(order: EcwidOrder, currency: str, rules: EcwidRules) -> tuple[Decimal | None, str, str]:
     """(amount due or None, reason code, readable detail) from the order's status and money."""
     status = order.paymentStatus
@@ -122,12 +146,16 @@ def _due(order: EcwidOrder, currency: str, rules: EcwidRules) -> tuple[Decimal |
         return None, NOTHING_DUE[status], f"order is {status}"
     if status != PARTIALLY_REFUNDED and status not in rules.paid_statuses:
         return None, "not_paid", f"order is {status}: not a sale (yet)"
+    negative = _negative_fields(order)
+    if negative:
+        raise UndecidableOrder(
+            f"Ecwid order {order.id} has negative money fields: {', '.join(negative)}"
+        )
     basis = basis_amount(order, rules.amount_basis)
     refunded = refunded_amount(order)
-    if order.total < 0 or basis < 0 or refunded < 0 or order.refundedAmount < 0:
+    if basis < 0:
         raise UndecidableOrder(
-            f"Ecwid order {order.id} has negative money fields (total {order.total}, "
-            f"{rules.amount_basis} basis {basis}, refunded {refunded})"
+            f"Ecwid order {order.id} has a negative {rules.amount_basis} basis ({basis})"
         )
     if status == PARTIALLY_REFUNDED and refunded == 0:
         raise UndecidableOrder(
@@ -161,6 +189,13 @@ def decide(order: EcwidOrder, store_id: int | str, currency: str, rules: EcwidRu
     if not is_currency(currency):
         raise UndecidableOrder(f"Ecwid store currency {currency[:10]!r} is not an ISO 4217 code")
     amount, reason, detail = _due(order, currency, rules)
+    if amount is not None:
+        try:
+            json_number(amount)
+        except ValueError:
+            raise UndecidableOrder(
+                f"Ecwid order {order.id}: {amount} {currency} cannot be sent exactly"
+            ) from None
     partner = partner_key(order, rules.partner_field)
     person = order.billingPerson
     words = (person.name or "").split() if person else []

@@ -125,8 +125,9 @@ class EcwidOrder(BaseModel):
     internalId: int | None = None
     paymentStatus: str
     total: Decimal
-    subtotal: Decimal = Decimal(0)
-    tax: Decimal = Decimal(0)
+    # None when Ecwid left them out: only undecidable if the amount basis needs them.
+    subtotal: Decimal | None = None
+    tax: Decimal | None = None
     refundedAmount: Decimal = Decimal(0)
     refunds: list[Refund] = Field(default_factory=list)
     customSurcharges: list[CustomSurcharge] = Field(default_factory=list)
@@ -139,13 +140,14 @@ class EcwidOrder(BaseModel):
     extraFields: dict[str, Any] | None = None
     orderExtraFields: list[OrderExtraField] | None = None
     createTimestamp: int | None = None
+    updateTimestamp: int | None = None
 
     @field_validator("id", mode="before")
     @classmethod
     def _text(cls, value: object) -> object:
         return str(value) if isinstance(value, int) else value
 
-    @field_validator("subtotal", "tax", "refundedAmount", mode="before")
+    @field_validator("refundedAmount", mode="before")
     @classmethod
     def _zero_when_null(cls, value: object) -> object:
         return 0 if value is None else value

@@ -17,7 +17,7 @@ from partnero_bridge.ecwid.mapping import EcwidRules, decide
 from partnero_bridge.ecwid.models import EcwidWebhook
 from partnero_bridge.ecwid.secrets import ecwid_store_tokens
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
-from partnero_bridge.errors import ConfigurationError, PermanentError
+from partnero_bridge.errors import ConfigurationError, NotYetKnown, PermanentError
 from partnero_bridge.ledger import keys
 from partnero_bridge.ledger.records import AliasRecord, CommissionRecord, Recheck
 from partnero_bridge.observability import logger
@@ -72,10 +72,28 @@ def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
 
     client = ecwid_client(runtime)
     order = client.order(store, order_id, token)
+    entity = str(webhook.entityId) if webhook.entityId is not None else order_id
+    if order is None and entity != order_id:
+        # Older releases keyed orders by the webhook's internal id: look that one up too,
+        # at Ecwid first, so only an order Ecwid confirms gone is ever reversed.
+        order = client.order(store, entity, token)
     if order is None:
-        return _order_gone(store, order_id, delivery, runtime)
+        return _order_gone(store, {order_id, entity}, delivery, runtime)
     key = keys.ecwid_order(store, order.internalId, order.id)
     logger.append_keys(ledger_key=key)
+    announced = webhook.data.newPaymentStatus if webhook.data else None
+    if (
+        announced
+        and announced != order.paymentStatus
+        and order.updateTimestamp is not None
+        and order.updateTimestamp < webhook.eventCreated
+    ):
+        # The API served the order as it was before the change this webhook announces
+        # (read-after-write lag): look again later. Only a trigger to retry, never a fact.
+        raise NotYetKnown(
+            f"Ecwid serves order {order.id} as {order.paymentStatus}, older than the "
+            f"webhook announcing {announced[:40]}"
+        )
     currency = runtime.settings.ecwid_currency.upper() or client.currency(store, token)
     target = decide(order, store, currency, rules(runtime))
     alias = keys.ecwid_order_alias(store, order.id)
@@ -91,13 +109,18 @@ def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     return runtime.reconciler.apply(key, plan, delivery)
 
 
-def _order_gone(store: str, order_id: str, delivery: Delivery, runtime: Runtime) -> Outcome:
+def _order_gone(store: str, order_ids: set[str], delivery: Delivery, runtime: Runtime) -> Outcome:
     """Ecwid answered 404 for the order: whatever was recorded for it is reversed.
 
-    Only the id Ecwid just confirmed gone is looked up (as a public id, or as the internal
+    Only ids Ecwid just confirmed gone are looked up (as a public id, or as the internal
     id older webhooks carry), never another id from the unsigned body.
     """
-    candidates = (keys.ecwid_order_alias(store, order_id), keys.ecwid_order(store, order_id, ""))
+    order_id = min(order_ids)
+    candidates = [
+        key
+        for gone in sorted(order_ids)
+        for key in (keys.ecwid_order_alias(store, gone), keys.ecwid_order(store, gone, ""))
+    ]
     for candidate in candidates:
         found = runtime.reconciler.ledger.commission(candidate)
         if isinstance(found, AliasRecord):

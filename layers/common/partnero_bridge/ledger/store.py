@@ -329,8 +329,15 @@ class Ledger:
         )
         return CustomerRecord.from_item(answer["Attributes"])
 
-    def wait_for_signup(self, customer_key: str, ledger_key: str, recheck: Recheck) -> None:
-        """Remember a not-referred sale on its customer, for a later sign-up to re-check."""
+    def wait_for_signup(
+        self, customer_key: str, ledger_key: str, recheck: Recheck
+    ) -> CustomerRecord:
+        """Remember a not-referred sale on its customer, for a later sign-up to re-check.
+
+        Returns the customer item as it is after the write: a sign-up that landed between
+        the caller's check and this write shows here, so the sale is not left waiting for
+        a sign-up that already came.
+        """
         from botocore.exceptions import ClientError
 
         try:
@@ -349,7 +356,7 @@ class Ledger:
                     ":empty": {"M": {}},
                 },
             )
-            self._dynamodb.update_item(
+            answer = self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": keys.customer(customer_key)}},
                 UpdateExpression="SET not_referred_sales.#sale = :recheck",
@@ -359,7 +366,9 @@ class Ledger:
                     ":recheck": to_attribute(recheck.model_dump(mode="json")),
                     ":cap": {"N": str(MAX_WAITING_SALES)},
                 },
+                ReturnValues="ALL_NEW",
             )
+            return CustomerRecord.from_item(answer["Attributes"])
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -367,6 +376,8 @@ class Ledger:
                 "too many not-referred sales wait for this customer: not remembered",
                 extra={"ledger_key": mask_key(ledger_key)},
             )
+            found = self.customer(customer_key)
+            return found or CustomerRecord(pk=keys.customer(customer_key))
 
     def forget_waiting_sales(self, customer_key: str, ledger_keys: list[str]) -> None:
         if not ledger_keys:

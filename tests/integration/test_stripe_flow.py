@@ -32,6 +32,8 @@ def bridge(monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox) -> Iterato
         "STRIPE_LIVEMODE": "false",
         "BRIDGE_MAX_RECEIVES": "3",
         "BRIDGE_RETRY_BASE_SECONDS": "0",
+        # A sale without a partner waits this long for its customer's sign-up.
+        "BRIDGE_SIGNUP_WAIT_SECONDS": "1",
     }
     with in_process_bridge(monkeypatch, env) as bridge:
         yield bridge
@@ -319,3 +321,24 @@ def test_customer_metadata_attributes_later_invoices(
     [body] = posts(sandbox)
     assert body["customer"]["key"] == "ada@example.com"
     assert body["customer"]["partner"] == {"key": "demo-partner"}
+
+
+def test_a_payment_before_its_signup_counts_once_the_customer_signs_up(
+    bridge: InProcessBridge, sandbox: PartneroSandbox
+) -> None:
+    # No partner on the payment and Partnero does not know grace@example.com yet: the
+    # payment waits for the sign-up, then is not referred and remembered on the customer.
+    paid = load("checkout.session.completed.payment")
+    paid["data"]["object"]["metadata"] = {}
+    deliver(bridge, paid)
+    assert posts(sandbox) == []
+    assert bridge.messages("StripeEventDeadLetterQueue") == []
+
+    # The sign-up comes later: it sends the payment back to be decided again.
+    answer = bridge.call("POST", "/signup", {"email": "Grace@Example.com", "partner_key": "acme"})
+    assert answer.status == 202
+    bridge.drain("SignupFunction")
+    bridge.drain("StripeEventFunction")
+    [body] = posts(sandbox)
+    assert body["customer"] == {"key": "grace@example.com"}  # the existing customer
+    assert [t["partner"]["key"] for t in sandbox.transactions()] == ["acme"]

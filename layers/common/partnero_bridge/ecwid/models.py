@@ -140,7 +140,6 @@ class EcwidOrder(BaseModel):
     extraFields: dict[str, Any] | None = None
     orderExtraFields: list[OrderExtraField] | None = None
     createTimestamp: int | None = None
-    updateTimestamp: int | None = None
 
     @field_validator("id", mode="before")
     @classmethod

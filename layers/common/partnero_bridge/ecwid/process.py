@@ -17,7 +17,7 @@ from partnero_bridge.ecwid.mapping import EcwidRules, decide
 from partnero_bridge.ecwid.models import EcwidWebhook
 from partnero_bridge.ecwid.secrets import ecwid_store_tokens
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
-from partnero_bridge.errors import ConfigurationError, NotYetKnown, PermanentError
+from partnero_bridge.errors import ConfigurationError, PermanentError
 from partnero_bridge.ledger import keys
 from partnero_bridge.ledger.records import AliasRecord, CommissionRecord, Recheck
 from partnero_bridge.observability import logger
@@ -81,19 +81,6 @@ def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
         return _order_gone(store, {order_id, entity}, delivery, runtime)
     key = keys.ecwid_order(store, order.internalId, order.id)
     logger.append_keys(ledger_key=key)
-    announced = webhook.data.newPaymentStatus if webhook.data else None
-    if (
-        announced
-        and announced != order.paymentStatus
-        and order.updateTimestamp is not None
-        and order.updateTimestamp < webhook.eventCreated
-    ):
-        # The API served the order as it was before the change this webhook announces
-        # (read-after-write lag): look again later. Only a trigger to retry, never a fact.
-        raise NotYetKnown(
-            f"Ecwid serves order {order.id} as {order.paymentStatus}, older than the "
-            f"webhook announcing {announced[:40]}"
-        )
     currency = runtime.settings.ecwid_currency.upper() or client.currency(store, token)
     target = decide(order, store, currency, rules(runtime))
     alias = keys.ecwid_order_alias(store, order.id)

@@ -262,6 +262,10 @@ def test_mask_email_hides_the_local_part() -> None:
         pytest.param("cus_123", "cus_123", id="plain-key"),
         pytest.param("signup-abc", "signup-abc", id="delivery-like"),
         pytest.param("weird@", "***", id="at-but-not-email"),
+        pytest.param(
+            "customer#jane.doe@example.com", "customer#ja***@example.com", id="ledger-key"
+        ),
+        pytest.param("customer#cus_123", "customer#cus_123", id="ledger-key-not-email"),
         pytest.param("", "", id="empty"),
         pytest.param(None, None, id="none"),
     ],

@@ -47,7 +47,12 @@ def mask_email(value: str | None) -> str | None:
 
 
 def mask_key(value: str | None) -> str | None:
-    """A customer key may be an email: mask it the same way; other keys are not personal."""
+    """A customer key may be an email: mask it the same way; other keys are not personal.
+
+    A ledger key keeps its readable prefix: ``customer#jane@example.com`` ->
+    ``customer#ja***@example.com``.
+    """
     if value and "@" in value:
-        return mask_email(value)
+        prefix, sep, key = value.rpartition("#")
+        return f"{prefix}{sep}{mask_email(key)}" if sep else mask_email(value)
     return value

@@ -29,6 +29,16 @@ NEEDS_STRIPE_API = pytest.mark.xfail(
     reason="needs the Stripe state reader and fake Stripe API "
     "(the 'Stripe from its current state' issue)",
 )
+# Known failures, by name, until the bridge reads Stripe payments from the Stripe API.
+# Strict: a case that starts passing must leave this list. Every other case must pass.
+PENDING_STRIPE_STATE = frozenset(
+    {
+        "stripe-legacy-api-version-invoice",
+        "stripe-refund-failed-after-charge-refunded",
+        "stripe-refund-long-before-its-sale",
+        "stripe-trial-referral-only-on-checkout",
+    }
+)
 
 
 def _params() -> list[Any]:
@@ -42,7 +52,8 @@ def _params() -> list[Any]:
             stripe = "stripe" in load_case(path).sources
         except CaseError:
             stripe = False  # the test itself reports what is wrong with the file
-        params.append(pytest.param(path, id=path.stem, marks=[NEEDS_STRIPE_API] if stripe else []))
+        pending = stripe and path.stem in PENDING_STRIPE_STATE
+        params.append(pytest.param(path, id=path.stem, marks=[NEEDS_STRIPE_API] if pending else []))
     return params
 
 

@@ -219,6 +219,28 @@ def test_other_mode_is_acknowledged_and_ignored(bridge: InProcessBridge) -> None
     assert bridge.queue_depth("StripeEventQueue") == 0
 
 
+def test_a_connected_accounts_event_is_acknowledged_and_never_queued(
+    bridge: InProcessBridge, sandbox: PartneroSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A Connect endpoint on the same URL: the sale belongs to the connected account.
+    event = load("checkout.session.completed.payment")
+    event["account"] = "acct_1ConnectedShop"
+    raw, headers = signed(event, SECRET)
+    answer = bridge.call("POST", "/webhooks/stripe", raw, headers)
+    assert (answer.status, answer.body) == (
+        200,
+        {"status": "ignored", "reason": "connected_account"},
+    )
+    assert bridge.queue_depth("StripeEventQueue") == 0
+    assert sandbox.requests() == []
+    counted = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if '"IgnoredByReason"' in line
+    ]
+    assert [c["reason"] for c in counted] == ["connected_account"]
+
+
 def test_rotated_secret_still_verifies(bridge: InProcessBridge) -> None:
     raw, headers = signed(load("checkout.session.completed.payment"), OLD_SECRET)
     assert bridge.call("POST", "/webhooks/stripe", raw, headers).status == 200

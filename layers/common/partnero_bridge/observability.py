@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 logger = Logger(service="partnero-bridge")
 metrics = Metrics(namespace="PartneroBridge", service="partnero-bridge")
@@ -25,6 +26,21 @@ def trace_libraries() -> None:
     if not _patched:
         tracer.patch(_TRACED_LIBRARIES)
         _patched = True
+
+
+def count_by_reason(name: str, reason: str) -> None:
+    """One count of ``name`` with a ``reason`` dimension (``IgnoredByReason``, ...).
+
+    Emitted at once as its own metric, since a dimension applies to a whole metric blob.
+    """
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name="reason", value=reason or "unspecified")
 
 
 _EMAIL = re.compile(r"^([^@\s]+)@([^@\s]+)$")

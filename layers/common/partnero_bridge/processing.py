@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope, Source
 from partnero_bridge.errors import DeliveryError, NotYetKnown, PermanentError, RetryableError
-from partnero_bridge.observability import logger, mask_key, metrics
+from partnero_bridge.observability import count_by_reason, logger, mask_key, metrics
 from partnero_bridge.queues import MAX_VISIBILITY_SECONDS
 from partnero_bridge.runtime import Runtime, get_runtime
 
@@ -186,14 +186,7 @@ def _report(outcome: Outcome) -> str:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     if not outcome.duplicate and outcome.status in _COUNTED_BY_REASON:
         # Nothing money-related is dropped silently: each reason has its own count.
-        with single_metric(
-            name=f"{name}ByReason",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=metrics.namespace,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="reason", value=outcome.reason or "unspecified")
+        count_by_reason(f"{name}ByReason", outcome.reason)
     return "duplicate" if outcome.duplicate else outcome.status.value
 
 

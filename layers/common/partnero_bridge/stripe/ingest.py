@@ -17,7 +17,7 @@ from partnero_bridge.api import (
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.http_input import header, raw_body, text_body
-from partnero_bridge.observability import logger, metrics
+from partnero_bridge.observability import count_by_reason, logger, metrics
 from partnero_bridge.stripe import signature
 from partnero_bridge.stripe.mapping import StripeRules
 
@@ -39,6 +39,8 @@ class EventHead(BaseModel):
     id: str = Field(min_length=1, max_length=255)
     type: str = Field(min_length=1, max_length=255)
     livemode: bool
+    # Set on events of connected accounts (Stripe Connect), which may share the URL.
+    account: str | None = Field(None, max_length=255)
 
 
 def webhook_secrets(runtime: Runtime) -> list[str]:
@@ -83,11 +85,20 @@ def accept_event(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[st
     except ValidationError as exc:
         raise validation_error(exc) from None
 
+    if head.account:
+        # A connected account's own payment, not the platform's: never read or queued.
+        logger.info(
+            "Stripe event of a connected account ignored",
+            extra={"event_type": head.type, "account": head.account},
+        )
+        count_by_reason("IgnoredByReason", "connected_account")
+        return json_response(200, {"status": "ignored", "reason": "connected_account"})
     if head.livemode != runtime.settings.stripe_livemode:
         logger.info(
             "Stripe event from the other mode ignored",
             extra={"event_type": head.type, "livemode": head.livemode},
         )
+        count_by_reason("IgnoredByReason", "other_mode")
         return json_response(200, {"status": "ignored", "reason": "livemode does not match"})
     if head.type not in stripe_rules(runtime).handled_types():
         logger.debug("Stripe event type not handled", extra={"event_type": head.type})

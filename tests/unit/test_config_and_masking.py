@@ -96,7 +96,11 @@ def test_allowed_origins_from_csv(value: str, expected: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("variable", "attribute"),
-    [("PARTNERO_API_URL", "partnero_api_url"), ("ECWID_API_URL", "ecwid_api_url")],
+    [
+        ("PARTNERO_API_URL", "partnero_api_url"),
+        ("ECWID_API_URL", "ecwid_api_url"),
+        ("STRIPE_API_URL", "stripe_api_url"),
+    ],
 )
 @pytest.mark.parametrize(
     ("value", "expected"),
@@ -136,6 +140,9 @@ def test_trailing_slash_is_stripped_from_urls(
         ("BRIDGE_RETRIGGER_DAYS", "366"),
         ("PARTNERO_PROGRAM_CURRENCY", "EURO"),
         ("PARTNERO_CONVERTS_CURRENCIES", "perhaps-SENSITIVE-5"),
+        ("STRIPE_TIMEOUT_SECONDS", "0"),
+        ("STRIPE_TIMEOUT_SECONDS", "26"),
+        ("STRIPE_TIMEOUT_SECONDS", "slow-SENSITIVE-6"),
     ],
 )
 def test_invalid_value_names_the_variable_not_the_value(variable: str, value: str) -> None:
@@ -155,6 +162,29 @@ def test_every_invalid_variable_is_named() -> None:
 
     assert "BRIDGE_MAX_RECEIVES" in caught.value.reason
     assert "SIGNUP_MAX_BODY_BYTES" in caught.value.reason
+
+
+def test_stripe_api_defaults() -> None:
+    settings = BridgeSettings.from_environ({})
+
+    assert settings.stripe_api_url == "https://api.stripe.com"
+    assert settings.stripe_api_secret_arn == ""
+    # Shorter than the function timeout: a hanging Stripe becomes a retry.
+    assert settings.stripe_timeout_seconds == 8.0
+
+
+def test_stripe_api_values_are_read_from_their_variables() -> None:
+    settings = BridgeSettings.from_environ(
+        {
+            "STRIPE_API_URL": "http://127.0.0.1:4030",
+            "STRIPE_API_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:s",
+            "STRIPE_TIMEOUT_SECONDS": "2.5",
+        }
+    )
+
+    assert settings.stripe_api_url == "http://127.0.0.1:4030"
+    assert settings.stripe_api_secret_arn.endswith(":secret:s")
+    assert settings.stripe_timeout_seconds == 2.5
 
 
 def test_ecwid_ingest_defaults() -> None:

@@ -122,6 +122,11 @@ class BridgeSettings(BaseModel):
     stripe_amount_basis: Literal["excluding_tax", "total"] = Field(
         "excluding_tax", alias="STRIPE_AMOUNT_BASIS"
     )
+    # Processing reads each payment's current state from the Stripe API with a read-only
+    # key (restricted, of the STRIPE_LIVEMODE mode) kept apart from the webhook secrets.
+    stripe_api_url: str = Field("https://api.stripe.com", alias="STRIPE_API_URL")
+    stripe_api_secret_arn: str = Field("", alias="STRIPE_API_SECRET_ARN")
+    stripe_timeout_seconds: float = Field(8.0, gt=0, le=25, alias="STRIPE_TIMEOUT_SECONDS")
 
     @field_validator("signup_allowed_origins", "ecwid_paid_statuses", mode="before")
     @classmethod
@@ -148,7 +153,7 @@ class BridgeSettings(BaseModel):
             raise ValueError("must be shorter than BRIDGE_IDEMPOTENCY_TTL_SECONDS")
         return value
 
-    @field_validator("partnero_api_url", "ecwid_api_url")
+    @field_validator("partnero_api_url", "ecwid_api_url", "stripe_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")

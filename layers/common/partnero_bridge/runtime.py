@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from partnero_bridge.ledger.store import Ledger
     from partnero_bridge.partnero import PartneroClient
     from partnero_bridge.queues import DeliveryQueues
+    from partnero_bridge.stripe.client import StripeClient
 
 
 def _boto_config() -> Any:
@@ -96,6 +97,38 @@ class Runtime:
             base_url=self.settings.partnero_api_url,
             api_key=lambda: self.secrets.field(arn, "api_key"),
             timeout_seconds=self.settings.partnero_timeout_seconds,
+            on_unauthorized=lambda: self.secrets.invalidate(arn),
+        )
+
+    @cached_property
+    def stripe(self) -> StripeClient:
+        """The Stripe API client, with the read key of ``STRIPE_API_SECRET_ARN``.
+
+        Building it reads the key and checks its mode against STRIPE_LIVEMODE, so a wrong
+        key fails the first delivery that needs Stripe (retried, nothing is cached) rather
+        than reading the other mode's objects. Every later read of the key (after a 401 or
+        when the secret cache expires) is checked again.
+        """
+        from partnero_bridge.observability import logger
+        from partnero_bridge.stripe.client import StripeClient, check_key_mode, is_restricted_key
+
+        arn = self.settings.stripe_api_secret_arn
+        livemode = self.settings.stripe_livemode
+
+        def api_key() -> str:
+            key = self.secrets.field(arn, "api_key")
+            check_key_mode(key, livemode)
+            return key
+
+        if not is_restricted_key(api_key()):
+            logger.warning(
+                "the Stripe API key is a secret key (sk_): a restricted key (rk_) with read "
+                "permissions only is enough and safer"
+            )
+        return StripeClient(
+            base_url=self.settings.stripe_api_url,
+            api_key=api_key,
+            timeout_seconds=self.settings.stripe_timeout_seconds,
             on_unauthorized=lambda: self.secrets.invalidate(arn),
         )
 

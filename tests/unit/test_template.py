@@ -37,7 +37,14 @@ SOURCES = {
     "StripeEventFunction": ("StripeEventQueue", "StripeEventDeadLetterQueue", "StripeSecret"),
 }
 
-SECRETS = ("PartneroSecret", "EcwidSecret", "EcwidWebhookSecret", "StripeSecret", "SignupSecret")
+SECRETS = (
+    "PartneroSecret",
+    "EcwidSecret",
+    "EcwidWebhookSecret",
+    "StripeSecret",
+    "StripeApiSecret",
+    "SignupSecret",
+)
 
 
 def ref(name: str) -> dict[str, str]:
@@ -90,6 +97,8 @@ FUNCTION_ENV = {
         "BRIDGE_WORK_QUEUE_URL": ref("StripeEventQueue"),
         "BRIDGE_DEAD_LETTER_QUEUE_URL": ref("StripeEventDeadLetterQueue"),
         "STRIPE_SECRET_ARN": ref("StripeSecret"),
+        "STRIPE_API_URL": ref("StripeApiUrl"),
+        "STRIPE_API_SECRET_ARN": ref("StripeApiSecret"),
         "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
         "PARTNERO_PROGRAM_CURRENCY": ref("PartneroProgramCurrency"),
         "PARTNERO_CONVERTS_CURRENCIES": ref("PartneroConvertsCurrencies"),
@@ -107,7 +116,8 @@ EXTRA_SECRETS = {
     "SignupFunction": [],
     # Ingest and processing share the function for now: signing secrets and store tokens.
     "EcwidOrderFunction": ["EcwidWebhookSecret"],
-    "StripeEventFunction": [],
+    # Processing reads each payment's current state with the Stripe API key.
+    "StripeEventFunction": ["StripeApiSecret"],
 }
 # Parking writes only: a conditional put per eventId and a conditional counter update.
 EXTRA_TABLE_WRITES = {
@@ -533,6 +543,37 @@ def test_ecwid_secrets_are_split_by_use(resources: dict[str, Any]) -> None:
     assert sub_string(api["Name"]) == "${AWS::StackName}/ecwid"
     # Unchanged since the first release: a new placeholder would overwrite deployed tokens.
     assert api["SecretString"] == '{"client_secret": "", "store_tokens": {}}'
+
+
+def test_stripe_api_key_has_its_own_secret(resources: dict[str, Any]) -> None:
+    secret = resources["StripeApiSecret"]["Properties"]
+    assert sub_string(secret["Name"]) == "${AWS::StackName}/stripe-api"
+    assert json.loads(secret["SecretString"]) == {"api_key": ""}
+    # Apart from the webhook signing secrets.
+    assert json.loads(resources["StripeSecret"]["Properties"]["SecretString"]) == {
+        "webhook_secrets": []
+    }
+
+
+def test_stripe_api_key_is_readable_by_the_stripe_function_only(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    readers = []
+    for name, resource in resources.items():
+        for statement in iter_statements(resource):
+            if any("StripeApiSecret" in json.dumps(r) for r in as_list(statement["Resource"])):
+                readers.append((name, sorted(as_list(statement["Action"]))))
+    assert readers == [("StripeEventFunction", ["secretsmanager:GetSecretValue"])]
+    # Passed by ARN only, and only to that function.
+    for name in FUNCTIONS:
+        variables = function_props(template, name)["Environment"]["Variables"]
+        named = [key for key, value in variables.items() if "StripeApiSecret" in json.dumps(value)]
+        assert named == (["STRIPE_API_SECRET_ARN"] if name == "StripeEventFunction" else []), name
+    assert "StripeApiSecret" not in json.dumps(template["Globals"])
+
+
+def test_stripe_api_url_parameter(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["StripeApiUrl"]["Default"] == "https://api.stripe.com"
 
 
 def test_outputs(template: dict[str, Any]) -> None:

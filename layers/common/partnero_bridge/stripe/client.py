@@ -22,7 +22,8 @@ Retrieve one object by id (:meth:`StripeClient.retrieve`), with any ``expand[]``
 - ``/v1/disputes/{id}``
 
 List every object matching a filter (:meth:`StripeClient.list_all`), ``limit`` (1-100,
-default 100) and ``starting_after`` paging while ``has_more``, at least one filter:
+default 100) and ``starting_after`` paging while ``has_more``, at least one filter, and
+``expand[]=data.<field>`` for each field the caller expands on the items:
 
 - ``/v1/refunds?charge=`` or ``?payment_intent=``
 - ``/v1/checkout/sessions?subscription=``, ``?payment_intent=`` or ``?customer=``

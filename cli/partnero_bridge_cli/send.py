@@ -7,7 +7,8 @@ stack's demo secrets unless ECWID_CLIENT_SECRET / STRIPE_WEBHOOK_SECRETS are set
 first of a comma-separated list). An Ecwid sample's ``eventCreated`` is stamped with the
 send time before it is signed, so a sample is never refused as stale. When
 the target is the local stack, the Ecwid order a webhook names is put into the fake Ecwid
-API first, so processing can fetch it.
+API first, and a Stripe event (as sent) is loaded into the fake Stripe API, so processing can
+read them back.
 """
 
 from __future__ import annotations
@@ -173,6 +174,8 @@ def send(
     ).rstrip("/")
     if sample.source == "ecwid" and _is_local(base):
         _provide_ecwid_order(root, sample.body, out)
+    if sample.source == "stripe" and _is_local(base):
+        _provide_stripe_event(raw, out)
     target = f"{base}{ROUTES[sample.source]}"
     started = time.perf_counter()
     try:
@@ -207,3 +210,24 @@ def _provide_ecwid_order(root: Path, webhook: dict[str, Any], out: TextIO) -> No
         out.write(f"fake Ecwid now serves order {order['id']} of store {webhook['storeId']}\n")
     except httpx.HTTPError:
         out.write("note: no fake Ecwid API reachable; the order must exist in Ecwid\n")
+
+
+def _provide_stripe_event(raw: bytes, out: TextIO) -> None:
+    """Load the event, as sent, into the local stack's fake Stripe API (its objects become
+    what the API serves, as when Stripe sends an event about them)."""
+    admin = os.environ.get("BRIDGE_STRIPE_API_ADMIN") or (
+        f"http://127.0.0.1:{os.environ.get('BRIDGE_STRIPE_API_PORT', '4030')}"
+    )
+    try:
+        answer = httpx.post(
+            f"{admin}/_stripe/events",
+            content=b'{"event":' + raw + b"}",
+            headers={"content-type": "application/json"},
+            timeout=5,
+        )
+        answer.raise_for_status()
+        out.write(
+            f"fake Stripe API now serves the {answer.json()['loaded']} object(s) it carries\n"
+        )
+    except (httpx.HTTPError, ValueError, KeyError):
+        out.write("note: no fake Stripe API reachable; the objects must exist in Stripe\n")

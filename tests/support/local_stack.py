@@ -43,11 +43,13 @@ class RunningStack:
         self.aws_port = free_port()
         self.sandbox_port = free_port()
         self.ecwid_port = free_port()
+        self.stripe_api_port = free_port()
         self.shop_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.aws_url = f"http://127.0.0.1:{self.aws_port}"
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.ecwid_url = f"http://127.0.0.1:{self.ecwid_port}"
+        self.stripe_api_url = f"http://127.0.0.1:{self.stripe_api_port}"
         self.shop_url = f"http://127.0.0.1:{self.shop_port}"
         full_env = {
             k: v
@@ -60,6 +62,7 @@ class RunningStack:
                 "BRIDGE_AWS_PORT": str(self.aws_port),
                 "BRIDGE_SANDBOX_PORT": str(self.sandbox_port),
                 "BRIDGE_ECWID_PORT": str(self.ecwid_port),
+                "BRIDGE_STRIPE_API_PORT": str(self.stripe_api_port),
                 "BRIDGE_SHOP_PORT": str(self.shop_port),
                 # Values may name the example shop's origin, known only now.
                 **{k: v.replace("{shop_url}", self.shop_url) for k, v in env.items()},
@@ -135,6 +138,7 @@ class RunningStack:
             },
             "BRIDGE_PORT": str(self.port),
             "BRIDGE_ECWID_PORT": str(self.ecwid_port),
+            "BRIDGE_STRIPE_API_PORT": str(self.stripe_api_port),
             **extra_env,
             "AWS_ENDPOINT_URL": self.aws_url,
             "AWS_ACCESS_KEY_ID": "testing",

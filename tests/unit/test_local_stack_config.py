@@ -135,3 +135,14 @@ def test_local_store_ids_default_to_the_stores_with_a_token(
     env: dict[str, str], expected: str
 ) -> None:
     assert local_ecwid_store_ids(env) == expected
+
+
+def test_the_stripe_api_key_goes_to_its_secret_and_the_url_to_the_function(
+    stack: StackModel,
+) -> None:
+    env = {"STRIPE_API_URL": "http://127.0.0.1:4030", "STRIPE_API_KEY": "rk_test_local_config"}
+
+    assert secret_seeds(env)["StripeApiSecret"] == {"api_key": "rk_test_local_config"}
+    settings = settings_of(stack, "StripeEventFunction", env)  # checks the key is not passed
+    assert settings.stripe_api_url == "http://127.0.0.1:4030"
+    assert settings.stripe_api_secret_arn == "local-StripeApiSecret"

@@ -29,6 +29,7 @@ SECRET_VARIABLES = frozenset(
         "ECWID_CLIENT_SECRET",
         "ECWID_STORE_TOKENS",
         "STRIPE_WEBHOOK_SECRETS",
+        "STRIPE_API_KEY",
     }
 )
 
@@ -58,6 +59,9 @@ def secret_seeds(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         "EcwidWebhookSecret": {"client_secrets": _csv(env.get("ECWID_CLIENT_SECRET", ""))},
         "EcwidSecret": {"store_tokens": ecwid_store_tokens(env)},
         "StripeSecret": {"webhook_secrets": _csv(env.get("STRIPE_WEBHOOK_SECRETS", ""))},
+        # The restricted read-only key the bridge reads Stripe state with (seeded once the
+        # template declares StripeApiSecret; create_resources seeds only declared secrets).
+        "StripeApiSecret": {"api_key": env.get("STRIPE_API_KEY", "")},
     }
 
 

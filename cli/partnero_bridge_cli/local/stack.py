@@ -4,7 +4,8 @@
   environment variables, never passed to the functions as values);
 - each function in worker processes with its template environment, resolved locally;
 - an HTTP gateway with the template's routes, and pollers for the SQS triggers;
-- the Partnero sandbox, unless PARTNERO_API_URL points somewhere else.
+- the Partnero sandbox, unless PARTNERO_API_URL points somewhere else;
+- the fake Ecwid API, unless ECWID_API_URL does; the fake Stripe API, unless STRIPE_API_URL does.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ DEMO_ECWID_TOKEN = "secret_local_demo_token"  # noqa: S105 - a local fake's demo
 DEMO_ECWID_CLIENT_SECRET = "local-demo-client-secret"  # noqa: S105 - likewise
 # Used when STRIPE_WEBHOOK_SECRETS is not set, so `partnero-bridge send` can sign events.
 DEMO_STRIPE_SECRET = "whsec_local_demo_secret"  # noqa: S105 - likewise
+# The fake Stripe API's test-mode restricted key, used when STRIPE_API_URL is not set.
+DEMO_STRIPE_API_KEY = "rk_test_local_demo"
 # Passed from the user's environment to the functions (when the template does not set
 # them already), so local runs can tune what a deployment would set in template.yaml.
 _PASSTHROUGH_PREFIXES = ("BRIDGE_", "PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "POWERTOOLS_")
@@ -48,6 +51,7 @@ _LOCAL_ONLY = {
     "BRIDGE_AWS_PORT",
     "BRIDGE_SANDBOX_PORT",
     "BRIDGE_ECWID_PORT",
+    "BRIDGE_STRIPE_API_PORT",
     "BRIDGE_SHOP_PORT",
     "BRIDGE_CONCURRENCY",
 }
@@ -60,6 +64,7 @@ class StackConfig:
     aws_port: int = 4566
     sandbox_port: int = 4010
     ecwid_port: int = 4020
+    stripe_api_port: int = 4030
     shop_port: int = 8000
     concurrency: int = 2
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -72,6 +77,7 @@ class StackConfig:
             aws_port=int(env.get("BRIDGE_AWS_PORT", "4566")),
             sandbox_port=int(env.get("BRIDGE_SANDBOX_PORT", "4010")),
             ecwid_port=int(env.get("BRIDGE_ECWID_PORT", "4020")),
+            stripe_api_port=int(env.get("BRIDGE_STRIPE_API_PORT", "4030")),
             shop_port=int(env.get("BRIDGE_SHOP_PORT", "8000")),
             concurrency=int(env.get("BRIDGE_CONCURRENCY", "2")),
             env=dict(env),
@@ -146,6 +152,7 @@ class LocalStack:
         self.stack = read_stack(config.root)
         self.sandbox: Any = None
         self.ecwid: Any = None
+        self.stripe_api: Any = None
         self.shop: Any = None
         self.moto = MotoServer(config.aws_port)
         self.functions: dict[str, LocalFunction] = {}
@@ -186,6 +193,8 @@ class LocalStack:
 
         if not self.env.get("ECWID_API_URL"):
             self._start_fake_ecwid()
+        if not self.env.get("STRIPE_API_URL"):
+            self._start_fake_stripe_api()
         # The example shop's page calls /signup from its own origin: allow it by default.
         shop_origins = (
             f"http://127.0.0.1:{self.config.shop_port},http://localhost:{self.config.shop_port}"
@@ -250,6 +259,16 @@ class LocalStack:
         self.ecwid.start()
         self.env["ECWID_API_URL"] = self.ecwid.url
 
+    def _start_fake_stripe_api(self) -> None:
+        from partnero_bridge_cli.local.stripe_api import FakeStripeApi
+
+        self.env.setdefault("STRIPE_API_KEY", DEMO_STRIPE_API_KEY)
+        self.stripe_api = FakeStripeApi(
+            api_keys=[self.env["STRIPE_API_KEY"]], port=self.config.stripe_api_port
+        )
+        self.stripe_api.start()
+        self.env["STRIPE_API_URL"] = self.stripe_api.url
+
     def invoke(self, function: str, event: dict[str, Any]) -> Invocation:
         return self.functions[function].invoke(event)
 
@@ -268,6 +287,8 @@ class LocalStack:
             self.sandbox.stop()
         if self.ecwid is not None:
             self.ecwid.stop()
+        if self.stripe_api is not None:
+            self.stripe_api.stop()
 
     # -- what the user sees -------------------------------------------------------------
     def banner(self) -> str:
@@ -298,6 +319,20 @@ class LocalStack:
                 f"{', '.join(json.loads(self.env['ECWID_STORE_TOKENS']))}; put orders with "
                 f"PUT {self.ecwid.root_url}/_ecwid/stores/<store>/orders/<id>)"
             ]
+        if self.stripe_api is not None:
+            lines += [
+                f"Fake Stripe API: {self.stripe_api.url} (Stripe-Version "
+                f"{self.stripe_api.pinned_version}; key "
+                + (
+                    f"'{DEMO_STRIPE_API_KEY}'"
+                    if self.env["STRIPE_API_KEY"] == DEMO_STRIPE_API_KEY
+                    else "from STRIPE_API_KEY"
+                )
+                + f"; `send stripe/...` loads the event into it; state at "
+                f"{self.stripe_api.admin_url}/state)"
+            ]
+        else:
+            lines += [f"Stripe API: {self.env['STRIPE_API_URL']}"]
         lines += [
             f"Ecwid stores configured (ECWID_STORE_IDS): {self.env['ECWID_STORE_IDS'] or 'none'}; "
             "webhooks of other stores are parked (partnero-bridge parked list)"

@@ -1,5 +1,6 @@
-"""One local stack for the e2e tests, started as `make run` starts it, with Partnero and
-Ecwid replaced by their local fakes (the real services cannot be reached from here)."""
+"""One local stack for the e2e tests, started as `make run` starts it, with Partnero, Ecwid
+and the Stripe API replaced by their local fakes (the real services cannot be reached from
+here)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.support.leaks import log_leaks
 from tests.support.local_stack import RunningStack
 
@@ -19,6 +21,7 @@ ECWID_STORE = 1003
 ECWID_TOKEN = "secret_e2e_store_token"
 ECWID_CLIENT_SECRET = "e2e-ecwid-client-secret"
 STRIPE_SECRET = "whsec_e2e_endpoint_secret"
+STRIPE_API_KEY = "rk_test_e2e_reader_5c0d"
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +37,15 @@ def ecwid() -> Iterator[FakeEcwid]:
 
 
 @pytest.fixture(scope="session")
-def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]:
+def stripe_api() -> Iterator[FakeStripeApi]:
+    with FakeStripeApi(api_keys=[STRIPE_API_KEY]) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stack(
+    partnero: PartneroSandbox, ecwid: FakeEcwid, stripe_api: FakeStripeApi
+) -> Iterator[RunningStack]:
     running = RunningStack(
         {
             "PARTNERO_API_URL": partnero.url,
@@ -45,6 +56,8 @@ def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]
             "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),
             "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
             "STRIPE_LIVEMODE": "false",
+            "STRIPE_API_URL": stripe_api.url,
+            "STRIPE_API_KEY": STRIPE_API_KEY,
             # Shorter than any fault a test injects, so a hanging Partnero becomes a retry fast.
             "PARTNERO_TIMEOUT_SECONDS": "2",
             "BRIDGE_MAX_RECEIVES": "3",
@@ -56,7 +69,7 @@ def stack(partnero: PartneroSandbox, ecwid: FakeEcwid) -> Iterator[RunningStack]
     yield running
     assert running.stop() == 0, running.output()
     # Everything the stack logged during the whole e2e run: no secret, no raw email.
-    secrets = {PARTNERO_KEY, ECWID_TOKEN, ECWID_CLIENT_SECRET, STRIPE_SECRET}
+    secrets = {PARTNERO_KEY, ECWID_TOKEN, ECWID_CLIENT_SECRET, STRIPE_SECRET, STRIPE_API_KEY}
     problems = log_leaks(running.output(), secrets)
     assert not problems, f"the local stack's logs leak: {sorted(set(problems))}"
 

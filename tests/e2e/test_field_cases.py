@@ -11,6 +11,7 @@ import pytest
 
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.e2e.conftest import ECWID_CLIENT_SECRET, STRIPE_SECRET
 from tests.support.cases import (
     CASES_DIR_VARIABLE,
@@ -58,13 +59,16 @@ def _params() -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def replayer(stack: RunningStack, partnero: PartneroSandbox, ecwid: FakeEcwid) -> Replayer:
+def replayer(
+    stack: RunningStack, partnero: PartneroSandbox, ecwid: FakeEcwid, stripe_api: FakeStripeApi
+) -> Replayer:
     return Replayer(
         stack,
         partnero,
         ecwid,
         ecwid_client_secret=ECWID_CLIENT_SECRET,
         stripe_secret=STRIPE_SECRET,
+        stripe_api=stripe_api,
     )
 
 

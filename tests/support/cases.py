@@ -23,16 +23,21 @@ carried out here:
   clear message rather than being guessed at.
 * Partner keys are valid unless a case says otherwise: the sandbox accepts every partner key
   while a case runs, and goes back to its own list after.
-* Stripe ``stripe_objects`` are loaded but not served: the stack has no fake Stripe API yet.
+* Before a Stripe step, the fake Stripe API loads the step's event and its ``stripe_objects``
+  (:meth:`FakeStripeApi.load_event`: the objects the event carries become visible, the newest
+  snapshot by the event's ``created`` winning, and a ``stripe_objects`` entry is served only
+  until some event carries its id); it answers in the bridge's pinned version, converting
+  objects carried in older ones.
 * Expected: for each transaction key K, the live (neither deleted nor archived) transactions
   whose key is K or K followed by ``_r<digits>`` (a re-created transaction): their number and
   the total of their amounts (``amount: null`` with ``count: 0``: none live). ``customers``:
   how many customers the sandbox holds. After the case every dead-letter queue is empty.
 * Isolation: before a case the replayer waits for quiet, purges the dead-letter queues and
-  resets the sandbox and the fake Ecwid's orders; after it, it purges the dead-letter queues
-  and forgets the orders again, so a failing case leaves nothing behind for the next test.
-  The bridge's own tables (ledger, idempotency) are left alone: the stack lives for the whole
-  e2e session, so two cases must not share an event id or a transaction key (a test checks).
+  resets the sandbox, the fake Ecwid's orders and the fake Stripe API's objects; after it, it
+  purges the dead-letter queues and forgets the orders and Stripe objects again, so a failing
+  case leaves nothing behind for the next test. The bridge's own tables (ledger, idempotency)
+  are left alone: the stack lives for the whole e2e session, so two cases must not share an
+  event id or a transaction key (a test checks).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from partnero_bridge_cli.dlq import DeadLetter, QueuePair, peek, purge, queue_pa
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.fakeserver import dumps
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from partnero_bridge_cli.send import ROUTES, Source
 from tests.support.local_stack import ROOT, RunningStack
 
@@ -295,6 +301,8 @@ class Replayer:
     ecwid_client_secret: str
     stripe_secret: str
     signup_secret: str | None = None
+    stripe_api: FakeStripeApi | None = None
+    """Serves each Stripe step's objects; without it they are not served at all."""
     quiet_timeout: float = 30.0
     retry_timeout: float = 90.0
     quiet_readings: int = 3
@@ -335,11 +343,15 @@ class Replayer:
         self.purge_dead_letters()
         self.partnero.reset()
         self.ecwid.reset()
+        if self.stripe_api is not None:
+            self.stripe_api.reset()
         try:
             yield
         finally:
             self.purge_dead_letters()
             self.ecwid.reset()
+            if self.stripe_api is not None:
+                self.stripe_api.reset()
 
     # ---- sending ---------------------------------------------------------------------------
 
@@ -355,6 +367,8 @@ class Replayer:
             )
         raw = dumps(event).encode()
         if step.kind == "stripe":
+            if self.stripe_api is not None:
+                self.stripe_api.load_event(event, step.stripe_objects)
             headers[stripe_signature.SIGNATURE_HEADER] = stripe_signature.sign(
                 self.stripe_secret, raw
             )

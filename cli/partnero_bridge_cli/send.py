@@ -7,8 +7,9 @@ stack's demo secrets unless ECWID_CLIENT_SECRET / STRIPE_WEBHOOK_SECRETS are set
 first of a comma-separated list). An Ecwid sample's ``eventCreated`` is stamped with the
 send time before it is signed, so a sample is never refused as stale. When
 the target is the local stack, the Ecwid order a webhook names is put into the fake Ecwid
-API first, and a Stripe event (as sent) is loaded into the fake Stripe API, so processing can
-read them back.
+API first, and a Stripe event (as sent) is loaded into the fake Stripe API with the objects
+Stripe would hold for it that it does not carry (``stripe/state/<name>.json``, the sample's
+sidecar: its payment intent, charge, refunds...), so processing can read them back.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def send(
     if sample.source == "ecwid" and _is_local(base):
         _provide_ecwid_order(root, sample.body, out)
     if sample.source == "stripe" and _is_local(base):
-        _provide_stripe_event(raw, out)
+        _provide_stripe_event(raw, stripe_state(sample.path), out)
     target = f"{base}{ROUTES[sample.source]}"
     started = time.perf_counter()
     try:
@@ -212,22 +213,38 @@ def _provide_ecwid_order(root: Path, webhook: dict[str, Any], out: TextIO) -> No
         out.write("note: no fake Ecwid API reachable; the order must exist in Ecwid\n")
 
 
-def _provide_stripe_event(raw: bytes, out: TextIO) -> None:
-    """Load the event, as sent, into the local stack's fake Stripe API (its objects become
-    what the API serves, as when Stripe sends an event about them)."""
+def stripe_state(event_path: Path) -> list[dict[str, Any]]:
+    """The objects Stripe holds for a Stripe sample that its event does not carry: the sidecar
+    ``state/<same name>.json`` next to it (a JSON list; none when there is no such file)."""
+    sidecar = event_path.parent / "state" / event_path.name
+    if not sidecar.is_file():
+        return []
+    objects = json.loads(sidecar.read_text())
+    if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
+        raise SystemExit(f"{sidecar} is not a JSON list of Stripe objects")
+    return objects
+
+
+def _provide_stripe_event(raw: bytes, objects: list[dict[str, Any]], out: TextIO) -> None:
+    """Load the event, as sent, into the local stack's fake Stripe API with the sample's state
+    objects (the event's objects become what the API serves, as when Stripe sends an event
+    about them; the state objects stand for what Stripe holds besides)."""
     admin = os.environ.get("BRIDGE_STRIPE_API_ADMIN") or (
         f"http://127.0.0.1:{os.environ.get('BRIDGE_STRIPE_API_PORT', '4030')}"
     )
+    state = json.dumps(objects).encode()
     try:
         answer = httpx.post(
             f"{admin}/_stripe/events",
-            content=b'{"event":' + raw + b"}",
+            content=b'{"event":' + raw + b',"stripe_objects":' + state + b"}",
             headers={"content-type": "application/json"},
             timeout=5,
         )
         answer.raise_for_status()
+        carried = int(answer.json()["loaded"]) - len(objects)
         out.write(
-            f"fake Stripe API now serves the {answer.json()['loaded']} object(s) it carries\n"
+            f"fake Stripe API now serves the {carried} object(s) the event carries and the "
+            f"{len(objects)} object(s) of its state\n"
         )
     except (httpx.HTTPError, ValueError, KeyError):
         out.write("note: no fake Stripe API reachable; the objects must exist in Stripe\n")

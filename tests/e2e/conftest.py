@@ -75,6 +75,8 @@ def stack(
 
 
 @pytest.fixture(autouse=True)
-def clean_fakes(partnero: PartneroSandbox, ecwid: FakeEcwid) -> None:
+def clean_fakes(partnero: PartneroSandbox, ecwid: FakeEcwid, stripe_api: FakeStripeApi) -> None:
     partnero.reset()
     ecwid.clear_faults()
+    # Each test loads what Stripe holds for its own events (see tests/support/stripe.py).
+    stripe_api.reset()

@@ -1,6 +1,8 @@
 """Nothing lost, nothing doubled: faults of a fake Partnero over real HTTP, a duplicate
 storm and replays, all through the running local stack. Stripe payments are used because
-Partnero itself would accept the same transaction twice: only the bridge prevents it."""
+Partnero itself would accept the same transaction twice: only the bridge prevents it. Each
+payment's objects (its event and its sample's state) are put into the session's fake Stripe
+API before its event is posted."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from typing import Any
 import pytest
 
 from partnero_bridge_cli.local.sandbox import Fault, PartneroSandbox
+from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.e2e.conftest import STRIPE_SECRET
-from tests.e2e.test_stripe_local_stack import renamed
+from tests.e2e.test_stripe_local_stack import Sample, provide, renamed
 from tests.support.local_stack import RunningStack, wait_for
 from tests.support.stripe import signed
 
@@ -23,7 +26,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PAYMENTS = 4
 
 
-def post(stack: RunningStack, event: dict[str, Any]) -> int:
+def post(stack: RunningStack, sample: Sample) -> int:
+    event, _state = sample
     raw, headers = signed(event, STRIPE_SECRET)
     return stack.http.post("/webhooks/stripe", content=raw, headers=headers).status_code
 
@@ -54,6 +58,7 @@ FAULTS = {
 def test_fault_then_replay_counts_every_payment_exactly_once(
     stack: RunningStack,
     partnero: PartneroSandbox,
+    stripe_api: FakeStripeApi,
     fault: str,
     figures: Callable[..., None],
 ) -> None:
@@ -61,7 +66,9 @@ def test_fault_then_replay_counts_every_payment_exactly_once(
     keys = [f"stripe_pi_ONEOFFGracePartnero{tag}{n}" for n in range(PAYMENTS)]
     partnero.inject_fault(FAULTS[fault])
     for n in range(PAYMENTS):
-        assert post(stack, renamed("checkout.session.completed.payment", f"{tag}{n}")) == 200
+        sample = renamed("checkout.session.completed.payment", f"{tag}{n}")
+        provide(stripe_api, sample)
+        assert post(stack, sample) == 200
     stack.wait_until_drained("stripe-event", timeout=90)
 
     live = live_counts(partnero)
@@ -93,12 +100,16 @@ def test_fault_then_replay_counts_every_payment_exactly_once(
 
 
 def test_duplicate_storm_is_one_partnero_call(
-    stack: RunningStack, partnero: PartneroSandbox, figures: Callable[..., None]
+    stack: RunningStack,
+    partnero: PartneroSandbox,
+    stripe_api: FakeStripeApi,
+    figures: Callable[..., None],
 ) -> None:
-    event = renamed("checkout.session.completed.payment", "Storm")
-    statuses = [post(stack, event) for _ in range(25)]
+    sample = renamed("checkout.session.completed.payment", "Storm")
+    provide(stripe_api, sample)
+    statuses = [post(stack, sample) for _ in range(25)]
     with ThreadPoolExecutor(max_workers=25) as pool:
-        statuses += list(pool.map(lambda _n: post(stack, event), range(25)))
+        statuses += list(pool.map(lambda _n: post(stack, sample), range(25)))
     assert statuses == [200] * 50
     stack.wait_until_drained("stripe-event", timeout=60)
     wait_for(lambda: live_counts(partnero), 10, "the transaction")

@@ -1,4 +1,8 @@
-"""Signed Stripe events (real shapes from events/stripe/) through the running local stack."""
+"""Signed Stripe events (real shapes from events/stripe/) through the running local stack.
+
+Each event is loaded, with its sample's state (events/stripe/state/), into the session's fake
+Stripe API just before it is posted, as Stripe holds a payment's objects before it sends an
+event about them: processing reads the payment from there."""
 
 from __future__ import annotations
 
@@ -10,16 +14,21 @@ from typing import Any
 import pytest
 
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.e2e.conftest import STRIPE_SECRET
 from tests.support.local_stack import RunningStack, wait_for
-from tests.support.stripe import load, signed
+from tests.support.stripe import load_with_state, signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+# A sample's event and the objects Stripe holds for it besides (its sidecar).
+Sample = tuple[dict[str, Any], list[dict[str, Any]]]
 
-def renamed(name: str, suffix: str) -> dict[str, Any]:
-    """A fixture with its ids made unique to one test (the stack lives for the session)."""
-    text = json.dumps(load(name))
+
+def renamed(name: str, suffix: str) -> Sample:
+    """A sample and its state with their ids made unique to one test (the stack, and so its
+    ledger, lives for the session)."""
+    text = json.dumps(load_with_state(name))
     for marker in (
         "AdaPartneroDemo",
         "GracePartnero",
@@ -27,16 +36,30 @@ def renamed(name: str, suffix: str) -> dict[str, Any]:
         "GraceDispute",
         "GracePartial",
         "GraceFailed0",
+        "GraceRemain0",
         "Ada0PartneroDemo",
+        "LinPartnero",
+        "LinusPartneroDemo",
+        "Linus0PartneroDemo",
+        "FatimaPartnero",
+        "NoorPartnero",
+        "Checkout0PartneroDemo",
     ):
         text = text.replace(marker, f"{marker}{suffix}")
-    event: dict[str, Any] = json.loads(text)
+    event, objects = json.loads(text)
     event["id"] = f"{event['id']}{suffix}"
-    return event
+    return event, objects
 
 
-def send(stack: RunningStack, *events: dict[str, Any]) -> None:
-    for event in events:
+def provide(stripe_api: FakeStripeApi, *samples: Sample) -> None:
+    """What Stripe holds when it sends these events: their objects and their states."""
+    for event, objects in samples:
+        stripe_api.load_event(event, objects)
+
+
+def send(stack: RunningStack, stripe_api: FakeStripeApi, *samples: Sample) -> None:
+    for event, objects in samples:
+        stripe_api.load_event(event, objects)
         raw, headers = signed(event, STRIPE_SECRET)
         answer = stack.http.post("/webhooks/stripe", content=raw, headers=headers)
         assert answer.status_code == 200, answer.text
@@ -56,13 +79,13 @@ def settle(stack: RunningStack) -> None:
 
 @pytest.mark.parametrize("invoice_first", [False, True])
 def test_subscription_story(
-    stack: RunningStack, partnero: PartneroSandbox, invoice_first: bool
+    stack: RunningStack, partnero: PartneroSandbox, stripe_api: FakeStripeApi, invoice_first: bool
 ) -> None:
     suffix = "I" if invoice_first else "C"
     checkout = renamed("checkout.session.completed.subscription", suffix)
     first = renamed("invoice.paid.subscription_create", suffix)
     story = [first, checkout] if invoice_first else [checkout, first]
-    send(stack, *story)
+    send(stack, stripe_api, *story)
     settle(stack)
     assert live(partnero) == [(f"stripe_in_FIRSTAdaPartneroDemo{suffix}", Decimal("20.00"))]
 
@@ -70,8 +93,8 @@ def test_subscription_story(
         renamed("invoice.paid.subscription_cycle", suffix),
         renamed("invoice.paid.subscription_cycle.2", suffix),
     ]
-    send(stack, *renewals)
-    send(stack, *story, *renewals)  # every event delivered again
+    send(stack, stripe_api, *renewals)
+    send(stack, stripe_api, *story, *renewals)  # every event delivered again
     settle(stack)
     assert len(live(partnero)) == 3
     posts = [r for r in partnero.requests() if (r.method, r.path) == ("POST", "/v1/transactions")]
@@ -79,31 +102,35 @@ def test_subscription_story(
 
 
 def test_one_off_payment_partial_then_full_refund(
-    stack: RunningStack, partnero: PartneroSandbox
+    stack: RunningStack, partnero: PartneroSandbox, stripe_api: FakeStripeApi
 ) -> None:
-    send(stack, renamed("checkout.session.completed.payment", "R"))
+    send(stack, stripe_api, renamed("checkout.session.completed.payment", "R"))
     wait_for(
         lambda: live(partnero) == [("stripe_pi_ONEOFFGracePartneroR", Decimal("19.99"))],
         20,
         "the sale",
     )
-    send(stack, renamed("charge.refunded.partial", "R"), renamed("refund.created", "R"))
+    send(stack, stripe_api, renamed("charge.refunded.partial", "R"), renamed("refund.created", "R"))
     wait_for(
         lambda: live(partnero) == [("stripe_pi_ONEOFFGracePartneroR", Decimal("14.99"))],
         20,
         "the partial refund",
     )
-    send(stack, renamed("charge.refunded.full", "R"))
+    send(stack, stripe_api, renamed("charge.refunded.full", "R"))
     wait_for(lambda: live(partnero) == [], 20, "the full refund")
+    settle(stack)  # the next test starts with an empty queue
 
 
-def test_zero_decimal_currency(stack: RunningStack, partnero: PartneroSandbox) -> None:
-    send(stack, renamed("checkout.session.completed.jpy", "J"))
+def test_zero_decimal_currency(
+    stack: RunningStack, partnero: PartneroSandbox, stripe_api: FakeStripeApi
+) -> None:
+    send(stack, stripe_api, renamed("checkout.session.completed.jpy", "J"))
     [transaction] = wait_for(partnero.transactions, 20, "the JPY sale")
     assert (Decimal(str(transaction["amount"])), transaction["amount_units"]) == (
         Decimal("5000"),
         "JPY",
     )
+    settle(stack)  # the next test starts with an empty queue
 
 
 @pytest.mark.parametrize(
@@ -112,7 +139,7 @@ def test_zero_decimal_currency(stack: RunningStack, partnero: PartneroSandbox) -
 def test_unverifiable_events_are_400_and_not_queued(
     stack: RunningStack, partnero: PartneroSandbox, kind: str
 ) -> None:
-    event = renamed("checkout.session.completed.payment", "X")
+    event, _state = renamed("checkout.session.completed.payment", "X")
     raw, headers = signed(event, STRIPE_SECRET)
     if kind == "bad signature":
         raw, headers = signed(event, "whsec_someone_else")

@@ -11,11 +11,26 @@ from typing import Any
 from partnero_bridge.stripe.signature import SIGNATURE_HEADER, sign
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "stripe"
+# The objects Stripe holds for each sample that its event does not carry (one file per sample).
+STATE = EVENTS / "state"
 
 
 def load(name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
     return event
+
+
+def state(name: str) -> list[dict[str, Any]]:
+    """A sample's sidecar (``events/stripe/state/<name>.json``): the objects Stripe would hold
+    when it sends the event, besides those the event carries (its payment intent, charge,
+    refunds...). Load them with the event: ``fake.load_event(event, objects)``."""
+    objects: list[dict[str, Any]] = json.loads((STATE / f"{name}.json").read_text())
+    return objects
+
+
+def load_with_state(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A sample's event and its sidecar objects (what ``partnero-bridge send`` loads)."""
+    return load(name), state(name)
 
 
 def redelivered(event: dict[str, Any], **object_changes: Any) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 import stripe
 
+from partnero_bridge.stripe.events import HANDLED_EVENTS
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2] / "events" / "stripe"
@@ -53,6 +55,7 @@ OBJECT_TYPES: list[tuple[str, str, tuple[str, ...], type]] = [
     ("invoice_payment.", "invoice_payment", ("inpay_",), stripe.InvoicePayment),
     ("invoice.", "invoice", ("in_",), stripe.Invoice),
     ("charge.dispute.", "dispute", ("dp_", "du_"), stripe.Dispute),
+    ("charge.refund.", "refund", ("re_", "pyr_"), stripe.Refund),
     ("charge.", "charge", ("ch_", "py_"), stripe.Charge),
     ("payment_intent.", "payment_intent", ("pi_",), stripe.PaymentIntent),
     ("refund.", "refund", ("re_", "pyr_"), stripe.Refund),
@@ -137,6 +140,16 @@ EXPECTED_FILES = {
     "refund.updated.failed.json",
     "charge.dispute.created.json",
     "charge.dispute.closed.won.json",
+    "invoice.payment_succeeded.subscription_create.json",
+    "refund.failed.json",
+    "charge.refund.updated.failed.2024-06-20.json",
+    "charge.dispute.funds_withdrawn.json",
+    "charge.dispute.updated.json",
+    "charge.dispute.funds_reinstated.json",
+    "charge.succeeded.uncaptured.json",
+    "charge.captured.partial.json",
+    "payment_intent.canceled.json",
+    "charge.expired.json",
     "checkout.session.completed.jpy.json",
     "checkout.session.completed.unpaid.json",
     "checkout.session.async_payment_succeeded.json",
@@ -148,6 +161,11 @@ EXPECTED_FILES = {
     "product.created.json",
 }
 LIVE_FILES = {"invoice.paid.livemode.json"}
+# Files rendered for an endpoint pinned to 2024-06-20 (all others follow basil).
+OLD_FILES = {
+    "invoice.paid.subscription_create.2024-06-20.json",
+    "charge.refund.updated.failed.2024-06-20.json",
+}
 
 
 def no_floats(text: str) -> Any:
@@ -220,7 +238,7 @@ def test_event_envelope(path: Path) -> None:
     assert set(event) >= EVENT_KEYS, EVENT_KEYS - set(event)
     assert event["object"] == "event"
     assert event["id"].startswith("evt_")
-    assert event["api_version"] in {BASIL, OLD}
+    assert event["api_version"] == (OLD if path.name in OLD_FILES else BASIL)
     assert isinstance(event["created"], int)
     assert not isinstance(event["created"], bool)
     assert isinstance(event["pending_webhooks"], int)
@@ -395,7 +413,7 @@ def test_invoice_shape_follows_its_api_version(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [path for path in FILES if path.name.startswith(("charge.", "payment_intent."))],
+    [path for path in FILES if obj(path.name)["object"] in {"charge", "payment_intent"}],
     ids=lambda path: path.stem,
 )
 def test_basil_charges_and_payment_intents_have_no_invoice(path: Path) -> None:
@@ -585,6 +603,87 @@ def test_unhandled_and_live_events() -> None:
     assert live["data"]["object"]["id"] not in {
         obj(name)["id"] for name in EXPECTED_FILES - LIVE_FILES if name.startswith("invoice.")
     }
+
+
+def test_every_subscribed_event_type_has_a_sample() -> None:
+    sampled = {load(path.name)["type"] for path in FILES}
+    missing = sorted(HANDLED_EVENTS - sampled)
+    assert not missing, f"event types the bridge subscribes to without a sample: {missing}"
+
+
+def test_invoice_payment_succeeded_is_the_first_invoice_again() -> None:
+    paid = load("invoice.paid.subscription_create.json")
+    succeeded = load("invoice.payment_succeeded.subscription_create.json")
+    assert succeeded["type"] == "invoice.payment_succeeded"
+    assert succeeded["id"] != paid["id"]
+    assert succeeded["data"] == paid["data"]  # the same invoice, sent twice: count it once
+
+
+def test_failed_refund_events_are_the_same_refund() -> None:
+    updated = load("refund.updated.failed.json")
+    failed = load("refund.failed.json")
+    old = load("charge.refund.updated.failed.2024-06-20.json")
+    refund = updated["data"]["object"]
+    assert failed["data"] == {"object": refund}
+    assert old["data"] == updated["data"]
+    assert (failed["type"], old["type"]) == ("refund.failed", "charge.refund.updated")
+    assert old["api_version"] == OLD
+    assert len({updated["id"], failed["id"], old["id"]}) == 3
+    assert refund["charge"] == obj("charge.succeeded.json")["id"]
+
+
+def test_dispute_events_follow_the_one_off_dispute() -> None:
+    opened = load("charge.dispute.created.json")
+    withdrawn = load("charge.dispute.funds_withdrawn.json")
+    updated = load("charge.dispute.updated.json")
+    won = load("charge.dispute.closed.won.json")
+    reinstated = load("charge.dispute.funds_reinstated.json")
+    assert withdrawn["data"] == opened["data"]
+    assert reinstated["data"] == won["data"]
+    review = updated["data"]["object"]
+    assert review["id"] == opened["data"]["object"]["id"]
+    assert review["status"] == "under_review"
+    assert review["evidence_details"]["has_evidence"] is True
+    assert updated["data"]["previous_attributes"]["status"] == "needs_response"
+    assert review["balance_transactions"] == opened["data"]["object"]["balance_transactions"]
+    order = [opened, withdrawn, updated, won, reinstated]
+    assert [e["created"] for e in order] == sorted(e["created"] for e in order)
+    assert len({e["id"] for e in order}) == len(order)
+
+
+def test_authorise_then_capture_story() -> None:
+    authorised = obj("charge.succeeded.uncaptured.json")
+    captured = obj("charge.captured.partial.json")
+    canceled = obj("payment_intent.canceled.json")
+    expired = obj("charge.expired.json")
+
+    assert authorised["id"] == captured["id"]
+    assert authorised["captured"] is False
+    assert authorised["paid"] is True  # authorised for later capture
+    assert (authorised["amount"], authorised["amount_captured"]) == (5000, 0)
+    assert authorised["balance_transaction"] is None
+
+    assert captured["captured"] is True
+    assert captured["amount_captured"] < captured["amount"]
+    # Stripe refunds the uncaptured rest automatically.
+    assert captured["amount_refunded"] == captured["amount"] - captured["amount_captured"]
+    assert captured["refunded"] is False
+
+    assert canceled["status"] == "canceled"
+    assert canceled["capture_method"] == "manual"
+    assert canceled["amount_received"] == 0
+    assert canceled["cancellation_reason"] == "requested_by_customer"
+
+    assert expired["captured"] is False
+    assert (expired["amount_refunded"], expired["refunded"]) == (expired["amount"], True)
+
+    intents = {authorised["payment_intent"], canceled["id"], expired["payment_intent"]}
+    assert len(intents) == 3
+    for charge in (authorised, captured, expired):
+        assert charge["metadata"]["partnero_partner"] == PARTNER
+        assert charge["customer"] is None
+        assert charge["billing_details"]["email"] == "hedy@example.com"
+    assert canceled["metadata"]["partnero_partner"] == PARTNER
 
 
 # ------------------------------------------------------------------------------ stripe-python

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from partnero_bridge.stripe.events import HANDLED_EVENTS
 from partnero_bridge_cli import send
 from tests.support.stripe import EVENTS, STATE, load_with_state, state
 
@@ -137,9 +138,26 @@ def test_the_story_adds_up(name: str) -> None:
         assert (charge["amount"], charge["currency"]) == (intent["amount"], intent["currency"])
         assert charge["livemode"] is intent["livemode"]
         if intent["status"] == "succeeded":
-            assert intent["amount_received"] == charge["amount_captured"] == charge["amount"]
+            assert intent["amount_received"] == charge["amount_captured"] > 0
+            assert intent["amount_capturable"] == 0
             assert charge["status"] == "succeeded"
-            assert charge["paid"] is True
+            assert (charge["paid"], charge["captured"]) == (True, True)
+            if charge["amount_captured"] < charge["amount"]:
+                # a partial capture: Stripe refunds the uncaptured rest
+                assert intent["capture_method"] == "manual"
+                uncaptured = charge["amount"] - charge["amount_captured"]
+                assert charge["amount_refunded"] >= uncaptured
+        elif intent["capture_method"] == "manual" and charge["status"] == "succeeded":
+            # authorised, not (yet) captured: the charge is paid but holds nothing
+            assert intent["amount_received"] == charge["amount_captured"] == 0
+            assert (charge["paid"], charge["captured"]) == (True, False)
+            if intent["status"] == "requires_capture":
+                assert intent["amount_capturable"] == charge["amount"]
+                assert charge["amount_refunded"] == 0
+            else:  # canceled or expired: the authorisation released as a refund
+                assert intent["status"] == "canceled"
+                assert intent["amount_capturable"] == 0
+                assert (charge["amount_refunded"], charge["refunded"]) == (charge["amount"], True)
         else:
             assert intent["amount_received"] == 0
             assert charge["paid"] is False
@@ -162,6 +180,18 @@ def test_the_story_adds_up(name: str) -> None:
             intent = by_id[payment["payment"]["payment_intent"]]
             assert intent["amount_received"] == payment["amount_paid"]
             assert intent["customer"] == invoice["customer"]
+
+
+@pytest.mark.parametrize("event_type", sorted(HANDLED_EVENTS))
+def test_every_subscribed_type_has_a_sample_with_a_sidecar(event_type: str) -> None:
+    """Each type the bridge subscribes to has a replayable sample, and
+    ``partnero-bridge send stripe/<type>`` finds one of that type."""
+    names = [name for name in SAMPLES if load_with_state(name)[0]["type"] == event_type]
+    assert names, f"no sample in events/stripe for {event_type}"
+    sample = send.find_sample(ROOT, f"stripe/{event_type}")
+    assert sample.source == "stripe"
+    assert sample.body["type"] == event_type
+    assert sample.path.stem in names
 
 
 def test_send_loads_the_sidecar_with_the_event(monkeypatch: pytest.MonkeyPatch) -> None:

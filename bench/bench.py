@@ -79,6 +79,7 @@ FAKE_SECRETS = {
     "EcwidWebhookSecret": {"client_secrets": ["bench-ecwid-client-secret"]},
     "EcwidSecret": {"store_tokens": {"1003": "secret_bench_store_token"}},
     "StripeSecret": {"webhook_secrets": ["whsec_bench_endpoint_secret"]},
+    "StripeApiSecret": {"api_key": "rk_live_bench_reader"},
 }
 
 
@@ -702,6 +703,7 @@ def section_remote_calls(results: dict[str, Any], targets: list[Target]) -> None
                     per_event(counts.get("sqs", 0)),
                     per_event(counts.get("partnero", 0)),
                     per_event(counts.get("ecwid", 0)),
+                    per_event(counts.get("stripe", 0)),
                     per_event(counts.get("secretsmanager", 0)),
                     per_event(results[logical_id][path]["secret_reads"]),
                 ]
@@ -714,6 +716,7 @@ def section_remote_calls(results: dict[str, Any], targets: list[Target]) -> None
                 "SQS",
                 "Partnero",
                 "Ecwid",
+                "Stripe",
                 "Secrets Mgr",
                 "(secret reads, cached)",
             ],
@@ -737,6 +740,7 @@ def section_remote_calls(results: dict[str, Any], targets: list[Target]) -> None
             "Ecwid profile GET": labels.get("ecwid GET profile", 0.0),
             "Partnero": counts.get("partnero", 0.0),
             "DynamoDB": counts.get("dynamodb", 0.0),
+            "Stripe GET": counts.get("stripe", 0.0),
         }
         ok = all(measured[key] <= limit + 1e-9 for key, limit in limits.items())
         targets.append(
@@ -753,7 +757,11 @@ def section_remote_calls(results: dict[str, Any], targets: list[Target]) -> None
         "EcwidOrderFunction",
         {"Ecwid order GET": 1, "Ecwid profile GET": 0, "Partnero": 1, "DynamoDB": 4},
     )
-    budget("Stripe invoice.paid", "StripeEventFunction", {"Partnero": 1, "DynamoDB": 4})
+    budget(
+        "Stripe invoice.paid",
+        "StripeEventFunction",
+        {"Stripe GET": 2, "Partnero": 1, "DynamoDB": 4},
+    )
     budget("sign-up", "SignupFunction", {"Partnero": 1, "DynamoDB": 3})
 
 
@@ -888,13 +896,14 @@ class EcwidScenario(Scenario):
 class StripeScenario(Scenario):
     path = "/webhooks/stripe"
 
-    def __init__(self, tag: str, secret: str) -> None:
+    def __init__(self, tag: str, secret: str, fake: Any = None) -> None:
         from partnero_bridge.stripe import signature
         from partnero_bridge.stripe.ingest import EventHead
 
         self.signature, self.model = signature, EventHead
         self.tag = tag
         self.secret = secret
+        self.fake = fake
         self.event = json.loads(
             (EVENTS / "stripe" / "invoice.paid.subscription_create.json").read_text()
         )
@@ -908,13 +917,60 @@ class StripeScenario(Scenario):
         event["id"] = f"evt_{suffix}"
         invoice = event["data"]["object"]
         invoice["id"] = f"in_{suffix}"
+        invoice["livemode"] = True  # as the event: a live payment
         invoice["customer"] = f"cus_{suffix}"
         for payment in (invoice.get("payments") or {}).get("data", []):
+            payment["livemode"] = True
             payment["id"] = f"inpay_{suffix}"
             payment["invoice"] = invoice["id"]
             payment["payment"]["payment_intent"] = f"pi_{suffix}"
+        if self.fake is not None:
+            # What Stripe holds for this payment: the invoice, its payment and its intent.
+            self.fake.api.load_event(event, self.state(invoice, suffix))
         raw, headers = signed(event, self.secret)
         return Payload(raw, headers)
+
+    @staticmethod
+    def state(invoice: dict[str, Any], suffix: str) -> list[dict[str, Any]]:
+        """The objects Stripe holds for a paid invoice that its event does not carry."""
+        common = {"currency": invoice["currency"], "livemode": True, "created": invoice["created"]}
+        amount = invoice["amount_paid"]
+        return [
+            {
+                "id": f"inpay_{suffix}",
+                "object": "invoice_payment",
+                "invoice": invoice["id"],
+                "amount_paid": amount,
+                "amount_requested": amount,
+                "status": "paid",
+                "is_default": True,
+                "payment": {"type": "payment_intent", "payment_intent": f"pi_{suffix}"},
+                **common,
+            },
+            {
+                "id": f"pi_{suffix}",
+                "object": "payment_intent",
+                "status": "succeeded",
+                "amount": amount,
+                "amount_received": amount,
+                "latest_charge": f"ch_{suffix}",
+                "customer": invoice["customer"],
+                **common,
+            },
+            {
+                "id": f"ch_{suffix}",
+                "object": "charge",
+                "status": "succeeded",
+                "amount": amount,
+                "amount_captured": amount,
+                "amount_refunded": 0,
+                "captured": True,
+                "refunded": False,
+                "disputed": False,
+                "payment_intent": f"pi_{suffix}",
+                **common,
+            },
+        ]
 
     def floor_ingest(self, payload: Payload) -> None:
         if not self.signature.verify(
@@ -1017,6 +1073,7 @@ def run_worker(config_path: str) -> int:
         FakePartnero,
         FakeSecretsManager,
         FakeSQS,
+        FakeStripe,
     )
 
     from partnero_bridge.config import SecretReader
@@ -1079,8 +1136,18 @@ def run_worker(config_path: str) -> int:
         secret = config["secrets"][settings.ecwid_webhook_secret_arn]
         scenario = EcwidScenario(tag, secret["client_secrets"][0], fake_ecwid)
     else:
+        from partnero_bridge.stripe.client import StripeClient
+
         secret = config["secrets"][settings.stripe_secret_arn]
-        scenario = StripeScenario(tag, secret["webhook_secrets"][0])
+        api_key = config["secrets"][settings.stripe_api_secret_arn]["api_key"]
+        fake_stripe = FakeStripe(log, api_key)
+        runtime.__dict__["stripe"] = StripeClient(
+            settings.stripe_api_url,
+            lambda: api_key,
+            settings.stripe_timeout_seconds,
+            transport=httpx.MockTransport(fake_stripe),
+        )
+        scenario = StripeScenario(tag, secret["webhook_secrets"][0], fake_stripe)
 
     warm, count, profiled = config["warmup"], config["events"], config["profile_events"]
     function = config["function"]

@@ -600,3 +600,24 @@ class FakeEcwid:
             return httpx.Response(200, content=self._profile, headers=_JSON)
         self.log.count("ecwid", f"{request.method} other")
         return httpx.Response(404, content=b"{}", headers=_JSON)
+
+
+class FakeStripe:
+    """Stripe's API as the project's fake serves it (events loaded beforehand), in-process."""
+
+    def __init__(self, log: CallLog, api_key: str) -> None:
+        from partnero_bridge_cli.local.stripe_api import FakeStripeApi
+
+        self.log = log
+        self.api = FakeStripeApi(api_keys=(api_key,))
+        self._inner = httpx.WSGITransport(app=self.api.wsgi_app)
+
+    @_timed
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        parts = request.url.path.removeprefix("/v1/").split("/")
+        resource = "/".join(parts[:2]) if parts[0] == "checkout" else parts[0]
+        by_id = len(parts) > (2 if parts[0] == "checkout" else 1)
+        self.log.count("stripe", f"GET {resource}{' by id' if by_id else ''}")
+        response = self._inner.handle_request(request)
+        response.read()
+        return response

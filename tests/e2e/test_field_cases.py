@@ -15,7 +15,6 @@ from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.e2e.conftest import ECWID_CLIENT_SECRET, STRIPE_SECRET
 from tests.support.cases import (
     CASES_DIR_VARIABLE,
-    CaseError,
     Replayer,
     case_files,
     cases_dir,
@@ -25,37 +24,13 @@ from tests.support.local_stack import RunningStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NEEDS_STRIPE_API = pytest.mark.xfail(
-    strict=True,
-    reason="needs the Stripe state reader and fake Stripe API "
-    "(the 'Stripe from its current state' issue)",
-)
-# Known failures, by name, until the bridge reads Stripe payments from the Stripe API.
-# Strict: a case that starts passing must leave this list. Every other case must pass.
-PENDING_STRIPE_STATE = frozenset(
-    {
-        "stripe-legacy-api-version-invoice",
-        "stripe-refund-failed-after-charge-refunded",
-        "stripe-refund-long-before-its-sale",
-        "stripe-trial-referral-only-on-checkout",
-    }
-)
-
 
 def _params() -> list[Any]:
     directory = cases_dir()
     if not directory.is_dir():
         reason = f"no field cases: {directory} is missing (or set {CASES_DIR_VARIABLE})"
         return [pytest.param(None, id="no-cases", marks=pytest.mark.skip(reason=reason))]
-    params = []
-    for path in case_files(directory):
-        try:
-            stripe = "stripe" in load_case(path).sources
-        except CaseError:
-            stripe = False  # the test itself reports what is wrong with the file
-        pending = stripe and path.stem in PENDING_STRIPE_STATE
-        params.append(pytest.param(path, id=path.stem, marks=[NEEDS_STRIPE_API] if pending else []))
-    return params
+    return [pytest.param(path, id=path.stem) for path in case_files(directory)]
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,25 @@ from moto.server import ThreadedMotoServer
 
 from partnero_bridge.runtime import reset_runtime
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.conftest import SANDBOX_KEY
 from tests.support.ecwid import signed as ecwid_signed
 from tests.support.ecwid import webhook
 from tests.support.inprocess import InProcessBridge as Bridge
-from tests.support.stripe import load
+from tests.support.stripe import load, load_with_state
 from tests.support.stripe import signed as stripe_signed
 
 pytestmark = pytest.mark.integration
 
 ECWID_SECRET = "unavailable-test-ecwid-secret"
 STRIPE_SECRET = "whsec_unavailable_test_secret"
+STRIPE_KEY = "rk_test_unavailable_reader"
+
+
+@pytest.fixture(scope="module")
+def stripe_api() -> Iterator[FakeStripeApi]:
+    with FakeStripeApi(api_keys=(STRIPE_KEY,)) as server:
+        yield server
 
 
 def closed_port() -> str:
@@ -36,7 +44,12 @@ def closed_port() -> str:
 
 
 @pytest.fixture
-def bridge(monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox) -> Iterator[Bridge]:
+def bridge(
+    monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox, stripe_api: FakeStripeApi
+) -> Iterator[Bridge]:
+    # What Stripe holds for the payment the Stripe request below announces.
+    stripe_api.reset()
+    stripe_api.load_event(*load_with_state("checkout.session.completed.payment"))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -57,6 +70,8 @@ def bridge(monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox) -> Iterato
         "ECWID_STORE_TOKENS": '{"1003": "tok"}',
         "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
         "STRIPE_LIVEMODE": "false",
+        "STRIPE_API_URL": stripe_api.url,
+        "STRIPE_API_KEY": STRIPE_KEY,
         "BRIDGE_RETRY_BASE_SECONDS": "0",
         "BRIDGE_MAX_RECEIVES": "5",
     }

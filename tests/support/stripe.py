@@ -46,3 +46,22 @@ def signed(
     raw = json.dumps(event, separators=(",", ":")).encode()
     header = sign(secret, raw, int(time.time()) if timestamp is None else timestamp)
     return raw, {SIGNATURE_HEADER: header, "content-type": "application/json"}
+
+
+def held(name: str, object_id: str) -> dict[str, Any]:
+    """One object of a sample's sidecar (or the sample event's own object), by id."""
+    candidates = [*state(name), load(name)["data"]["object"]]
+    for obj in candidates:
+        if obj.get("id") == object_id:
+            return copy.deepcopy(obj)
+    raise KeyError(f"{name} holds no {object_id}")
+
+
+def event_of(
+    name: str, event_id: str, event_type: str, obj: dict[str, Any], **top: Any
+) -> dict[str, Any]:
+    """An event like the sample ``name`` (its envelope) carrying ``obj``."""
+    event = copy.deepcopy(load(name))
+    event.update(id=event_id, type=event_type, **top)
+    event["data"] = {"object": copy.deepcopy(obj)}
+    return event

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from partnero_bridge.stripe.mapping import Attribution
+from partnero_bridge.stripe.attribution import Attribution
 from partnero_bridge.stripe.payment import (
     Dispute,
     PaymentRules,

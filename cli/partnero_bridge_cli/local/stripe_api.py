@@ -153,7 +153,8 @@ _RESOURCES: Final[Mapping[str, str]] = {
 _LIST_FILTERS: Final[Mapping[str, tuple[str, ...]]] = {
     "refunds": ("charge", "payment_intent"),
     "checkout/sessions": ("subscription", "payment_intent", "customer"),
-    "invoice_payments": ("invoice",),
+    # payment[...]: the invoice payments made by one PaymentIntent.
+    "invoice_payments": ("invoice", "payment[type]", "payment[payment_intent]"),
     "disputes": ("charge", "payment_intent"),
     "invoices": ("subscription", "customer", "status"),
     "charges": ("payment_intent", "customer"),
@@ -1003,6 +1004,9 @@ class _App:
                     held = obj.get("subscription") or (
                         details.get("subscription") if isinstance(details, Mapping) else None
                     )
+                elif param.startswith("payment["):
+                    payment = obj.get("payment")
+                    held = payment.get(param[len("payment[") : -1]) if payment else None
                 elif kind == "refund" and param == "payment_intent":
                     if (
                         obj.get("payment_intent") == wanted
@@ -1265,6 +1269,11 @@ class FakeStripeApi:
     @property
     def admin_url(self) -> str:
         return self.url + ADMIN_PREFIX
+
+    @property
+    def wsgi_app(self) -> Any:
+        """The API as a WSGI application, to serve in-process (``httpx.WSGITransport``)."""
+        return self._app
 
     @property
     def pinned_version(self) -> str:

@@ -116,12 +116,12 @@ class BridgeSettings(BaseModel):
     # Events from the other mode (test events on a live deployment) are acknowledged and
     # ignored, so a test payment never pays a real commission.
     stripe_livemode: bool = Field(True, alias="STRIPE_LIVEMODE")
-    stripe_sale_events: Literal["checkout_invoice", "charges"] = Field(
-        "checkout_invoice", alias="STRIPE_SALE_EVENTS"
-    )
     stripe_amount_basis: Literal["excluding_tax", "total"] = Field(
         "excluding_tax", alias="STRIPE_AMOUNT_BASIS"
     )
+    # Money paid outside Stripe (invoices marked paid out of band) is not a Stripe payment
+    # and earns no commission unless this says so.
+    stripe_count_out_of_band: bool = Field(False, alias="STRIPE_COUNT_OUT_OF_BAND")
     # Processing reads each payment's current state from the Stripe API with a read-only
     # key (restricted, of the STRIPE_LIVEMODE mode) kept apart from the webhook secrets.
     stripe_api_url: str = Field("https://api.stripe.com", alias="STRIPE_API_URL")

@@ -3,7 +3,7 @@
 Two questions, answered separately so each can be tested with a table of cases:
 
 1. What should Partnero hold for this order or payment, given what its source says now?
-   Each source answers it into a :class:`Target` (``ecwid.mapping``, ``stripe.mapping``).
+   Each source answers it into a :class:`Target` (``ecwid.mapping``, ``stripe.payment``).
 2. Given what Partnero holds (the ledger's word, or Partnero's when unsure) and the
    target, what is the next step? :func:`next_step`, :func:`referral`,
    :func:`guard_paid_out`, :func:`currency_problem` and :func:`stable_identity`.

@@ -27,7 +27,8 @@ default 100) and ``starting_after`` paging while ``has_more``, at least one filt
 
 - ``/v1/refunds?charge=`` or ``?payment_intent=``
 - ``/v1/checkout/sessions?subscription=``, ``?payment_intent=`` or ``?customer=``
-- ``/v1/invoice_payments?invoice=``
+- ``/v1/invoice_payments?invoice=`` or
+  ``?payment[type]=payment_intent&payment[payment_intent]=``
 - ``/v1/disputes?charge=`` or ``?payment_intent=``
 - ``/v1/invoices?subscription=`` or ``?customer=``
 - ``/v1/charges?payment_intent=`` or ``?customer=``
@@ -89,7 +90,8 @@ RETRIEVABLE: frozenset[str] = frozenset(
 LISTABLE: Mapping[str, frozenset[str]] = {
     "refunds": frozenset({"charge", "payment_intent"}),
     "checkout/sessions": frozenset({"subscription", "payment_intent", "customer"}),
-    "invoice_payments": frozenset({"invoice"}),
+    # payment[...]: the invoice a PaymentIntent paid (basil removed ``invoice`` from it).
+    "invoice_payments": frozenset({"invoice", "payment[type]", "payment[payment_intent]"}),
     "disputes": frozenset({"charge", "payment_intent"}),
     "invoices": frozenset({"subscription", "customer"}),
     "charges": frozenset({"payment_intent", "customer"}),
@@ -102,7 +104,7 @@ DEFAULT_MAX_ITEMS = 1000
 _MAX_MESSAGE = 500
 # Stripe quotes keys in its errors ("Invalid API Key provided: sk_live_****1234").
 _KEY_TEXT = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9*]*")
-_KEY_SHAPE = re.compile(r"(sk|rk)_(live|test)_[A-Za-z0-9]+")
+_KEY_SHAPE = re.compile(r"(sk|rk)_(live|test)_[A-Za-z0-9_]+")
 
 
 def _redact(text: str) -> str:
@@ -246,18 +248,22 @@ class StripeClient:
     def list_all(
         self,
         resource: str,
+        where: Mapping[str, str] | None = None,
         *,
         limit: int = MAX_PAGE_SIZE,
         max_items: int = DEFAULT_MAX_ITEMS,
         expand: Sequence[str] = (),
-        **filters: str,
+        **named: str,
     ) -> list[dict[str, Any]]:
         """Every object of ``GET /v1/{resource}?<filters>``, following ``has_more``.
 
-        ``expand`` applies to each item (``data.`` is prefixed). More than ``max_items``
-        objects raise PermanentError rather than being cut short: a partial list (of
-        refunds, say) would decide a commission on part of the payment's state.
+        Filters come as keywords (``charge="ch_..."``) or, for names that are not Python
+        identifiers (``payment[payment_intent]``), in ``where``. ``expand`` applies to each
+        item (``data.`` is prefixed). More than ``max_items`` objects raise PermanentError
+        rather than being cut short: a partial list (of refunds, say) would decide a
+        commission on part of the payment's state.
         """
+        filters = {**(where or {}), **named}
         allowed = LISTABLE.get(resource)
         if allowed is None:
             raise ValueError(f"the bridge does not list Stripe {resource}")

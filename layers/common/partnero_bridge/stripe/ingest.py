@@ -19,7 +19,7 @@ from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.http_input import header, raw_body, text_body
 from partnero_bridge.observability import count_by_reason, logger, metrics
 from partnero_bridge.stripe import signature
-from partnero_bridge.stripe.mapping import StripeRules
+from partnero_bridge.stripe.events import HANDLED_EVENTS
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Response
@@ -50,13 +50,6 @@ def webhook_secrets(runtime: Runtime) -> list[str]:
     if not isinstance(value, list):
         raise ConfigurationError("stripe secret: webhook_secrets is not a list")
     return [str(s).strip() for s in value if str(s).strip()]
-
-
-def stripe_rules(runtime: Runtime) -> StripeRules:
-    return StripeRules(
-        sale_events=runtime.settings.stripe_sale_events,
-        amount_basis=runtime.settings.stripe_amount_basis,
-    )
 
 
 def accept_event(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[str]:
@@ -100,7 +93,7 @@ def accept_event(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[st
         )
         count_by_reason("IgnoredByReason", "other_mode")
         return json_response(200, {"status": "ignored", "reason": "livemode does not match"})
-    if head.type not in stripe_rules(runtime).handled_types():
+    if head.type not in HANDLED_EVENTS:
         logger.debug("Stripe event type not handled", extra={"event_type": head.type})
         return json_response(200, {"status": "ignored", "reason": "event type not handled"})
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from partnero_bridge.decision import Target
 from partnero_bridge.money import decimals, remaining_share
-from partnero_bridge.stripe.mapping import Attribution
+from partnero_bridge.stripe.attribution import Attribution
 
 # Refund statuses whose money has left (or is leaving) the merchant's balance.
 REFUND_COUNTS = frozenset({"succeeded", "pending", "requires_action"})
@@ -82,8 +82,12 @@ class PaymentState:
     out_of_band: int = 0  # paid outside Stripe (invoices marked paid)
     created: int | None = None  # Unix seconds of the payment
     refunds: tuple[Refund, ...] = ()
+    # The charges' own ``amount_refunded`` (it follows their refunds' statuses): what was
+    # refunded when no refund object is listed (yet) for them.
+    charge_refunded: int = 0
     disputes: tuple[Dispute, ...] = ()
     attribution: Attribution = field(default_factory=Attribution)
+    intents: tuple[str, ...] = ()  # the PaymentIntents that paid it (an invoice's payments)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,13 @@ class PaymentRules:
 
 
 def refunded(state: PaymentState) -> int:
-    """Minor units refunded so far: each refund by its current status, never twice."""
+    """Minor units refunded so far: each refund by its current status, never twice.
+
+    Without refund objects (a ``charge.refunded`` read before its refunds are listed), the
+    charges' ``amount_refunded`` stands, as Stripe keeps it.
+    """
+    if not state.refunds:
+        return state.charge_refunded
     by_id = {refund.id: refund for refund in state.refunds}
     return sum(refund.amount for refund in by_id.values() if refund.counts)
 

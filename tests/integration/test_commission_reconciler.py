@@ -258,11 +258,11 @@ def test_a_crash_after_partnero_answered_does_not_pay_twice(
     original = Ledger.record
     failures: list[str] = []
 
-    def record_fails_once(self: Ledger, claim: Claim, record: CommissionRecord) -> None:
+    def record_fails_once(self: Ledger, claim: Claim, record: CommissionRecord) -> list[str]:
         if not failures:
             failures.append(claim.ledger_key)
             raise failure("lost between Partnero's answer and the ledger write")
-        original(self, claim, record)
+        return original(self, claim, record)
 
     monkeypatch.setattr(Ledger, "record", record_fails_once)
     reconciler = world.reconciler()
@@ -489,11 +489,11 @@ def test_a_crash_after_a_suffixed_recreate_does_not_pay_twice(
     original = Ledger.record
     failures: list[str] = []
 
-    def record_fails_once(self: Ledger, claim: Claim, record: CommissionRecord) -> None:
+    def record_fails_once(self: Ledger, claim: Claim, record: CommissionRecord) -> list[str]:
         if not failures:
             failures.append(claim.ledger_key)
             raise WriteFailed("lost between Partnero's answer and the ledger write")
-        original(self, claim, record)
+        return original(self, claim, record)
 
     monkeypatch.setattr(Ledger, "record", record_fails_once)
     refund = sale(None, "34.89", reason="partially_refunded")

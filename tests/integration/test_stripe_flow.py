@@ -826,3 +826,23 @@ def test_a_trials_referral_on_its_checkout_only_counts_when_the_trial_is_paid(
     assert body["customer"]["key"] == "tess@example.com"
     assert body["customer"]["partner"] == {"key": "demo-partner"}
     assert dead_letters(bridge) == []
+
+
+def test_a_payment_intent_counted_alone_then_found_to_pay_an_invoice_is_taken_back(
+    bridge: InProcessBridge, sandbox: PartneroSandbox
+) -> None:
+    # The renewal's PaymentIntent succeeds (and is announced) before Stripe lists it among
+    # the invoice's payments: alone it looks like a payment of its own. Once the invoice
+    # names it, one payment must stay one transaction: the invoice's.
+    deliver(bridge, "customer.created", "checkout.session.completed.subscription")
+    intent = held("invoice.paid.subscription_cycle", "pi_CYCLE1AdaPartneroDemo")
+    holds(bridge, intent, held("invoice.paid.subscription_cycle", "ch_CYCLE1AdaPartneroDemo"))
+    early = event_of(
+        "payment_intent.succeeded", "evt_1RAda0IntentFirst", "payment_intent.succeeded", intent
+    )
+    deliver(bridge, early)
+    assert [t["key"] for t in sandbox.transactions()] == ["stripe_pi_CYCLE1AdaPartneroDemo"]
+
+    deliver(bridge, "invoice.paid.subscription_cycle")
+    deliver(bridge, {**early, "id": "evt_1RAda0IntentAgain"})  # and once more, later
+    assert live(sandbox) == [("stripe_in_CYCLE1AdaPartneroDemo", Decimal("20.00"), "USD")]

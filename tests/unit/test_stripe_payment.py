@@ -146,6 +146,37 @@ EXCLUDING_TAX = PaymentRules()
             "paid",
             id="won-restores",
         ),
+        pytest.param(
+            {"disputes": (Dispute("dp_1", "needs_response", 500),)},
+            TOTAL,
+            "14.99",
+            "partially_disputed",
+            id="partial-dispute-keeps-the-rest",
+        ),
+        pytest.param(
+            {"disputes": (Dispute("dp_1", "lost", 1999),)},
+            TOTAL,
+            None,
+            "disputed",
+            id="dispute-of-the-whole",
+        ),
+        pytest.param(
+            {
+                "refunds": (Refund("re_1", 500, "succeeded"),),
+                "disputes": (Dispute("dp_1", "lost", 1499),),
+            },
+            TOTAL,
+            None,
+            "disputed",
+            id="refund-then-dispute-of-the-rest",
+        ),
+        pytest.param(
+            {"disputes": (Dispute("dp_1", "lost", 500), Dispute("dp_1", "lost", 500))},
+            TOTAL,
+            "14.99",
+            "partially_disputed",
+            id="one-dispute-listed-twice-counts-once",
+        ),
         # Money that did not move through Stripe.
         pytest.param(
             {"charged": 0, "out_of_band": 4500, "total": 4500},

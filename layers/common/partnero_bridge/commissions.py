@@ -418,7 +418,29 @@ class Reconciler:
         if plan.recheck is not None:
             update["recheck"] = plan.recheck
         record = attempt.record.model_copy(update=update)
-        self.ledger.record(attempt.claim, record)
+        for other in self.ledger.record(attempt.claim, record):
+            self._retire(other, attempt)
         return Outcome(
             status=status, detail=detail, reason=reason, ledger_key=attempt.claim.ledger_key
         )
+
+    def _retire(self, ledger_key: str, attempt: _Attempt) -> None:
+        """Take back what ``ledger_key`` holds: it is this payment, recorded under another
+        id before the bridge knew (a PaymentIntent counted on its own, then found to pay
+        an invoice). Without this, one payment would earn twice."""
+        found = self.ledger.commission(ledger_key)
+        if not isinstance(found, CommissionRecord) or not found.transaction_key:
+            return
+        into = attempt.claim.ledger_key
+        target = Target(
+            transaction_key=found.transaction_key,
+            amount=None,
+            currency=found.currency or attempt.target.currency,
+            reason="counted_elsewhere",
+            detail=f"the same payment is recorded as {into}",
+        )
+        logger.warning(
+            "a payment recorded under two ids: the other one is taken back",
+            extra={"ledger_key": mask_key(into), "retired": mask_key(ledger_key)},
+        )
+        self.apply(ledger_key, Plan(target), attempt.delivery)

@@ -178,11 +178,13 @@ class Ledger:
             values[":yes"] = {"BOOL": True}
         self._conditional_update(claim, expression, names, values)
 
-    def record(self, claim: Claim, record: CommissionRecord) -> None:
+    def record(self, claim: Claim, record: CommissionRecord) -> list[str]:
         """Store ``record`` and release the lease, in one conditional write.
 
         Aliases not written before are put in the same transaction, so a later event that
-        names only one of a payment's other ids finds this item.
+        names only one of a payment's other ids finds this item. Returns the aliases that
+        are real entries themselves (the same payment was recorded under another id before
+        it was known to be this one's): the caller settles those.
         """
         data = {
             name: value
@@ -200,9 +202,9 @@ class Ledger:
         known = set(claim.previous.aliases if claim.previous else ())
         new_aliases = [a for a in record.aliases if a not in known and a != claim.ledger_key]
         if new_aliases:
-            self._record_with_aliases(claim, expression, names, values, new_aliases)
-        else:
-            self._conditional_update(claim, expression, names, values)
+            return self._record_with_aliases(claim, expression, names, values, new_aliases)
+        self._conditional_update(claim, expression, names, values)
+        return []
 
     def _record_with_aliases(
         self,
@@ -211,7 +213,7 @@ class Ledger:
         names: dict[str, str],
         values: dict[str, AttributeValueTypeDef],
         aliases: list[str],
-    ) -> None:
+    ) -> list[str]:
         from botocore.exceptions import ClientError
 
         items: list[TransactWriteItemTypeDef] = [
@@ -245,12 +247,20 @@ class Ledger:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 self._lost_lease(claim.ledger_key)
-                return
+                return []
             # An alias collided with a real entry: keep the record, skip the pointers.
+            collided = [
+                alias
+                for alias, code in zip(aliases, reasons[1:], strict=False)
+                if code == "ConditionalCheckFailed"
+            ]
             logger.warning(
-                "ledger alias not written", extra={"ledger_key": mask_key(claim.ledger_key)}
+                "ledger alias not written: the id is recorded on its own",
+                extra={"ledger_key": mask_key(claim.ledger_key), "aliases": collided},
             )
             self._conditional_update(claim, expression, names, values)
+            return collided
+        return []
 
     def _conditional_update(
         self,

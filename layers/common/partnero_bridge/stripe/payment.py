@@ -15,8 +15,8 @@ Rules (docs.stripe.com, objects in the pinned version):
   balance and do not, whatever order their events came in;
 - an authorisation that is not captured is "awaiting capture", not a sale; a canceled
   or expired one is never a sale; the captured amount counts (partial captures too);
-- dispute inquiries (``warning_*``) do not reverse; an open or lost dispute does; a won
-  dispute restores;
+- dispute inquiries (``warning_*``) do not reverse; an open or lost dispute withdraws its
+  amount (the whole payment, or the share it covers); a won dispute restores;
 - money that did not move through Stripe (an invoice paid out of band, a $0 invoice) is
   not a Stripe payment unless ``count_out_of_band``;
 - the tax-excluded basis applies the invoice's tax share to what was actually charged
@@ -63,6 +63,7 @@ class Refund:
 class Dispute:
     id: str
     status: str
+    amount: int = 0  # minor units withdrawn (0: not given, the whole payment)
 
     @property
     def reverses(self) -> bool:
@@ -149,18 +150,21 @@ def decide_payment(state: PaymentState, rules: PaymentRules) -> Target:
         if state.out_of_band > 0:
             return _nothing(state, "out_of_band", "paid outside Stripe (out of band)")
         return _nothing(state, "zero_amount", "nothing was charged")
-    reversing = [d.id for d in state.disputes if d.reverses]
-    if reversing:
-        return _nothing(state, "disputed", f"disputed ({', '.join(sorted(reversing))})")
-    back = refunded(state)
+    # An open or lost dispute withdraws its amount (a partial one, part of the payment):
+    # like a refund, the commission keeps the share still held.
+    disputes = {dispute.id: dispute for dispute in state.disputes}.values()
+    disputed = sum(d.amount or counted for d in disputes if d.reverses)
+    back = refunded(state) + disputed
     basis = _basis(state, counted, rules)
     amount = remaining_share(basis, Decimal(counted), Decimal(back), state.currency)
+    what = f"{back} of {counted} refunded or disputed (minor units)"
     if amount <= 0:
-        reason = "refunded" if back > 0 else "zero_amount"
-        return _nothing(state, reason, f"{back} of {counted} refunded (minor units)")
+        reason = "disputed" if disputed else "refunded" if back > 0 else "zero_amount"
+        return _nothing(state, reason, what)
+    if disputed:
+        return _target(state, amount, "partially_disputed", f"paid, {what}")
     if back > 0:
-        detail = f"paid, {back} of {counted} refunded (minor units)"
-        return _target(state, amount, "partially_refunded", detail)
+        return _target(state, amount, "partially_refunded", f"paid, {what}")
     return _target(state, amount, "paid", "paid")
 
 
@@ -187,7 +191,9 @@ def refunds_of(objects: Iterable[Mapping[str, Any]]) -> tuple[Refund, ...]:
 def disputes_of(objects: Iterable[Mapping[str, Any]]) -> tuple[Dispute, ...]:
     """Dispute objects (``GET /v1/disputes?charge=`` or ``?payment_intent=``)."""
     return tuple(
-        Dispute(_text(d.get("id")), _text(d.get("status"))) for d in objects if _text(d.get("id"))
+        Dispute(_text(d.get("id")), _text(d.get("status")), _int(d.get("amount")))
+        for d in objects
+        if _text(d.get("id"))
     )
 
 

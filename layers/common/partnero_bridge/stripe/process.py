@@ -63,7 +63,11 @@ def reader(runtime: Runtime) -> StripeReader:
 def process_stripe_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     event = envelope.payload
     kind = str(event.get("type"))
-    obj: Mapping[str, Any] = (event.get("data") or {}).get("object") or {}
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(obj, Mapping):
+        # Signed but malformed: nothing to read (the payment events' reader says the same).
+        return _ignored(f"{kind} carries no object", "malformed")
     delivery = Delivery(envelope.delivery_id, envelope.received_at)
     if kind in IDENTITY_EVENTS:
         return _learn_customer(obj, runtime)

@@ -27,7 +27,7 @@ learned, as from every checkout, paid or not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from partnero_bridge.ledger import keys
@@ -61,6 +61,8 @@ class PaymentRef:
 
     kind: PaymentKind
     id: str
+    # The checkout session already read on the way here (saves listing it again).
+    session: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def ledger_key(self) -> str:
@@ -175,7 +177,8 @@ class StripeReader:
             return PaymentRef("invoice", invoice)
         intent = _id(session.get("payment_intent"))
         if intent:
-            return self._payment_of_intent(intent)
+            found = self._payment_of_intent(intent)
+            return replace(found, session=session) if found.kind == "payment_intent" else found
         return NoPayment("the checkout made no payment", session)
 
     def _payment_of_intent(self, intent: str) -> PaymentRef:
@@ -256,8 +259,10 @@ class StripeReader:
         intent = self._client.retrieve(
             "payment_intents", ref.id, expand=("latest_charge", "customer")
         )
-        sessions = self._client.list_all("checkout/sessions", payment_intent=ref.id)
-        session = sessions[0] if sessions else {}
+        session = ref.session
+        if session is None:
+            sessions = self._client.list_all("checkout/sessions", payment_intent=ref.id)
+            session = sessions[0] if sessions else {}
         reversals = self._reversals([intent])
         charge = _object(intent.get("latest_charge"))
         customer = _object(intent.get("customer"))

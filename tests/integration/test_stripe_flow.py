@@ -846,3 +846,15 @@ def test_a_payment_intent_counted_alone_then_found_to_pay_an_invoice_is_taken_ba
     deliver(bridge, "invoice.paid.subscription_cycle")
     deliver(bridge, {**early, "id": "evt_1RAda0IntentAgain"})  # and once more, later
     assert live(sandbox) == [("stripe_in_CYCLE1AdaPartneroDemo", Decimal("20.00"), "USD")]
+
+
+@pytest.mark.parametrize("data", ["x", {"object": [1]}, {}])
+def test_a_signed_event_without_an_object_is_ignored_not_a_crash(
+    bridge: InProcessBridge, sandbox: PartneroSandbox, data: Any
+) -> None:
+    event = {**load("customer.updated"), "id": "evt_1MalformedCustomer", "data": data}
+    raw, headers = signed(event, SECRET)  # Stripe would hold nothing for it: not loaded
+    assert bridge.call("POST", "/webhooks/stripe", raw, headers).status == 200
+    bridge.drain("StripeEventFunction")
+    assert bridge.messages("StripeEventDeadLetterQueue") == []
+    assert sandbox.requests() == []

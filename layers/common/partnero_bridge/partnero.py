@@ -33,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from partnero_bridge.errors import ConfigurationError, PermanentError, RetryableError
+from partnero_bridge.http_client import pooled_client, send
 from partnero_bridge.money import parse_amount
 from partnero_bridge.observability import logger
 
@@ -219,15 +220,8 @@ class PartneroClient:
     ) -> None:
         self._api_key = api_key
         self._on_unauthorized = on_unauthorized
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds)),
-            headers={
-                "Accept": "application/json",
-                "Content-Type": "application/json",
-                "User-Agent": "partnero-bridge/0.1",
-            },
-            transport=transport,
+        self._http = pooled_client(
+            base_url, timeout_seconds, {"Content-Type": "application/json"}, transport
         )
 
     def close(self) -> None:
@@ -255,14 +249,7 @@ class PartneroClient:
         headers = {"Authorization": f"Bearer {self._api_key()}"}
         operation = f"{method} {path.split('/', 1)[0]}"
         started = time.perf_counter()
-        try:
-            response = self._http.request(method, path, content=content, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise RetryableError(
-                f"Partnero did not answer in time ({type(exc).__name__})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise RetryableError(f"Partnero connection failed ({type(exc).__name__})") from None
+        response = send(self._http, "Partnero", method, path, content=content, headers=headers)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             "partnero call",

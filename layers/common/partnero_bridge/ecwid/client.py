@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from partnero_bridge.ecwid.models import EcwidOrder
 from partnero_bridge.errors import ConfigurationError, PermanentError, RetryableError
+from partnero_bridge.http_client import pooled_client, send
 from partnero_bridge.observability import logger
 from partnero_bridge.partnero import parse_retry_after
 
@@ -43,12 +44,7 @@ class EcwidClient:
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds)),
-            headers={"Accept": "application/json", "User-Agent": "partnero-bridge/0.1"},
-            transport=transport,
-        )
+        self._http = pooled_client(base_url, timeout_seconds, {}, transport)
         self._clock = clock
         self._currencies: dict[str, tuple[float, str]] = {}
 
@@ -82,12 +78,9 @@ class EcwidClient:
         return currency
 
     def _get(self, path: str, token: str) -> httpx.Response:
-        try:
-            response = self._http.get(path, headers={"Authorization": f"Bearer {token}"})
-        except httpx.TimeoutException as exc:
-            raise RetryableError(f"Ecwid did not answer in time ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise RetryableError(f"Ecwid connection failed ({type(exc).__name__})") from None
+        response = send(
+            self._http, "Ecwid", "GET", path, headers={"Authorization": f"Bearer {token}"}
+        )
         status = response.status_code
         logger.info("ecwid call", extra={"operation": path.split("/")[1], "status_code": status})
         if status == 200 or status == 404:

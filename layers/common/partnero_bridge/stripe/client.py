@@ -67,11 +67,11 @@ from urllib.parse import quote
 import httpx
 
 from partnero_bridge.errors import ConfigurationError, PermanentError, RetryableError
+from partnero_bridge.http_client import pooled_client, send
 from partnero_bridge.observability import logger
 from partnero_bridge.partnero import parse_retry_after
 
 STRIPE_API_VERSION = "2025-03-31.basil"
-USER_AGENT = "partnero-bridge/0.1"
 
 # Resources read by id.
 RETRIEVABLE: frozenset[str] = frozenset(
@@ -222,15 +222,8 @@ class StripeClient:
     ) -> None:
         self._api_key = api_key
         self._on_unauthorized = on_unauthorized
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds)),
-            headers={
-                "Accept": "application/json",
-                "Stripe-Version": STRIPE_API_VERSION,
-                "User-Agent": USER_AGENT,
-            },
-            transport=transport,
+        self._http = pooled_client(
+            base_url, timeout_seconds, {"Stripe-Version": STRIPE_API_VERSION}, transport
         )
 
     def close(self) -> None:
@@ -315,16 +308,9 @@ class StripeClient:
         headers = {"Authorization": f"Bearer {self._api_key()}"}
         operation = f"{'retrieve' if object_id is not None else 'list'} {resource}"
         started = time.perf_counter()
-        try:
-            response = self._http.get(path, params=tuple(params), headers=headers)
-        except httpx.TimeoutException as exc:
-            raise RetryableError(
-                f"Stripe did not answer {operation} in time ({type(exc).__name__})"
-            ) from None
-        except httpx.TransportError as exc:
-            raise RetryableError(
-                f"Stripe connection failed for {operation} ({type(exc).__name__})"
-            ) from None
+        response = send(
+            self._http, f"Stripe ({operation})", "GET", path, params=tuple(params), headers=headers
+        )
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             "stripe call",

@@ -1,0 +1,42 @@
+"""What the bridge's three HTTP clients (Partnero, Ecwid, Stripe) share: one connection
+pool per container with the same timeouts, and transport failures turned into retries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from partnero_bridge.errors import RetryableError
+
+USER_AGENT = "partnero-bridge/0.1"
+
+
+def pooled_client(
+    base_url: str,
+    timeout_seconds: float,
+    headers: Mapping[str, str],
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """A client for one API. Connecting gets at most 3 s: a remote that cannot even be
+    reached is a retry, not a stuck invocation."""
+    return httpx.Client(
+        base_url=base_url.rstrip("/") + "/",
+        timeout=httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds)),
+        headers={"Accept": "application/json", "User-Agent": USER_AGENT, **headers},
+        transport=transport,
+    )
+
+
+def send(
+    client: httpx.Client, service: str, method: str, path: str, **kwargs: Any
+) -> httpx.Response:
+    """``client.request``; a timeout or connection failure raises RetryableError naming
+    ``service`` (``"Partnero"``, ``"Stripe retrieve charges"``) and the failure's kind."""
+    try:
+        return client.request(method, path, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise RetryableError(f"{service} did not answer in time ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise RetryableError(f"{service} connection failed ({type(exc).__name__})") from None

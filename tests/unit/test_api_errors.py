@@ -31,6 +31,9 @@ SECRET_VALUE = "SECRET-VALUE-123"
         pytest.param("42", "malformed_json", id="number"),
         pytest.param("null", "malformed_json", id="null"),
         pytest.param("true", "malformed_json", id="boolean"),
+        # Deeper than the JSON parser's stack: a 400, never a 500.
+        pytest.param('{"a":' * 100_000 + "1" + "}" * 100_000, "malformed_json", id="deep-object"),
+        pytest.param("[" * 100_000 + "]" * 100_000, "malformed_json", id="deep-array"),
     ],
 )
 def test_bodies_that_are_not_a_json_object_are_a_400(raw: str, code: str) -> None:

@@ -267,3 +267,19 @@ def test_sign_output_for_another_timestamp_is_refused_by_both() -> None:
     header = sign(SECRET, RAW, real_timestamp(TOLERANCE_SECONDS + 60))
     assert stripe_accepts(RAW, header, SECRET) is False
     assert verify(sign(SECRET, RAW, NOW - 360), RAW, [SECRET], now=NOW) is False
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        pytest.param("9" * 400, id="400-digits"),
+        pytest.param("1" * 13, id="13-digits"),
+        pytest.param("\u0661\u0667\u0669\u0665", id="arabic-indic-digits"),
+        pytest.param("-1", id="negative"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_a_timestamp_that_is_not_one_never_verifies_and_never_raises(timestamp: str) -> None:
+    payload = b'{"id": "evt_1"}'
+    digest = hmac.new(b"whsec_x", f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    assert verify(f"t={timestamp},v1={digest}", payload, ["whsec_x"]) is False

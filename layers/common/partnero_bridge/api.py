@@ -80,6 +80,9 @@ def parse_json_object(raw: str) -> dict[str, Any]:
         raise ApiError(
             400, "malformed_json", f"the request body is not valid JSON: {exc}"
         ) from None
+    except RecursionError:
+        # Nested deeper than the parser's stack: no real webhook or sign-up is.
+        raise ApiError(400, "malformed_json", "the request body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(400, "malformed_json", "the request body must be a JSON object")
     return value

@@ -38,7 +38,9 @@ def verify(
     signatures: list[str] = []
     for part in header.split(","):
         scheme, _, value = part.strip().partition("=")
-        if scheme == "t" and value.isdigit():
+        # ASCII digits of a plausible length only: a 400-digit "timestamp" is not one (and
+        # would overflow the float comparison below).
+        if scheme == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif scheme == "v1" and value:
             signatures.append(value)

@@ -14,7 +14,7 @@ import pytest
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.sandbox import Fault, PartneroSandbox
 from tests.conftest import SANDBOX_KEY
-from tests.support.ecwid import signed, webhook
+from tests.support.ecwid import ORDER, signed, webhook
 from tests.support.inprocess import InProcessBridge, in_process_bridge
 
 pytestmark = pytest.mark.integration
@@ -22,27 +22,6 @@ pytestmark = pytest.mark.integration
 STORE = 1003
 TOKEN = "secret_store_token_1003"
 CLIENT_SECRET = "test-ecwid-client-secret"
-ORDER: dict[str, Any] = {
-    "id": "K8XTQ",
-    "internalId": 516483487,
-    "paymentStatus": "PAID",
-    "email": "Jane.Doe@Example.com",
-    "customerId": 270919557,
-    "total": 71.39,
-    "subtotal": 70.0,
-    "tax": 4.89,
-    "couponDiscount": 10.0,
-    "discount": 0,
-    "shippingOption": {"shippingMethodName": "Courier", "shippingRate": 5.0},
-    "handlingFee": {"name": "Wrapping", "value": 1.5, "description": ""},
-    "refundedAmount": 0,
-    "refunds": [],
-    "items": [{"productId": 561, "sku": "TEA-1", "price": 35.0, "quantity": 2}],
-    "billingPerson": {"name": "Jane Doe", "firstName": "Jane", "lastName": "Doe"},
-    "extraFields": {"partnero_partner": "demo-partner"},
-    "orderExtraFields": [{"id": "partnero_partner", "value": "demo-partner"}],
-    "createTimestamp": 1795210000,
-}
 NET = Decimal("60.00")  # 71.39 - 4.89 tax - 5.00 shipping - 1.50 handling
 
 

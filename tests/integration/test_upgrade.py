@@ -26,6 +26,7 @@ from partnero_bridge_cli.local.template import read_stack
 from tests.conftest import SANDBOX_KEY
 from tests.support import ecwid as ecwid_events
 from tests.support import stripe as stripe_events
+from tests.support.ecwid import ORDER
 from tests.support.inprocess import InProcessBridge, in_process_bridge
 
 pytestmark = pytest.mark.integration
@@ -37,27 +38,6 @@ ECWID_CLIENT_SECRET = "test-ecwid-client-secret"
 STRIPE_SECRET = "whsec_test_upgrade_1"
 STRIPE_KEY = "rk_test_upgrade_reader"
 
-ORDER: dict[str, Any] = {
-    "id": "K8XTQ",
-    "internalId": 516483487,
-    "paymentStatus": "PAID",
-    "email": "Jane.Doe@Example.com",
-    "customerId": 270919557,
-    "total": 71.39,
-    "subtotal": 70.0,
-    "tax": 4.89,
-    "couponDiscount": 10.0,
-    "discount": 0,
-    "shippingOption": {"shippingMethodName": "Courier", "shippingRate": 5.0},
-    "handlingFee": {"name": "Wrapping", "value": 1.5, "description": ""},
-    "refundedAmount": 0,
-    "refunds": [],
-    "items": [{"productId": 561, "sku": "TEA-1", "price": 35.0, "quantity": 2}],
-    "billingPerson": {"name": "Jane Doe", "firstName": "Jane", "lastName": "Doe"},
-    "extraFields": {"partnero_partner": "demo-partner"},
-    "orderExtraFields": [{"id": "partnero_partner", "value": "demo-partner"}],
-    "createTimestamp": 1795210000,
-}
 ORDER_LEDGER = "ecwid#1003#516483487"  # the previous release: ecwid#<store>#<entityId>
 ORDER_TXN = "ecwid_1003_K8XTQ"
 JANE = "jane.doe@example.com"

@@ -36,3 +36,28 @@ def signed(body: dict[str, Any], client_secret: str) -> tuple[bytes, dict[str, s
     """The raw body and headers of the POST Ecwid would send."""
     header = expected_signature(client_secret, body["eventCreated"], body["eventId"])
     return json.dumps(body).encode(), {SIGNATURE_HEADER: header, "content-type": "application/json"}
+
+
+# A paid, referred order of store 1003 (net 60.00: 71.39 - 4.89 tax - 5.00 shipping
+# - 1.50 handling), as the Ecwid API serves it.
+ORDER: dict[str, Any] = {
+    "id": "K8XTQ",
+    "internalId": 516483487,
+    "paymentStatus": "PAID",
+    "email": "Jane.Doe@Example.com",
+    "customerId": 270919557,
+    "total": 71.39,
+    "subtotal": 70.0,
+    "tax": 4.89,
+    "couponDiscount": 10.0,
+    "discount": 0,
+    "shippingOption": {"shippingMethodName": "Courier", "shippingRate": 5.0},
+    "handlingFee": {"name": "Wrapping", "value": 1.5, "description": ""},
+    "refundedAmount": 0,
+    "refunds": [],
+    "items": [{"productId": 561, "sku": "TEA-1", "price": 35.0, "quantity": 2}],
+    "billingPerson": {"name": "Jane Doe", "firstName": "Jane", "lastName": "Doe"},
+    "extraFields": {"partnero_partner": "demo-partner"},
+    "orderExtraFields": [{"id": "partnero_partner", "value": "demo-partner"}],
+    "createTimestamp": 1795210000,
+}

@@ -38,7 +38,6 @@ from partnero_bridge.partnero import AnswerKind, Holding, PartneroClient, read_h
 
 if TYPE_CHECKING:
     from partnero_bridge.ledger.store import Claim, Ledger
-    from partnero_bridge.stripe.facts import PaymentFacts
 
 # A re-created transaction whose key Partnero refuses as taken gets the next suffix.
 MAX_KEY_SUFFIX = 9
@@ -49,7 +48,6 @@ class Plan:
     """What the source says, decided knowing the ledger's previous record."""
 
     target: Target
-    facts: PaymentFacts | None = None  # Stripe: replaces the stored facts when given
     aliases: tuple[str, ...] = ()  # other ledger keys that should point at this one
     recheck: Recheck | None = None  # how to decide this sale again after a sign-up
 
@@ -116,8 +114,8 @@ class Reconciler:
     def apply(self, ledger_key: str, planner: Planner | Plan, delivery: Delivery) -> Outcome:
         """Make Partnero hold what the plan's target says for ``ledger_key``.
 
-        ``planner`` may be a function of the ledger's previous record, for sources whose
-        decision folds earlier facts (Stripe's refunds).
+        ``planner`` may be a function of the ledger's previous record; it is called once the
+        item is claimed, so a source read inside it (Stripe) is read in turn.
 
         Raises RetryableError (Partnero or DynamoDB transient, another attempt holding
         the item, a sale waiting for its sign-up) and PermanentError (undecidable).
@@ -413,8 +411,6 @@ class Reconciler:
         }
         if holds is not None or attempt.record.currency is None:
             update["currency"] = target.currency
-        if plan.facts is not None:
-            update["facts"] = plan.facts
         if plan.recheck is not None:
             update["recheck"] = plan.recheck
         record = attempt.record.model_copy(update=update)

@@ -14,16 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from partnero_bridge.customer_keys import normalize_customer_key
-
-
-def _id(value: Any) -> str | None:
-    """An id field that may be a bare id or an expanded object."""
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-        return str(value["id"])
-    return None
-
+from partnero_bridge.stripe.fields import stripe_id
 
 # -- attribution ------------------------------------------------------------------------
 
@@ -67,7 +58,7 @@ def attribution_from(
         customer_key=normalize_customer_key(key) if key else None,
         partner_key=_first(metadata, "partnero_partner", "partner_key"),
         opted_out=opt_out,
-        stripe_customer=_id(stripe_customer),
+        stripe_customer=stripe_id(stripe_customer),
         email=email.strip() if isinstance(email, str) and email.strip() else None,
         name=name.strip() if isinstance(name, str) and name.strip() else None,
     )

@@ -34,6 +34,7 @@ from typing import Any, Literal
 from partnero_bridge.decision import Target
 from partnero_bridge.money import decimals, remaining_share
 from partnero_bridge.stripe.attribution import Attribution
+from partnero_bridge.stripe.fields import as_int, as_text
 
 # Refund statuses whose money has left (or is leaving) the merchant's balance.
 REFUND_COUNTS = frozenset({"succeeded", "pending", "requires_action"})
@@ -171,29 +172,21 @@ def decide_payment(state: PaymentState, rules: PaymentRules) -> Target:
 # -- reading the pinned version's objects -------------------------------------------------
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def refunds_of(objects: Iterable[Mapping[str, Any]]) -> tuple[Refund, ...]:
     """Refund objects (``GET /v1/refunds?charge=`` or ``?payment_intent=``)."""
     return tuple(
-        Refund(_text(r.get("id")), _int(r.get("amount")), _text(r.get("status")))
+        Refund(as_text(r.get("id")), as_int(r.get("amount")), as_text(r.get("status")))
         for r in objects
-        if _text(r.get("id"))
+        if as_text(r.get("id"))
     )
 
 
 def disputes_of(objects: Iterable[Mapping[str, Any]]) -> tuple[Dispute, ...]:
     """Dispute objects (``GET /v1/disputes?charge=`` or ``?payment_intent=``)."""
     return tuple(
-        Dispute(_text(d.get("id")), _text(d.get("status")), _int(d.get("amount")))
+        Dispute(as_text(d.get("id")), as_text(d.get("status")), as_int(d.get("amount")))
         for d in objects
-        if _text(d.get("id"))
+        if as_text(d.get("id"))
     )
 
 
@@ -238,10 +231,10 @@ def invoice_payments_split(
     for payment in payments:
         if payment.get("status") != "paid":
             continue
-        kind = _text((payment.get("payment") or {}).get("type"))
+        kind = as_text((payment.get("payment") or {}).get("type"))
         if kind in ("payment_intent", "charge"):
-            through_stripe += _int(payment.get("amount_paid"))
-    out_of_band = max(_int(invoice.get("amount_paid")) - through_stripe, 0)
+            through_stripe += as_int(payment.get("amount_paid"))
+    out_of_band = max(as_int(invoice.get("amount_paid")) - through_stripe, 0)
     return through_stripe, out_of_band
 
 

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from partnero_bridge.ledger import keys
 from partnero_bridge.stripe.attribution import Attribution, attribution_from
 from partnero_bridge.stripe.client import StripeClient
+from partnero_bridge.stripe.fields import as_int, as_mapping, stripe_id
 from partnero_bridge.stripe.payment import (
     Dispute,
     PaymentState,
@@ -82,22 +83,6 @@ class NoPayment:
     session: Mapping[str, Any] | None = None
 
 
-def _id(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str) and value["id"]:
-        return str(value["id"])
-    return None
-
-
-def _object(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _released(charge: Mapping[str, Any]) -> int:
     """The uncaptured rest of a partially captured charge, which Stripe refunds.
 
@@ -107,10 +92,10 @@ def _released(charge: Mapping[str, Any]) -> int:
     exactly the captured share (1500 captured of 1999 keeps 15.00); counting ``captured``
     alone would take the release off a second time.
     """
-    amount, captured = _int(charge.get("amount")), _int(charge.get("amount_captured"))
+    amount, captured = as_int(charge.get("amount")), as_int(charge.get("amount_captured"))
     if not charge.get("captured") or captured >= amount:
         return 0
-    return min(amount - captured, _int(charge.get("amount_refunded")))
+    return min(amount - captured, as_int(charge.get("amount_refunded")))
 
 
 @dataclass
@@ -122,8 +107,8 @@ class _Reversals:
     def add_charge(self, client: StripeClient, charge_id: str) -> None:
         """A bare charge's refunds and disputes (read only when it reports any)."""
         charge = client.retrieve("charges", charge_id)
-        if _int(charge.get("amount_refunded")) > 0:
-            self.charge_refunded += _int(charge.get("amount_refunded"))
+        if as_int(charge.get("amount_refunded")) > 0:
+            self.charge_refunded += as_int(charge.get("amount_refunded"))
             self.refunds += refunds_of(client.list_all("refunds", charge=charge_id))
         if charge.get("disputed"):
             self.disputes += disputes_of(client.list_all("disputes", charge=charge_id))
@@ -141,26 +126,26 @@ class StripeReader:
     def payment_of(self, event: Mapping[str, Any]) -> PaymentRef | NoPayment:
         """The payment the event concerns, from its ids (and the API when they are not enough)."""
         kind = str(event.get("type") or "")
-        obj = _object(_object(event.get("data")).get("object"))
+        obj = as_mapping(as_mapping(event.get("data")).get("object"))
         object_type = obj.get("object")
         if object_type == "checkout.session":
-            return self._payment_of_session(_id(obj.get("id")) or "")
+            return self._payment_of_session(stripe_id(obj.get("id")) or "")
         if object_type == "invoice":
-            return PaymentRef("invoice", _id(obj.get("id")) or "")
+            return PaymentRef("invoice", stripe_id(obj.get("id")) or "")
         if object_type == "invoice_payment":
-            return PaymentRef("invoice", _id(obj.get("invoice")) or "")
+            return PaymentRef("invoice", stripe_id(obj.get("invoice")) or "")
         if object_type == "payment_intent":
-            return self._payment_of_intent(_id(obj.get("id")) or "")
+            return self._payment_of_intent(stripe_id(obj.get("id")) or "")
         if object_type in ("refund", "dispute"):
-            intent = _id(obj.get("payment_intent"))
+            intent = stripe_id(obj.get("payment_intent"))
             if intent:
                 return self._payment_of_intent(intent)
-            return self._payment_of_charge(_id(obj.get("charge")) or "")
+            return self._payment_of_charge(stripe_id(obj.get("charge")) or "")
         if object_type == "charge":
-            intent = _id(obj.get("payment_intent"))
+            intent = stripe_id(obj.get("payment_intent"))
             if intent:
                 return self._payment_of_intent(intent)
-            return self._payment_of_charge(_id(obj.get("id")) or "")
+            return self._payment_of_charge(stripe_id(obj.get("id")) or "")
         return NoPayment(f"{kind} names no payment")
 
     def _payment_of_session(self, session_id: str) -> PaymentRef | NoPayment:
@@ -172,10 +157,10 @@ class StripeReader:
             # invoice.* events; the checkout (a free trial's may be the only one) teaches
             # who referred the customer.
             return NoPayment("a subscription checkout: its invoices are the payments", session)
-        invoice = _id(session.get("invoice"))
+        invoice = stripe_id(session.get("invoice"))
         if invoice:
             return PaymentRef("invoice", invoice)
-        intent = _id(session.get("payment_intent"))
+        intent = stripe_id(session.get("payment_intent"))
         if intent:
             found = self._payment_of_intent(intent)
             return replace(found, session=session) if found.kind == "payment_intent" else found
@@ -189,14 +174,14 @@ class StripeReader:
             "invoice_payments",
             {"payment[type]": "payment_intent", "payment[payment_intent]": intent},
         )
-        invoices = {_id(p.get("invoice")) for p in payments} - {None}
+        invoices = {stripe_id(p.get("invoice")) for p in payments} - {None}
         if len(invoices) == 1:
             return PaymentRef("invoice", str(invoices.pop()))
         return PaymentRef("payment_intent", intent)
 
     def _payment_of_charge(self, charge_id: str) -> PaymentRef:
         charge = self._client.retrieve("charges", charge_id)
-        intent = _id(charge.get("payment_intent"))
+        intent = stripe_id(charge.get("payment_intent"))
         return self._payment_of_intent(intent) if intent else PaymentRef("charge", charge_id)
 
     # -- its state -----------------------------------------------------------------------
@@ -209,45 +194,45 @@ class StripeReader:
 
     def _invoice_state(self, ref: PaymentRef) -> PaymentState:
         invoice = self._client.retrieve("invoices", ref.id, expand=("customer", "payments"))
-        payments = _object(invoice.get("payments")).get("data") or []
-        if _object(invoice.get("payments")).get("has_more"):
+        payments = as_mapping(invoice.get("payments")).get("data") or []
+        if as_mapping(invoice.get("payments")).get("has_more"):
             payments = self._client.list_all("invoice_payments", invoice=ref.id)
         charged, out_of_band = invoice_payments_split(invoice, payments)
         intents = [
             self._client.retrieve("payment_intents", str(intent), expand=("latest_charge",))
             for p in payments
             if p.get("status") == "paid"
-            and (intent := _id(_object(p.get("payment")).get("payment_intent")))
+            and (intent := stripe_id(as_mapping(p.get("payment")).get("payment_intent")))
         ]
         reversals = self._reversals([i for i in intents if i])
         for payment in payments:
             # Payments made by a bare Charge (no PaymentIntent), as older invoices were.
-            source = _object(payment.get("payment"))
-            charge_id = _id(source.get("charge"))
+            source = as_mapping(payment.get("payment"))
+            charge_id = stripe_id(source.get("charge"))
             if payment.get("status") == "paid" and source.get("type") == "charge" and charge_id:
                 reversals.add_charge(self._client, charge_id)
-        paid_by = tuple(str(_id(i.get("id"))) for i in intents if _id(i.get("id")))
-        parent = _object(invoice.get("parent"))
-        subscription = _object(parent.get("subscription_details"))
-        customer = _object(invoice.get("customer"))
+        paid_by = tuple(str(stripe_id(i.get("id"))) for i in intents if stripe_id(i.get("id")))
+        parent = as_mapping(invoice.get("parent"))
+        subscription = as_mapping(parent.get("subscription_details"))
+        customer = as_mapping(invoice.get("customer"))
         return PaymentState(
             transaction_key=ref.transaction_key,
             currency=str(invoice.get("currency") or ""),
             status=invoice_status(str(invoice.get("status") or "")),
-            total=_int(invoice.get("total")),
+            total=as_int(invoice.get("total")),
             charged=charged,
             tax=invoice_tax(invoice),
             out_of_band=out_of_band,
-            created=_int(invoice.get("created")) or None,
+            created=as_int(invoice.get("created")) or None,
             intents=paid_by,
             refunds=reversals.refunds,
             charge_refunded=reversals.charge_refunded,
             disputes=reversals.disputes,
             attribution=attribution_from(
                 [
-                    _object(invoice.get("metadata")),
-                    _object(subscription.get("metadata")),
-                    _object(customer.get("metadata")),
+                    as_mapping(invoice.get("metadata")),
+                    as_mapping(subscription.get("metadata")),
+                    as_mapping(customer.get("metadata")),
                 ],
                 stripe_customer=invoice.get("customer"),
                 email=invoice.get("customer_email") or customer.get("email"),
@@ -264,34 +249,34 @@ class StripeReader:
             sessions = self._client.list_all("checkout/sessions", payment_intent=ref.id)
             session = sessions[0] if sessions else {}
         reversals = self._reversals([intent])
-        charge = _object(intent.get("latest_charge"))
-        customer = _object(intent.get("customer"))
-        details = _object(session.get("customer_details"))
+        charge = as_mapping(intent.get("latest_charge"))
+        customer = as_mapping(intent.get("customer"))
+        details = as_mapping(session.get("customer_details"))
         status = payment_intent_status(str(intent.get("status") or ""))
         return PaymentState(
             transaction_key=ref.transaction_key,
             currency=str(intent.get("currency") or ""),
             status=status,
-            total=_int(intent.get("amount")),
+            total=as_int(intent.get("amount")),
             # A partial capture's released rest is among the refunds (see _released).
-            charged=_int(intent.get("amount_received")) + _released(charge)
+            charged=as_int(intent.get("amount_received")) + _released(charge)
             if status is PaymentStatus.PAID
             else 0,
-            tax=_int(_object(session.get("total_details")).get("amount_tax")),
-            created=_int(intent.get("created")) or None,
+            tax=as_int(as_mapping(session.get("total_details")).get("amount_tax")),
+            created=as_int(intent.get("created")) or None,
             refunds=reversals.refunds,
             charge_refunded=reversals.charge_refunded,
             disputes=reversals.disputes,
             attribution=attribution_from(
                 [
-                    _object(intent.get("metadata")),
-                    _object(session.get("metadata")),
-                    _object(customer.get("metadata")),
+                    as_mapping(intent.get("metadata")),
+                    as_mapping(session.get("metadata")),
+                    as_mapping(customer.get("metadata")),
                 ],
                 client_reference_id=session.get("client_reference_id"),
                 stripe_customer=intent.get("customer"),
                 email=details.get("email")
-                or _object(charge.get("billing_details")).get("email")
+                or as_mapping(charge.get("billing_details")).get("email")
                 or intent.get("receipt_email")
                 or customer.get("email"),
                 name=details.get("name") or customer.get("name"),
@@ -302,28 +287,28 @@ class StripeReader:
         charge = self._client.retrieve("charges", ref.id, expand=("customer",))
         refunds: tuple[Refund, ...] = ()
         disputes: tuple[Dispute, ...] = ()
-        if _int(charge.get("amount_refunded")) > 0:
+        if as_int(charge.get("amount_refunded")) > 0:
             refunds = refunds_of(self._client.list_all("refunds", charge=ref.id))
         if charge.get("disputed"):
             disputes = disputes_of(self._client.list_all("disputes", charge=ref.id))
-        customer = _object(charge.get("customer"))
-        billing = _object(charge.get("billing_details"))
+        customer = as_mapping(charge.get("customer"))
+        billing = as_mapping(charge.get("billing_details"))
         status = charge_status(charge)
         return PaymentState(
             transaction_key=ref.transaction_key,
             currency=str(charge.get("currency") or ""),
             status=status,
-            total=_int(charge.get("amount")),
+            total=as_int(charge.get("amount")),
             # A partial capture's released rest is among the refunds (see _released).
-            charged=_int(charge.get("amount_captured")) + _released(charge)
+            charged=as_int(charge.get("amount_captured")) + _released(charge)
             if status is PaymentStatus.PAID
             else 0,
-            created=_int(charge.get("created")) or None,
+            created=as_int(charge.get("created")) or None,
             refunds=refunds,
-            charge_refunded=_int(charge.get("amount_refunded")),
+            charge_refunded=as_int(charge.get("amount_refunded")),
             disputes=disputes,
             attribution=attribution_from(
-                [_object(charge.get("metadata")), _object(customer.get("metadata"))],
+                [as_mapping(charge.get("metadata")), as_mapping(customer.get("metadata"))],
                 stripe_customer=charge.get("customer"),
                 email=billing.get("email") or charge.get("receipt_email") or customer.get("email"),
                 name=billing.get("name") or customer.get("name"),
@@ -338,14 +323,14 @@ class StripeReader:
         """
         found = _Reversals()
         for intent in intents:
-            intent_id = _id(intent.get("id"))
-            charge = _object(intent.get("latest_charge"))
-            if not charge and _id(intent.get("latest_charge")):
-                charge = self._client.retrieve("charges", str(_id(intent["latest_charge"])))
+            intent_id = stripe_id(intent.get("id"))
+            charge = as_mapping(intent.get("latest_charge"))
+            if not charge and stripe_id(intent.get("latest_charge")):
+                charge = self._client.retrieve("charges", str(stripe_id(intent["latest_charge"])))
             if not intent_id:
                 continue
-            if _int(charge.get("amount_refunded")) > 0:
-                found.charge_refunded += _int(charge.get("amount_refunded"))
+            if as_int(charge.get("amount_refunded")) > 0:
+                found.charge_refunded += as_int(charge.get("amount_refunded"))
                 listed = self._client.list_all("refunds", payment_intent=intent_id)
                 found.refunds += refunds_of(listed)
             if charge.get("disputed"):
@@ -356,9 +341,9 @@ class StripeReader:
 
 def referral_of_session(session: Mapping[str, Any]) -> Attribution:
     """What a checkout session says about who referred its customer (paid or not)."""
-    details = _object(session.get("customer_details"))
+    details = as_mapping(session.get("customer_details"))
     return attribution_from(
-        [_object(session.get("metadata"))],
+        [as_mapping(session.get("metadata"))],
         client_reference_id=session.get("client_reference_id"),
         stripe_customer=session.get("customer"),
         email=details.get("email") or session.get("customer_email"),

@@ -858,3 +858,25 @@ def test_a_signed_event_without_an_object_is_ignored_not_a_crash(
     bridge.drain("StripeEventFunction")
     assert bridge.messages("StripeEventDeadLetterQueue") == []
     assert sandbox.requests() == []
+
+
+def test_a_late_customer_created_does_not_clear_a_later_opt_out(
+    bridge: InProcessBridge, sandbox: PartneroSandbox
+) -> None:
+    """The customer opts out (customer.updated), then the older customer.created arrives:
+    each is only a trigger, so the customer Stripe holds now (opted out) is what the
+    identity map keeps."""
+    customer = held("checkout.session.completed.subscription", "cus_SAda0PartneroDemo")
+    opted_out = {**customer, "metadata": {**customer.get("metadata", {}), "partnero": "false"}}
+    created = event_of("customer.created", "evt_1LateCreated000", "customer.created", customer)
+    updated = event_of("customer.updated", "evt_1OptedOut000000", "customer.updated", opted_out)
+    deliver(bridge, updated)
+    # Delivered late: Stripe's customer did not go back, so the event is not loaded.
+    raw, headers = signed(created, SECRET)
+    assert bridge.call("POST", "/webhooks/stripe", raw, headers).status == 200
+    bridge.drain("StripeEventFunction")
+    item = bridge.ledger_item("stripe-customer#cus_SAda0PartneroDemo")
+    assert item is not None
+    assert item["opted_out"] is True
+    assert dead_letters(bridge) == []
+    assert posts(sandbox) == []

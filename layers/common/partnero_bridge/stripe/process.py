@@ -21,6 +21,7 @@ from partnero_bridge.ledger.records import AliasRecord, Recheck, StripeCustomerR
 from partnero_bridge.observability import logger
 from partnero_bridge.stripe.attribution import Attribution, attribution_from
 from partnero_bridge.stripe.events import IDENTITY_EVENTS
+from partnero_bridge.stripe.fields import as_mapping
 from partnero_bridge.stripe.payment import PaymentRules, decide_payment
 from partnero_bridge.stripe.reader import (
     NoPayment,
@@ -100,7 +101,12 @@ def _learn_customer(customer: Mapping[str, Any], runtime: Runtime) -> Outcome:
     stripe_customer = customer.get("id")
     if not isinstance(stripe_customer, str):
         return _ignored("customer has no id", "no_id")
-    found = attribution_from([customer.get("metadata") or {}])
+    # The event's copy may be older than what was learned already (a customer.created
+    # delivered after the customer.updated that opted out): Stripe's customer decides.
+    current = runtime.stripe.retrieve("customers", stripe_customer)
+    if current.get("deleted"):
+        return _ignored("customer was deleted in Stripe", "customer_deleted")
+    found = attribution_from([as_mapping(current.get("metadata"))])
     runtime.ledger.learn_stripe_customer(
         StripeCustomerRecord(
             pk=keys.stripe_customer(stripe_customer),

@@ -260,6 +260,17 @@ def test_empty_name_and_tags_are_left_out() -> None:
         pytest.param(["partnero_partner=; partnero_partner=acme"], "acme", id="empty-then-valid"),
         pytest.param(["partnero_partner=first", "partnero_partner=second"], "first", id="first"),
         pytest.param(["partnero_partner=a=b"], "a=b", id="equals-in-value"),
+        # The same check as the body's partner_key: control characters are refused.
+        pytest.param(["partnero_partner=ac%00me"], None, id="encoded-nul"),
+        pytest.param(["partnero_partner=ac%01me"], None, id="encoded-control"),
+        pytest.param(["partnero_partner=ac%1Bme"], None, id="encoded-escape"),
+        pytest.param(["partnero_partner=ac%7Fme"], None, id="encoded-del"),
+        pytest.param(["partnero_partner=ac%0Ame"], None, id="encoded-newline"),
+        pytest.param(["partnero_partner=%E2%80%A8"], None, id="line-separator"),
+        pytest.param(["partnero_partner=caf%C3%A9"], "café", id="non-ascii-letter"),
+        pytest.param(
+            ["partnero_partner=ac%00me; partnero_partner=acme"], "acme", id="invalid-then-valid"
+        ),
     ],
 )
 def test_partner_from_cookies(cookies: list[str] | None, expected: str | None) -> None:
@@ -291,7 +302,6 @@ def test_delivery_id_is_stable_for_the_same_customer_and_partner() -> None:
         pytest.param({"surname": "Doe"}, id="surname"),
         pytest.param({"tags": ["vip"]}, id="tags"),
         pytest.param({"referral_url": "https://shop.example/"}, id="referral-url"),
-        pytest.param({"trusted": True}, id="trusted"),
         pytest.param({"email": "Jane@Example.com"}, id="email-spelling"),
     ],
 )
@@ -304,9 +314,13 @@ def test_delivery_id_ignores_details(changes: dict[str, Any]) -> None:
     [
         pytest.param({"partner_key": "other-partner"}, id="partner"),
         pytest.param({"customer_key": "someone@example.com"}, id="customer"),
+        # An unsigned copy must not make the signed sign-up a duplicate.
+        pytest.param({"trusted": True}, id="signed"),
     ],
 )
-def test_delivery_id_differs_for_another_customer_or_partner(changes: dict[str, Any]) -> None:
+def test_delivery_id_differs_for_another_customer_or_partner_or_a_signed_call(
+    changes: dict[str, Any],
+) -> None:
     assert delivery_id(_delivery(**changes)) != delivery_id(_delivery())
 
 

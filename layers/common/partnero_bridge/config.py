@@ -69,6 +69,25 @@ class BridgeSettings(BaseModel):
     signup_require_signature: bool = Field(False, alias="SIGNUP_REQUIRE_SIGNATURE")
     signup_secret_arn: str = Field("", alias="SIGNUP_SECRET_ARN")
     signup_max_body_bytes: int = Field(4096, ge=256, le=65536, alias="SIGNUP_MAX_BODY_BYTES")
+    # Unsigned sign-ups per client IP (IPv6: per /64) per minute; 0 = no limit. Signed
+    # calls are never limited.
+    signup_rate_limit_per_minute: int = Field(
+        10, ge=0, le=1_000_000, alias="SIGNUP_RATE_LIMIT_PER_MINUTE"
+    )
+    # The header holding the client's IP when the API sits behind a proxy that sets it
+    # (CloudFront-Viewer-Address, "ip:port"); empty = API Gateway's sourceIp.
+    signup_trusted_proxy_header: str = Field("", alias="SIGNUP_TRUSTED_PROXY_HEADER")
+    # Whose sign-ups create the referred Partnero customer (which then claims the
+    # customer's later sales by email): "any" or only "signed" ones.
+    signup_sales_claimed_by: Literal["any", "signed"] = Field(
+        "any", alias="SIGNUP_SALES_CLAIMED_BY"
+    )
+    # Unsigned sign-ups processed per partner key per hour; over it they wait for the next
+    # hour (never refused); 0 = no budget.
+    signup_partner_budget_per_hour: int = Field(
+        200, ge=0, le=1_000_000, alias="SIGNUP_PARTNER_BUDGET_PER_HOUR"
+    )
+    rate_limit_table: str = Field("", alias="BRIDGE_RATE_LIMIT_TABLE")
 
     # How long a claim on one order or payment in the ledger lasts: longer than the
     # function timeout, so it only expires when its holder has died.
@@ -132,6 +151,24 @@ class BridgeSettings(BaseModel):
     @classmethod
     def _origins_from_csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("signup_allowed_origins")
+    @classmethod
+    def _no_star_in_prod(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        # "*" lets every web page post sign-ups through its visitors' browsers.
+        if "*" in value and info.data.get("stage") == "prod":
+            raise ValueError("'*' is not allowed when BRIDGE_STAGE is prod: list the origins")
+        return value
+
+    @field_validator("signup_trusted_proxy_header")
+    @classmethod
+    def _proxy_header_is_trusted(cls, value: str) -> str:
+        name = value.strip().lower()
+        # Every hop appends to these and the client writes the first entry: trusting them
+        # would let a caller pick its own IP.
+        if name in ("x-forwarded-for", "forwarded"):
+            raise ValueError(f"{value} is set by the client; name a header your proxy sets")
+        return name
 
     @field_validator("ecwid_store_ids", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from partnero_bridge.ledger.store import Ledger
     from partnero_bridge.partnero import PartneroClient
     from partnero_bridge.queues import DeliveryQueues
+    from partnero_bridge.ratelimit import CounterStore
     from partnero_bridge.stripe.client import StripeClient
 
 
@@ -53,6 +54,23 @@ class Runtime:
         import boto3
 
         return boto3.client("dynamodb", config=_boto_config())
+
+    @cached_property
+    def rate_limits(self) -> CounterStore:
+        """Counters for the sign-up rate limit and partner budgets (BRIDGE_RATE_LIMIT_TABLE).
+
+        Its own client with short timeouts and one retry: a slow store must cost a call
+        about a second, then the call goes on without its count.
+        """
+        import boto3
+        from botocore.config import Config
+
+        from partnero_bridge.ratelimit import CounterStore
+
+        config = Config(
+            connect_timeout=1, read_timeout=1, retries={"mode": "standard", "max_attempts": 2}
+        )
+        return CounterStore(boto3.client("dynamodb", config=config), self.settings.rate_limit_table)
 
     @cached_property
     def queues(self) -> DeliveryQueues:

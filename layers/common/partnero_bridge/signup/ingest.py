@@ -6,6 +6,7 @@ referred, so the endpoint never reveals whether a partner key is valid.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,7 +23,9 @@ from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.http_input import header, raw_body, text_body
 from partnero_bridge.observability import logger, mask_key, metrics
+from partnero_bridge.ratelimit import RateLimitUnavailable
 from partnero_bridge.signup import signature
+from partnero_bridge.signup.client_address import client_address, rate_limit_subject
 from partnero_bridge.signup.cors import OriginPolicy
 from partnero_bridge.signup.mapping import delivery_id, partner_from_cookies, to_delivery
 from partnero_bridge.signup.models import SignupRequest
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from partnero_bridge.runtime import Runtime
 
 ACCEPTED = {"status": "accepted"}
+# The counter kind of the per-address limit of unsigned calls (a key prefix in the table).
+RATE_LIMIT_KIND = "signup-ip"
 _JSON_TYPES = ("application/json", "text/plain")
 
 
@@ -58,16 +63,60 @@ def preflight(event: APIGatewayProxyEventV2, policy: OriginPolicy) -> Response[s
     return json_response(204, None, policy.preflight_headers(origin))
 
 
-def _is_trusted(event: APIGatewayProxyEventV2, raw: bytes, runtime: Runtime) -> bool:
-    sent = header(event, signature.SIGNATURE_HEADER)
-    if sent is None:
-        if runtime.settings.signup_require_signature:
-            raise ApiError(
-                401,
-                "signature_required",
-                f"this endpoint only accepts signed calls ({signature.SIGNATURE_HEADER})",
-            )
-        return False
+def admit_unsigned(event: APIGatewayProxyEventV2, runtime: Runtime, policy: OriginPolicy) -> None:
+    """An unsigned call passes only from a browser on an allowed origin, within the rate
+    limit of its address; otherwise a 401, 403 or 429 that names the problem.
+
+    The Origin check is a filter for browsers, not authentication: any script can send
+    any Origin header. What bounds abuse by scripts is the per-address rate limit.
+    """
+    if runtime.settings.signup_require_signature:
+        raise ApiError(
+            401,
+            "signature_required",
+            f"this endpoint only accepts signed calls ({signature.SIGNATURE_HEADER})",
+        )
+    origin = check_origin(event, policy)
+    if not origin:
+        raise ApiError(
+            401,
+            "signature_required",
+            "unsigned sign-ups are accepted only from a browser on an allowed origin; "
+            f"a server must sign its calls ({signature.SIGNATURE_HEADER})",
+        )
+    limit_rate(event, runtime)
+
+
+def limit_rate(event: APIGatewayProxyEventV2, runtime: Runtime) -> None:
+    """Count this unsigned call against its address; a 429 past the limit of the minute.
+
+    If the counter store fails, the call is let through (and counted as
+    ``RateLimitUnavailable``): losing a real sign-up is worse than a minute without a limit.
+    """
+    settings = runtime.settings
+    limit = settings.signup_rate_limit_per_minute
+    if limit == 0:
+        return
+    address = client_address(event, settings.signup_trusted_proxy_header)
+    try:
+        count = runtime.rate_limits.hit(RATE_LIMIT_KIND, rate_limit_subject(address), 60)
+    except RateLimitUnavailable as exc:
+        logger.warning("sign-up rate limit unavailable: call accepted", extra={"error": str(exc)})
+        metrics.add_metric(name="RateLimitUnavailable", unit=MetricUnit.Count, value=1)
+        return
+    if count.hits > limit:
+        metrics.add_metric(name="RateLimited", unit=MetricUnit.Count, value=1)
+        wait = count.window.seconds_left(time.time())
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"more than {limit} unsigned sign-ups a minute from this address; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def verify_signed(sent: str, raw: bytes, runtime: Runtime) -> None:
+    """A 401 unless ``sent`` is a fresh signature of ``raw`` under the sign-up secret."""
     try:
         secret = runtime.secrets.field(runtime.settings.signup_secret_arn, "hmac_secret")
     except ConfigurationError:
@@ -79,14 +128,17 @@ def _is_trusted(event: APIGatewayProxyEventV2, raw: bytes, runtime: Runtime) -> 
             "invalid_signature",
             f"{signature.SIGNATURE_HEADER} is not a valid, fresh signature of the body",
         )
-    return True
 
 
 def accept_signup(
     event: APIGatewayProxyEventV2, runtime: Runtime, policy: OriginPolicy
 ) -> Response[str]:
-    origin = check_origin(event, policy)
-    cors = policy.response_headers(origin)
+    cors = policy.response_headers(header(event, "origin"))
+    # Signed: a shop's backend, whatever its Origin header. Unsigned: a browser, admitted
+    # (or refused) before the body is even read.
+    sent = header(event, signature.SIGNATURE_HEADER)
+    if sent is None:
+        admit_unsigned(event, runtime, policy)
 
     raw = raw_body(event)
     limit = runtime.settings.signup_max_body_bytes
@@ -99,7 +151,9 @@ def accept_signup(
         )
     text = text_body(raw)
 
-    trusted = _is_trusted(event, raw, runtime)
+    if sent is not None:
+        verify_signed(sent, raw, runtime)
+    trusted = sent is not None
     body = parse_json_object(text)
     try:
         request = SignupRequest.model_validate(body)

@@ -7,20 +7,26 @@ from typing import Any
 from urllib.parse import unquote
 
 from partnero_bridge.customer_keys import normalize_customer_key
-from partnero_bridge.signup.models import SignupDelivery, SignupRequest
+from partnero_bridge.signup.models import SignupDelivery, SignupRequest, valid_token
 
 PARTNER_COOKIE = "partnero_partner"
 
 
 def partner_from_cookies(cookies: list[str] | None) -> str | None:
-    """The ``partnero_partner`` cookie's value (URL-decoded), if the browser sent it."""
+    """The ``partnero_partner`` cookie's value (URL-decoded), if the browser sent one.
+
+    The value passes the same check as the body's ``partner_key`` (1-255 characters, no
+    spaces or control characters). One that fails is treated as no cookie rather than
+    refusing the sign-up: the visitor cannot fix a cookie, and the body's
+    ``partner_key``, when sent, wins anyway. The first valid one counts.
+    """
     for cookie in cookies or []:
         for pair in cookie.split(";"):
             name, sep, value = pair.strip().partition("=")
             if sep and name == PARTNER_COOKIE:
-                value = unquote(value.strip().strip('"'))
-                if value and len(value) <= 255 and not any(c.isspace() for c in value):
-                    return value
+                partner = valid_token(unquote(value.strip().strip('"')))
+                if partner is not None:
+                    return partner
     return None
 
 
@@ -50,10 +56,13 @@ def delivery_id(delivery: SignupDelivery) -> str:
 
     Repeating the same sign-up (a double click, a retried request, the same form sent
     again) yields the same id, so idempotency drops the repeat before it reaches Partnero.
+    A signed sign-up has an id of its own: an unsigned copy sent first (which
+    ``SIGNUP_SALES_CLAIMED_BY=signed`` does not send) must not make it a duplicate.
     """
-    digest = hashlib.sha256(
-        f"{delivery.customer_key}\x1f{delivery.partner_key}".encode()
-    ).hexdigest()
+    identity = f"{delivery.customer_key}\x1f{delivery.partner_key}"
+    if delivery.trusted:
+        identity += "\x1fsigned"
+    digest = hashlib.sha256(identity.encode()).hexdigest()
     return f"signup-{digest[:40]}"
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 # Deliberately simple: a syntactic check that catches typos and garbage, not a full RFC
 # 5322 parser; Partnero and the shop's own mail decide the rest.
@@ -42,6 +50,18 @@ Token = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
     AfterValidator(_token),
 ]
+_TOKEN_ADAPTER: TypeAdapter[str] = TypeAdapter(Token)
+
+
+def valid_token(value: str) -> str | None:
+    """``value`` as a ``key``/``partner_key`` field would keep it (stripped), or ``None``
+    when the field would refuse it: for values read from elsewhere, such as a cookie."""
+    try:
+        return _TOKEN_ADAPTER.validate_python(value)
+    except ValidationError:
+        return None
+
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Url = Annotated[

@@ -11,15 +11,19 @@ again.
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from typing import TYPE_CHECKING
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope, Source
-from partnero_bridge.errors import PermanentError
+from partnero_bridge.errors import PermanentError, RetryableError
 from partnero_bridge.ledger import keys
-from partnero_bridge.observability import logger, mask_key
+from partnero_bridge.observability import logger, mask_key, metrics
 from partnero_bridge.partnero import AnswerKind
 from partnero_bridge.queues import send_to_queue
+from partnero_bridge.ratelimit import RateLimitUnavailable
 from partnero_bridge.signup.mapping import customer_request
 from partnero_bridge.signup.models import SignupDelivery
 
@@ -35,10 +39,47 @@ _RESULTS = {
 }
 
 
-def process_signup(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
-    delivery = envelope.payload_as(SignupDelivery)
+class PartnerBudgetExceeded(RetryableError):
+    """This partner key's sign-ups of the hour are used up: processed next hour.
 
-    logger.append_keys(ledger_key=mask_key(keys.customer(delivery.customer_key)))
+    Retried like any transient failure, so the sign-up waits on its queue (within the
+    retry window) instead of being refused: nobody can silence a partner's referrals by
+    flooding its key, only slow them down.
+    """
+
+    kind = "partner_budget"
+
+
+# The counter kind of partner budgets (a key prefix in the rate-limit table).
+BUDGET_KIND = "signup-partner"
+BUDGET_SECONDS = 3600
+# Postponed sign-ups come back spread over this many seconds after the hour turns,
+# rather than all at once.
+_BUDGET_SPREAD_SECONDS = 60
+
+
+def process_signup(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
+    """One queued sign-up: the Partnero customer it creates, or why none.
+
+    Raises :class:`PartnerBudgetExceeded` (retryable) when an unsigned sign-up's partner
+    key is over ``SIGNUP_PARTNER_BUDGET_PER_HOUR``.
+    """
+    delivery = envelope.payload_as(SignupDelivery)
+    ledger_key = keys.customer(delivery.customer_key)
+    logger.append_keys(ledger_key=mask_key(ledger_key))
+
+    signed = envelope.meta.get("trusted") == "True"
+    if not signed and runtime.settings.signup_sales_claimed_by == "signed":
+        # Not a referral in this mode: accepted at the door, counted here, never sent.
+        return Outcome(
+            status=OutcomeStatus.NOT_REFERRED,
+            detail="unsigned sign-up; SIGNUP_SALES_CLAIMED_BY=signed sends only signed ones",
+            reason="unsigned_signup",
+            ledger_key=ledger_key,
+        )
+    if not signed:
+        spend_partner_budget(delivery.partner_key, runtime)
+
     answer = runtime.partnero.create_customer(customer_request(delivery))
     if answer.kind not in _RESULTS:
         raise PermanentError(f"unexpected Partnero answer {answer.kind} to a customer create")
@@ -56,7 +97,36 @@ def process_signup(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
         status=outcome,
         detail=answer.message or ledger_status,
         reason=ledger_status,
-        ledger_key=keys.customer(delivery.customer_key),
+        ledger_key=ledger_key,
+    )
+
+
+def spend_partner_budget(partner_key: str, runtime: Runtime, now: float | None = None) -> None:
+    """Count one sign-up against its partner key's budget of the hour.
+
+    Raises :class:`PartnerBudgetExceeded` (retry after the hour turns) past
+    ``SIGNUP_PARTNER_BUDGET_PER_HOUR``; 0 means no budget. When the counter store fails
+    the sign-up goes ahead (counted as ``RateLimitUnavailable``): a budget protects
+    Partnero's rate limit, it must never hold up real sign-ups by itself.
+    """
+    budget = runtime.settings.signup_partner_budget_per_hour
+    if budget == 0:
+        return
+    now = time.time() if now is None else now
+    try:
+        count = runtime.rate_limits.hit(BUDGET_KIND, partner_key, BUDGET_SECONDS, now)
+    except RateLimitUnavailable as exc:
+        logger.warning("partner budget unavailable: sign-up processed", extra={"error": str(exc)})
+        metrics.add_metric(name="RateLimitUnavailable", unit=MetricUnit.Count, value=1)
+        return
+    if count.hits <= budget:
+        return
+    metrics.add_metric(name="PartnerBudgetExceeded", unit=MetricUnit.Count, value=1)
+    spread = random.uniform(0, _BUDGET_SPREAD_SECONDS)  # noqa: S311 - jitter, not a secret
+    wait = count.window.seconds_left(now) + spread
+    raise PartnerBudgetExceeded(
+        f"partner key over its budget of {budget} sign-ups an hour; processed next hour",
+        retry_after=wait,
     )
 
 

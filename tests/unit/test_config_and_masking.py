@@ -22,13 +22,17 @@ def test_defaults_from_an_empty_environment() -> None:
     settings = BridgeSettings.from_environ({})
 
     assert settings.stage == "dev"
-    assert settings.max_receives == 5
+    # Retried for 72 h (like Stripe), at most hourly; receives only a high backstop.
+    assert settings.retry_window_seconds == 72 * 3600
+    assert settings.max_receives == 200
     assert settings.retry_base_seconds == 30
-    assert settings.retry_max_seconds == 900
+    assert settings.retry_max_seconds == 3600
     assert settings.idempotency_ttl_seconds == 4 * 24 * 3600
     assert settings.secret_cache_seconds == 300
     assert settings.partnero_api_url == "https://api.partnero.com/v1"
-    assert settings.partnero_timeout_seconds == 10.0
+    assert settings.partnero_timeout_seconds == 8.0
+    # Longer than the processing function's 120 s timeout: only a dead holder loses it.
+    assert settings.ledger_lease_seconds == 150
     assert settings.signup_allowed_origins == []
     assert settings.signup_require_signature is False
     assert settings.signup_max_body_bytes == 4096
@@ -49,6 +53,7 @@ def test_values_are_read_from_their_variables() -> None:
             "BRIDGE_STAGE": "prod",
             "BRIDGE_MAX_RECEIVES": "8",
             "BRIDGE_RETRY_BASE_SECONDS": "0",
+            "BRIDGE_RETRY_WINDOW_SECONDS": "40",
             "PARTNERO_TIMEOUT_SECONDS": "2.5",
             "SIGNUP_REQUIRE_SIGNATURE": "true",
             "PARTNERO_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:p",
@@ -59,6 +64,7 @@ def test_values_are_read_from_their_variables() -> None:
     assert settings.stage == "prod"
     assert settings.max_receives == 8
     assert settings.retry_base_seconds == 0
+    assert settings.retry_window_seconds == 40
     assert settings.partnero_timeout_seconds == 2.5
     assert settings.signup_require_signature is True
     assert settings.partnero_secret_arn.endswith(":secret:p")
@@ -118,6 +124,75 @@ def test_trailing_slash_is_stripped_from_urls(
     assert getattr(settings, attribute) == expected
 
 
+API_URLS = ["PARTNERO_API_URL", "ECWID_API_URL", "STRIPE_API_URL"]
+
+
+@pytest.mark.parametrize("variable", API_URLS)
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://api.example.com/v1",
+        "HTTPS://api.example.com",
+        "https://127.0.0.1:4010/v1",
+    ],
+)
+def test_https_api_urls_are_accepted_everywhere(variable: str, stage: str, value: str) -> None:
+    settings = BridgeSettings.from_environ({"BRIDGE_STAGE": stage, variable: value})
+
+    assert settings.stage == stage
+
+
+@pytest.mark.parametrize("variable", API_URLS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://127.0.0.1:4010/v1",
+        "http://127.8.9.10:4010",
+        "http://localhost:4020/api/v3",
+        "http://[::1]:4030",
+    ],
+)
+def test_plain_http_to_this_machine_is_for_the_local_stack_only(variable: str, value: str) -> None:
+    assert BridgeSettings.from_environ({variable: value}) is not None
+
+    with pytest.raises(ConfigurationError) as caught:
+        BridgeSettings.from_environ({"BRIDGE_STAGE": "prod", variable: value})
+    assert caught.value.reason == (
+        f"invalid settings: {variable} must be https:// "
+        "(http:// only to this machine and never for prod)"
+    )
+
+
+@pytest.mark.parametrize("variable", API_URLS)
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        # A deployed dev stack reaches nothing on its loopback: it needs HTTPS too.
+        "http://partnero.example-SENSITIVE/v1",
+        "http://10.0.0.5:8080",
+        "http://user:token-SENSITIVE@127.0.0.1.example.com/v1",
+        "ftp://127.0.0.1/SENSITIVE",
+        "//api.example.com/SENSITIVE",
+        "api.partnero.com/SENSITIVE",
+        "https:///SENSITIVE-no-host",
+        "http://[::1/SENSITIVE",
+        "",
+    ],
+)
+def test_other_api_urls_are_refused_naming_the_setting_not_the_url(
+    variable: str, stage: str, value: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        BridgeSettings.from_environ({"BRIDGE_STAGE": stage, variable: value})
+
+    assert variable in caught.value.reason
+    assert "https://" in caught.value.reason
+    assert "SENSITIVE" not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -125,6 +200,11 @@ def test_trailing_slash_is_stripped_from_urls(
         ("BRIDGE_MAX_RECEIVES", "0"),
         ("BRIDGE_RETRY_BASE_SECONDS", "-1"),
         ("BRIDGE_RETRY_MAX_SECONDS", "99999"),
+        ("BRIDGE_RETRY_WINDOW_SECONDS", "-1"),
+        ("BRIDGE_RETRY_WINDOW_SECONDS", "a-week-SENSITIVE-7"),
+        # Past 13.5 days the work queues (14 days) could drop a message still retrying.
+        ("BRIDGE_RETRY_WINDOW_SECONDS", str(14 * 86400)),
+        ("BRIDGE_MAX_RECEIVES", "1001"),
         ("BRIDGE_IDEMPOTENCY_TTL_SECONDS", "59"),
         ("PARTNERO_TIMEOUT_SECONDS", "ten-SENSITIVE-2"),
         ("PARTNERO_TIMEOUT_SECONDS", "0"),
@@ -169,8 +249,8 @@ def test_stripe_api_defaults() -> None:
 
     assert settings.stripe_api_url == "https://api.stripe.com"
     assert settings.stripe_api_secret_arn == ""
-    # Shorter than the function timeout: a hanging Stripe becomes a retry.
-    assert settings.stripe_timeout_seconds == 8.0
+    # Short: a sale may read Stripe 7 times within the function's 120 s.
+    assert settings.stripe_timeout_seconds == 5.0
 
 
 def test_stripe_api_values_are_read_from_their_variables() -> None:

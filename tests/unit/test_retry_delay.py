@@ -9,7 +9,7 @@ from partnero_bridge.queues import MAX_VISIBILITY_SECONDS
 
 pytestmark = pytest.mark.unit
 
-# The defaults of BridgeSettings: 30 s base, 15 min cap.
+# A 30 s base (the default) and a 15 min cap.
 BASE = 30
 CAP = 900
 

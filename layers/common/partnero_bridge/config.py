@@ -8,10 +8,12 @@ through Powertools parameters.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -21,8 +23,27 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from partnero_bridge.errors import ConfigurationError
+
+_INSECURE_URL = "insecure_url"
+_INSECURE_URL_MESSAGE = "must be https:// (http:// only to this machine and never for prod)"
+
+
+def _is_this_machine(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _named(error: ErrorDetails) -> str:
+    """The setting an error is about; the rule too when it is one of ours (no value)."""
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    return f"{name} {_INSECURE_URL_MESSAGE}" if error["type"] == _INSECURE_URL else name
 
 
 def _split_csv(value: object) -> object:
@@ -44,9 +65,16 @@ class BridgeSettings(BaseModel):
     # The sign-up function sends re-check messages to the Ecwid and Stripe work queues.
     ecwid_queue_url: str = Field("", alias="BRIDGE_ECWID_QUEUE_URL")
     stripe_queue_url: str = Field("", alias="BRIDGE_STRIPE_QUEUE_URL")
-    max_receives: int = Field(5, ge=1, le=1000, alias="BRIDGE_MAX_RECEIVES")
+    # Transient failures are retried until this long after the delivery's window start
+    # (received by ingest, or replayed from the DLQ), then dead-lettered: 72 h like
+    # Stripe's own retries. At most 13.5 days: the work queues keep a message 14 days and
+    # a Retry-After of up to 12 h may still follow the window's last attempt.
+    retry_window_seconds: int = Field(259200, ge=0, le=1166400, alias="BRIDGE_RETRY_WINDOW_SECONDS")
+    # A backstop for crashes and loops, far above the receives the window takes (SQS
+    # redrive uses the same number; SQS allows at most 1000).
+    max_receives: int = Field(200, ge=1, le=1000, alias="BRIDGE_MAX_RECEIVES")
     retry_base_seconds: int = Field(30, ge=0, le=43200, alias="BRIDGE_RETRY_BASE_SECONDS")
-    retry_max_seconds: int = Field(900, ge=0, le=43200, alias="BRIDGE_RETRY_MAX_SECONDS")
+    retry_max_seconds: int = Field(3600, ge=0, le=43200, alias="BRIDGE_RETRY_MAX_SECONDS")
     # Long enough to cover the sources' own retry windows (Stripe: 3 days, Ecwid: 1 day).
     idempotency_ttl_seconds: int = Field(
         4 * 24 * 3600, ge=60, alias="BRIDGE_IDEMPOTENCY_TTL_SECONDS"
@@ -55,9 +83,10 @@ class BridgeSettings(BaseModel):
 
     partnero_api_url: str = Field("https://api.partnero.com/v1", alias="PARTNERO_API_URL")
     partnero_secret_arn: str = Field("", alias="PARTNERO_SECRET_ARN")
-    # Shorter than the function timeout, so a hanging Partnero becomes a retry, not a
-    # killed invocation.
-    partnero_timeout_seconds: float = Field(10.0, gt=0, le=25, alias="PARTNERO_TIMEOUT_SECONDS")
+    # Read timeout of one call: a hanging Partnero becomes a retry, not a killed invocation.
+    # A record's calls together must fit the function's 120 s (see
+    # processing.worst_case_record_seconds).
+    partnero_timeout_seconds: float = Field(8.0, gt=0, le=25, alias="PARTNERO_TIMEOUT_SECONDS")
     # The Partnero program's currency (3-letter code; empty = not configured) and whether
     # Partnero converts other currencies into it itself.
     partnero_program_currency: str = Field(
@@ -90,8 +119,8 @@ class BridgeSettings(BaseModel):
     rate_limit_table: str = Field("", alias="BRIDGE_RATE_LIMIT_TABLE")
 
     # How long a claim on one order or payment in the ledger lasts: longer than the
-    # function timeout, so it only expires when its holder has died.
-    ledger_lease_seconds: int = Field(90, ge=31, le=3600, alias="BRIDGE_LEDGER_LEASE_SECONDS")
+    # processing function's timeout (120 s), so it only expires when its holder has died.
+    ledger_lease_seconds: int = Field(150, ge=31, le=3600, alias="BRIDGE_LEDGER_LEASE_SECONDS")
     # How long a sale without a partner key, for a customer Partnero does not know yet,
     # waits for that customer's sign-up before it counts as not referred.
     signup_wait_seconds: int = Field(900, ge=0, le=43200, alias="BRIDGE_SIGNUP_WAIT_SECONDS")
@@ -145,7 +174,8 @@ class BridgeSettings(BaseModel):
     # key (restricted, of the STRIPE_LIVEMODE mode) kept apart from the webhook secrets.
     stripe_api_url: str = Field("https://api.stripe.com", alias="STRIPE_API_URL")
     stripe_api_secret_arn: str = Field("", alias="STRIPE_API_SECRET_ARN")
-    stripe_timeout_seconds: float = Field(8.0, gt=0, le=25, alias="STRIPE_TIMEOUT_SECONDS")
+    # Stripe answers reads fast, and a sale may read it up to 7 times (see processing).
+    stripe_timeout_seconds: float = Field(5.0, gt=0, le=25, alias="STRIPE_TIMEOUT_SECONDS")
 
     @field_validator("signup_allowed_origins", "ecwid_paid_statuses", mode="before")
     @classmethod
@@ -195,12 +225,38 @@ class BridgeSettings(BaseModel):
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("partnero_api_url", "ecwid_api_url", "stripe_api_url")
+    @classmethod
+    def _https_unless_this_machine(cls, value: str, info: ValidationInfo) -> str:
+        """API keys and store tokens travel in these requests: HTTPS, always when deployed.
+
+        ``http://`` is accepted only to this machine (localhost, 127.0.0.0/8, ::1) and only
+        when BRIDGE_STAGE is not prod: the local stack's fakes. A function deployed to
+        AWS has nothing listening on its loopback, so every stack that runs there, dev or
+        prod, needs https:// for a service it can reach. The error never repeats the URL.
+        """
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname or ""
+        except ValueError:
+            parts, host = None, ""
+        if parts is not None and host:
+            if parts.scheme == "https":
+                return value
+            if (
+                parts.scheme == "http"
+                and _is_this_machine(host)
+                and info.data.get("stage") != "prod"
+            ):
+                return value
+        raise PydanticCustomError(_INSECURE_URL, _INSECURE_URL_MESSAGE)
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> BridgeSettings:
         try:
             return cls.model_validate(dict(environ))
         except ValidationError as exc:
-            names = ", ".join(str(err["loc"][0]) for err in exc.errors())
+            names = ", ".join(_named(err) for err in exc.errors())
             # from None: pydantic's error would carry the offending value into a traceback.
             raise ConfigurationError(f"invalid settings: {names}") from None
 

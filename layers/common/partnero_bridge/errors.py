@@ -1,8 +1,9 @@
 """Failure kinds that decide what happens to a queued delivery.
 
-Processing code raises these; the batch processor turns them into a retry with back-off or
-a dead-lettered message with the reason. Anything else that escapes is treated as retryable,
-so an unexpected bug never loses a delivery.
+Processing code raises these; the batch processor turns them into a retry with back-off
+(within the delivery's retry window, BRIDGE_RETRY_WINDOW_SECONDS) or a dead-lettered message
+with the reason. Anything else that escapes is treated as retryable, so an unexpected bug
+never loses a delivery.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ class DeliveryError(Exception):
 
 
 class RetryableError(DeliveryError):
-    """A transient cause (timeout, 429, 5xx, missing configuration): try again later."""
+    """A transient cause (timeout, 429, 5xx, missing configuration): try again later.
+
+    ``retry_after``: seconds the remote asked to wait (Retry-After), honoured as the least
+    back-off.
+    """
 
     kind = "retryable"
 
@@ -44,7 +49,8 @@ class NotYetKnown(RetryableError):
     """What this delivery refers to is not recorded yet (events arrive out of order).
 
     Retried like any transient failure, in case the event it depends on is still on its
-    way; on the last allowed receive it becomes an outcome instead of a dead letter.
+    way; when its retry window ends (or at the receive backstop) it becomes an outcome
+    instead of a dead letter.
     """
 
     kind = "not_yet_known"

@@ -11,6 +11,8 @@ import httpx
 from partnero_bridge.errors import RetryableError
 
 USER_AGENT = "partnero-bridge/0.1"
+# Connecting gets at most this long (less when the client's timeout is shorter).
+CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 def pooled_client(
@@ -23,7 +25,9 @@ def pooled_client(
     reached is a retry, not a stuck invocation."""
     return httpx.Client(
         base_url=base_url.rstrip("/") + "/",
-        timeout=httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds)),
+        timeout=httpx.Timeout(
+            timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
+        ),
         headers={"Accept": "application/json", "User-Agent": USER_AGENT, **headers},
         transport=transport,
     )

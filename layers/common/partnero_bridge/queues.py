@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 # SQS caps a message's visibility timeout at 12 hours.
 MAX_VISIBILITY_SECONDS = 43200
+# Message attribute: when a delivery's retry window opened (ISO-8601, UTC). Set by
+# `partnero-bridge dlq replay` on each message it sends back (a replay opens a new window)
+# and kept on dead letters; without it the window opens at the envelope's received_at.
+RETRY_WINDOW_START = "retry_window_start"
 
 
 def _attribute(value: str) -> MessageAttributeValueTypeDef:
@@ -59,17 +63,25 @@ class DeliveryQueues:
         error: str,
         error_kind: str,
         receive_count: int,
+        retry_window_start: str | None = None,
     ) -> None:
-        """Park a message with the reason it failed; the body is kept as it was for replay."""
+        """Park a message with the reason it failed; the body is kept as it was for replay.
+
+        Attributes: source, delivery_id, error (at most 1000 characters), error_kind,
+        receive_count, failed_at and, for an envelope, retry_window_start (ISO-8601 UTC).
+        """
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            "source": _attribute(source),
+            "delivery_id": _attribute(delivery_id or "-"),
+            "error": _attribute(error[:1000] or "-"),
+            "error_kind": _attribute(error_kind),
+            "receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
+            "failed_at": _attribute(datetime.now(UTC).isoformat()),
+        }
+        if retry_window_start:
+            attributes[RETRY_WINDOW_START] = _attribute(retry_window_start)
         self._sqs.send_message(
             QueueUrl=self.dead_letter_queue_url,
             MessageBody=body,
-            MessageAttributes={
-                "source": _attribute(source),
-                "delivery_id": _attribute(delivery_id or "-"),
-                "error": _attribute(error[:1000] or "-"),
-                "error_kind": _attribute(error_kind),
-                "receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
-                "failed_at": _attribute(datetime.now(UTC).isoformat()),
-            },
+            MessageAttributes=attributes,
         )

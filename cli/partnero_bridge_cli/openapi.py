@@ -87,19 +87,23 @@ def build(root: Path) -> dict[str, Any]:
         ("POST", "/signup"): {
             "summary": "Accept a sign-up from a shop's form or backend",
             "description": "Answers 202 for every valid request, referred or not, so the "
-            "endpoint never reveals whether a partner key is valid.",
+            "endpoint never reveals whether a partner key is valid. Server callers must sign; "
+            "unsigned calls are accepted only from an allowed browser Origin (a filter for "
+            "browsers, not authentication), at most SIGNUP_RATE_LIMIT_PER_MINUTE a minute "
+            "per client address.",
             "parameters": [
                 {
                     "name": "Origin",
                     "in": "header",
                     "schema": {"type": "string"},
-                    "description": "browser callers: must be in SIGNUP_ALLOWED_ORIGINS",
+                    "description": "unsigned (browser) callers: must be in SIGNUP_ALLOWED_ORIGINS",
                 },
                 {
                     "name": "X-Partnero-Bridge-Signature",
                     "in": "header",
                     "schema": {"type": "string"},
-                    "description": "server callers: t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'>",
+                    "description": "server callers (required without an allowed Origin): "
+                    "t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'>",
                 },
                 {
                     "name": "partnero_partner",
@@ -119,11 +123,12 @@ def build(root: Path) -> dict[str, Any]:
                 },
                 **_errors(
                     (400, "not a JSON object"),
-                    (401, "bad or missing signature"),
+                    (401, "bad signature, or unsigned without an allowed Origin"),
                     (403, "browser origin not allowed"),
                     (413, "body too large"),
                     (415, "not JSON"),
                     (422, "a field is missing or wrong"),
+                    (429, "too many unsigned calls from this address this minute; Retry-After"),
                     UNAVAILABLE,
                 ),
             },

@@ -30,7 +30,11 @@ from partnero_bridge.ecwid.signature import SIGNATURE_HEADER as ECWID_HEADER
 from partnero_bridge.ecwid.signature import expected_signature
 from partnero_bridge.signup import signature as signup_signature
 from partnero_bridge.stripe import signature as stripe_signature
-from partnero_bridge_cli.local.stack import DEMO_ECWID_CLIENT_SECRET, DEMO_STRIPE_SECRET
+from partnero_bridge_cli.local.stack import (
+    DEMO_ECWID_CLIENT_SECRET,
+    DEMO_SIGNUP_SECRET,
+    DEMO_STRIPE_SECRET,
+)
 
 Source = Literal["signup", "ecwid", "stripe"]
 ROUTES: dict[Source, str] = {
@@ -129,10 +133,11 @@ def signed_request(sample: Sample, fresh: bool) -> tuple[bytes, dict[str, str]]:
     elif sample.source == "ecwid":
         secret = _secret("ECWID_CLIENT_SECRET", DEMO_ECWID_CLIENT_SECRET)
         headers[ECWID_HEADER] = expected_signature(secret, body["eventCreated"], body["eventId"])
-    elif os.environ.get("SIGNUP_HMAC_SECRET"):
-        headers[signup_signature.SIGNATURE_HEADER] = signup_signature.sign(
-            os.environ["SIGNUP_HMAC_SECRET"], raw
-        )
+    else:
+        # Signed as a shop's backend signs: an unsigned call without a browser Origin is
+        # refused.
+        secret = os.environ.get("SIGNUP_HMAC_SECRET") or DEMO_SIGNUP_SECRET
+        headers[signup_signature.SIGNATURE_HEADER] = signup_signature.sign(secret, raw)
     return raw, headers
 
 

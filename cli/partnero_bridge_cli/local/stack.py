@@ -40,6 +40,9 @@ DEMO_ECWID_TOKEN = "secret_local_demo_token"  # noqa: S105 - a local fake's demo
 DEMO_ECWID_CLIENT_SECRET = "local-demo-client-secret"  # noqa: S105 - likewise
 # Used when STRIPE_WEBHOOK_SECRETS is not set, so `partnero-bridge send` can sign events.
 DEMO_STRIPE_SECRET = "whsec_local_demo_secret"  # noqa: S105 - likewise
+# Used when SIGNUP_HMAC_SECRET is not set, so `partnero-bridge send signup` can sign: a
+# server's unsigned sign-up without a browser Origin is refused.
+DEMO_SIGNUP_SECRET = "local-demo-signup-secret"  # noqa: S105 - likewise
 # The fake Stripe API's test-mode restricted key, used when STRIPE_API_URL is not set.
 DEMO_STRIPE_API_KEY = "rk_test_local_demo"
 # Passed from the user's environment to the functions (when the template does not set
@@ -205,6 +208,7 @@ class LocalStack:
         # Locally, Stripe test-mode events are the ones that count.
         self.env.setdefault("STRIPE_LIVEMODE", "false")
         self.env.setdefault("STRIPE_WEBHOOK_SECRETS", DEMO_STRIPE_SECRET)
+        self.env.setdefault("SIGNUP_HMAC_SECRET", DEMO_SIGNUP_SECRET)
 
         self.moto.start()
         self.parameters = parameter_overrides(self.stack, self.env)
@@ -353,9 +357,8 @@ class LocalStack:
             f"AWS (moto) at {self.moto.url}. For the CLI and AWS tools, run:",
             f"  export {exports}",
             "",
-            "Try it:",
-            f"  curl -i {base}/signup -H 'content-type: application/json' "
-            '-d \'{"email": "jane@example.com", "partner_key": "demo-partner"}\'',
+            "Try it (a signed sign-up, as a shop's backend sends it):",
+            "  .venv/bin/partnero-bridge send signup",
             "",
             "Ready. Ctrl-C stops everything.",
             "",

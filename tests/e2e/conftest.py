@@ -22,6 +22,10 @@ ECWID_TOKEN = "secret_e2e_store_token"
 ECWID_CLIENT_SECRET = "e2e-ecwid-client-secret"
 STRIPE_SECRET = "whsec_e2e_endpoint_secret"
 STRIPE_API_KEY = "rk_test_e2e_reader_5c0d"
+SIGNUP_SECRET = "e2e-signup-hmac-secret-3b7e"
+# Unsigned sign-ups per client address per minute: above what the session's tests send
+# from 127.0.0.1 together; the flood test sends from addresses of its own.
+SIGNUP_RATE_LIMIT = 20
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +55,8 @@ def stack(
             "PARTNERO_API_URL": partnero.url,
             "PARTNERO_API_KEY": PARTNERO_KEY,
             "SIGNUP_ALLOWED_ORIGINS": f"{SHOP},{{shop_url}}",
+            "SIGNUP_HMAC_SECRET": SIGNUP_SECRET,
+            "SIGNUP_RATE_LIMIT_PER_MINUTE": str(SIGNUP_RATE_LIMIT),
             "ECWID_API_URL": ecwid.url,
             "ECWID_CLIENT_SECRET": ECWID_CLIENT_SECRET,
             "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),
@@ -69,7 +75,14 @@ def stack(
     yield running
     assert running.stop() == 0, running.output()
     # Everything the stack logged during the whole e2e run: no secret, no raw email.
-    secrets = {PARTNERO_KEY, ECWID_TOKEN, ECWID_CLIENT_SECRET, STRIPE_SECRET, STRIPE_API_KEY}
+    secrets = {
+        PARTNERO_KEY,
+        ECWID_TOKEN,
+        ECWID_CLIENT_SECRET,
+        STRIPE_SECRET,
+        STRIPE_API_KEY,
+        SIGNUP_SECRET,
+    }
     problems = log_leaks(running.output(), secrets)
     assert not problems, f"the local stack's logs leak: {sorted(set(problems))}"
 

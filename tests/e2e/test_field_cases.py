@@ -12,7 +12,7 @@ import pytest
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
 from partnero_bridge_cli.local.stripe_api import FakeStripeApi
-from tests.e2e.conftest import ECWID_CLIENT_SECRET, STRIPE_SECRET
+from tests.e2e.conftest import ECWID_CLIENT_SECRET, SIGNUP_SECRET, STRIPE_SECRET
 from tests.support.cases import (
     CASES_DIR_VARIABLE,
     Replayer,
@@ -43,6 +43,8 @@ def replayer(
         ecwid,
         ecwid_client_secret=ECWID_CLIENT_SECRET,
         stripe_secret=STRIPE_SECRET,
+        # Sign-up steps are signed, as a shop's backend sends them.
+        signup_secret=SIGNUP_SECRET,
         stripe_api=stripe_api,
     )
 

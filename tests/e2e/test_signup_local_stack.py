@@ -9,11 +9,16 @@ import httpx
 import pytest
 
 from partnero_bridge_cli.local.sandbox import Fault, PartneroSandbox
-from partnero_bridge_cli.local.stack import DEMO_ECWID_CLIENT_SECRET, DEMO_ECWID_STORE
-from tests.e2e.conftest import PARTNERO_KEY, SHOP
+from partnero_bridge_cli.local.stack import (
+    DEMO_ECWID_CLIENT_SECRET,
+    DEMO_ECWID_STORE,
+    DEMO_SIGNUP_SECRET,
+)
+from tests.e2e.conftest import PARTNERO_KEY, SHOP, SIGNUP_SECRET
 from tests.support.ecwid import signed, webhook
 from tests.support.inprocess import ROOT
 from tests.support.local_stack import RunningStack, wait_for
+from tests.support.signup import signed_signup
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,7 +55,7 @@ def test_partnero_down_lands_in_dlq_with_request_and_error(
 ) -> None:
     partnero.inject_fault(Fault(status=500, count=-1))
     body = {"email": "grace@example.com", "partner_key": "demo-partner"}
-    assert stack.http.post("/signup", json=body).status_code == 202
+    assert stack.http.post("/signup", json=body, headers={"origin": SHOP}).status_code == 202
 
     [dead] = wait_for(lambda: stack.dead_letters("signup"), 30, "the dead-lettered sign-up")
     envelope = json.loads(dead["Body"])
@@ -83,13 +88,37 @@ def test_bad_requests_get_json_errors_and_send_nothing(
     error: str,
 ) -> None:
     answer = stack.http.post(
-        "/signup", content=content, headers={"content-type": "application/json", **headers}
+        "/signup",
+        content=content,
+        headers={"content-type": "application/json", "origin": SHOP, **headers},
     )
     assert answer.status_code == status
     assert answer.headers["content-type"].startswith("application/json")
     assert answer.json()["error"] == error
     assert stack.queue_depth("signup") == 0
     assert partnero.requests() == []
+
+
+def test_who_may_sign_up(stack: RunningStack, partnero: PartneroSandbox) -> None:
+    """A server signs; an unsigned call passes only from an allowed browser origin."""
+    body = {"email": "who@example.com", "partner_key": "demo-partner"}
+    unsigned = stack.http.post("/signup", json=body)
+    assert (unsigned.status_code, unsigned.json()["error"]) == (401, "signature_required")
+    forged = stack.http.post("/signup", json=body, headers={"origin": "https://evil.example"})
+    assert (forged.status_code, forged.json()["error"]) == (403, "origin_not_allowed")
+    assert stack.queue_depth("signup") == 0
+
+    raw, headers = signed_signup(body, SIGNUP_SECRET)
+    signed_answer = stack.http.post("/signup", content=raw, headers=headers)
+    assert (signed_answer.status_code, signed_answer.json()) == (202, {"status": "accepted"})
+    [request] = wait_for(lambda: customer_posts(partnero), 20, "the Partnero call")
+    assert request.body["key"] == "who@example.com"
+
+    wrong, headers = signed_signup(body, "not-the-secret")
+    refused = stack.http.post("/signup", content=wrong, headers=headers)
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_signature")
+    stack.wait_until_drained("signup")
+    assert len(customer_posts(partnero)) == 1
 
 
 def test_cors_preflight(stack: RunningStack) -> None:
@@ -123,9 +152,11 @@ def test_built_in_fakes_and_clean_stop() -> None:
         assert "Partnero sandbox:" in stack.output()
         assert "Fake Ecwid API:" in stack.output()
         assert "export AWS_ENDPOINT_URL=" in stack.output()
-        answer = stack.http.post(
-            "/signup", json={"email": "lin@example.com", "partner_key": "demo-partner"}
+        # Signed with the demo secret the stack seeds when SIGNUP_HMAC_SECRET is not set.
+        raw, headers = signed_signup(
+            {"email": "lin@example.com", "partner_key": "demo-partner"}, DEMO_SIGNUP_SECRET
         )
+        answer = stack.http.post("/signup", content=raw, headers=headers)
         assert answer.status_code == 202
 
         def customers() -> list[object]:

@@ -822,9 +822,16 @@ class SignupScenario(Scenario):
         self.base = json.loads((EVENTS / "signup" / "referred.json").read_text())
 
     def make(self, index: int) -> Payload:
+        from partnero_bridge.signup import signature
+
         body = {**self.base, "email": f"bench.{self.tag}.{index}@example.com"}
         raw = json.dumps(body).encode()
-        return Payload(raw, {"content-type": "application/json", "user-agent": "bench"})
+        # Signed, as a shop's backend sends it: an unsigned call without a browser Origin
+        # is refused.
+        secret = FAKE_SECRETS["SignupSecret"]["hmac_secret"]
+        headers = {"content-type": "application/json", "user-agent": "bench"}
+        headers[signature.SIGNATURE_HEADER] = signature.sign(secret, raw)
+        return Payload(raw, headers)
 
     def floor_ingest(self, payload: Payload) -> None:
         self.model.model_validate(json.loads(payload.raw))

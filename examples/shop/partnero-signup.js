@@ -21,9 +21,21 @@
     return configured.replace(/\/+$/, "");
   }
 
+  // The bridge's check of partner_key: 1 to 255 characters, no spaces or control
+  // characters. A cookie value that fails it counts as no cookie, as the bridge treats its
+  // own cookie, so a sign-up is never refused for a cookie the visitor cannot fix.
+  var PARTNER_KEY = /^[^\s\x00-\x1f\x7f]{1,255}$/;
+
   function partnerKey() {
     var match = document.cookie.match(new RegExp("(?:^|;\\s*)" + COOKIE + "=([^;]*)"));
-    return match ? decodeURIComponent(match[1]) : null;
+    if (!match) return null;
+    var value;
+    try {
+      value = decodeURIComponent(match[1]).trim();
+    } catch (error) {
+      return null;  // not valid percent-encoding
+    }
+    return PARTNER_KEY.test(value) ? value : null;
   }
 
   function send(customer) {

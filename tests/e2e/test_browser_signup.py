@@ -75,6 +75,18 @@ def test_referred_visitor_signs_up_from_the_shop_page(
     assert customer["referral_url"].startswith(stack.shop_url)
 
 
+def test_a_partner_cookie_the_bridge_would_refuse_counts_as_no_partner(
+    stack: RunningStack, partnero: PartneroSandbox, browser: webdriver.Chrome
+) -> None:
+    # ?ref=ac%00me makes the demo page set a partner cookie holding a NUL character: the
+    # visitor still signs up (not referred), the page shows no error.
+    result = sign_up(browser, f"{stack.shop_url}/?ref=ac%00me", "nell@example.com")
+    assert result == "202"
+    assert browser.find_element(By.ID, "status").text == "Thanks for signing up!"
+    stack.wait_until_drained("signup")
+    assert partnero.requests() == []
+
+
 def test_page_on_a_foreign_origin_is_refused_by_cors(
     stack: RunningStack, partnero: PartneroSandbox, browser: webdriver.Chrome
 ) -> None:

@@ -68,7 +68,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 .PHONY: typecheck
 typecheck: $(STAMP) ## mypy (strict) on the layer, the CLI and each function
 	$(BIN)/mypy
-	for fn in functions/*/app.py; do $(BIN)/mypy --strict "$$fn" || exit 1; done
+	for fn in functions/*/ingest.py functions/*/process.py; do $(BIN)/mypy --strict "$$fn" || exit 1; done
 
 .PHONY: bench
 bench: $(STAMP) ## benchmarks: cold start, per-event overhead, remote calls, package size, local throughput

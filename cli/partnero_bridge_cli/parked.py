@@ -7,7 +7,7 @@ sends each of its parked webhooks to the Ecwid work queue, as the queue envelope
 built, and then deletes it from the table. Webhooks of stores that are still not
 configured stay parked (until their retention ends).
 
-The configured stores are read where the function reads them: the deployed Ecwid
+The configured stores are read where ingest reads them: the deployed Ecwid ingest
 function's ``ECWID_STORE_IDS`` (``--stack-name``), or, for the local stack, the same
 environment variables ``make run`` reads (``ECWID_STORE_IDS``, else the stores of
 ``ECWID_STORE_TOKENS``, else the fake Ecwid's demo store).
@@ -53,14 +53,18 @@ def deployed_target(stack_name: str, cloudformation: Any, lambda_client: Any) ->
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     missing = [
         name
-        for name in ("ParkedWebhooksTableName", "EcwidOrderQueueUrl", "EcwidOrderFunctionName")
+        for name in (
+            "ParkedWebhooksTableName",
+            "EcwidOrderQueueUrl",
+            "EcwidOrderIngestFunctionName",
+        )
         if name not in outputs
     ]
     if missing:
         raise SystemExit(
             f"stack {stack_name} has no output {', '.join(missing)}: deploy this version first"
         )
-    function = outputs["EcwidOrderFunctionName"]
+    function = outputs["EcwidOrderIngestFunctionName"]
     configuration = lambda_client.get_function_configuration(FunctionName=function)
     variables = configuration.get("Environment", {}).get("Variables", {})
     return Target(

@@ -150,10 +150,10 @@ def test_dynamodb_down_while_processing_keeps_the_message(
     assert bridge.call("POST", path, body, headers).status == 200
     unreachable(monkeypatch, "AWS_ENDPOINT_URL_DYNAMODB")
     with pytest.raises(AssertionError, match="still has messages"):
-        bridge.drain("StripeEventFunction", timeout=3)
+        bridge.drain("stripe", timeout=3)
     assert sandbox.requests() == []  # nothing sent without the ledger
     monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
     reset_runtime()
-    bridge.drain("StripeEventFunction", timeout=20)
+    bridge.drain("stripe", timeout=20)
     assert len([t for t in sandbox.transactions() if not t.get("deleted")]) == 1
     figures(events=1, failed_attempts_while_down=">= 1", transactions_after_recovery=1)

@@ -49,7 +49,7 @@ def fail_signups(bridge: InProcessBridge, sandbox: PartneroSandbox, *emails: str
     sandbox.inject_fault(Fault(status=500, count=-1))
     for email in emails:
         bridge.call("POST", "/signup", {"email": email, "partner_key": "demo-partner"})
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     sandbox.clear_faults()
 
 
@@ -82,7 +82,7 @@ def test_replay_processes_every_dead_letter_exactly_once(
     assert sandbox.customers() == []
     code, out = dlq("replay")
     assert (code, out.strip()) == (0, "replayed 3 message(s): signup 3, ecwid 0, stripe 0")
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     assert sorted(c["key"] for c in sandbox.customers()) == [
         "a@example.com",
         "b@example.com",
@@ -98,7 +98,7 @@ def test_replay_one_by_delivery_id(bridge: InProcessBridge, sandbox: PartneroSan
     _code, out = dlq("list", "--json")
     first = json.loads(out)[0]
     dlq("replay", id=first["delivery_id"])
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     assert len(sandbox.customers()) == 1
     assert bridge.queue_depth("SignupDeadLetterQueue") == 1
 

@@ -81,7 +81,7 @@ def test_paid_order_makes_exactly_one_transaction(
     created = webhook("order.created", STORE, ORDER)
     answer = send(bridge, created)
     assert (answer.status, answer.body) == (200, {"status": "accepted"})
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
 
     [body] = transaction_posts(sandbox)
     assert body == {
@@ -109,7 +109,7 @@ def test_paid_order_makes_exactly_one_transaction(
         assert send(bridge, created).status == 200
     for _ in range(5):  # other events about the same order
         assert send(bridge, webhook("order.updated", STORE, ORDER)).status == 200
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     assert len(transaction_posts(sandbox)) == 1
     assert live(sandbox) == [("ecwid_1003_K8XTQ", NET, "USD")]
 
@@ -118,7 +118,7 @@ def test_partial_then_full_refund_then_nothing(
     bridge: InProcessBridge, sandbox: PartneroSandbox, ecwid: FakeEcwid
 ) -> None:
     send(bridge, webhook("order.created", STORE, ORDER))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
 
     partial = {
         **copy.deepcopy(ORDER),
@@ -135,14 +135,14 @@ def test_partial_then_full_refund_then_nothing(
     }
     ecwid.put_order(STORE, partial)
     send(bridge, webhook("order.updated", STORE, partial))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     # The commission keeps the share not refunded: 60.00 x (71.39 - 20) / 71.39.
     assert live(sandbox) == [("ecwid_1003_K8XTQ", Decimal("43.19"), "USD")]
     assert transaction_posts(sandbox)[-1]["created_at"] == 1795210000
 
     ecwid.put_order(STORE, {**partial, "paymentStatus": "REFUNDED", "refundedAmount": 71.39})
     send(bridge, webhook("order.updated", STORE, partial))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     assert live(sandbox) == []
 
 
@@ -150,10 +150,10 @@ def test_order_deleted_reverses_even_in_the_old_shape(
     bridge: InProcessBridge, sandbox: PartneroSandbox, ecwid: FakeEcwid
 ) -> None:
     send(bridge, webhook("order.created", STORE, ORDER))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     ecwid.delete_order(STORE, ORDER["id"])
     send(bridge, webhook("order.deleted", STORE, ORDER, deleted_old_shape=True))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     assert live(sandbox) == []
 
 
@@ -161,10 +161,10 @@ def test_order_gone_from_ecwid_on_update_is_reversed(
     bridge: InProcessBridge, sandbox: PartneroSandbox, ecwid: FakeEcwid
 ) -> None:
     send(bridge, webhook("order.created", STORE, ORDER))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     ecwid.delete_order(STORE, ORDER["id"])
     send(bridge, webhook("order.updated", STORE, ORDER))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     assert live(sandbox) == []
 
 
@@ -237,7 +237,7 @@ def test_ecwid_rate_limit_is_honoured_and_the_sale_counted_once(
         Fault(status=429, retry_after="1", count=1, path_prefix="/api/v3/1003/orders")
     )
     send(bridge, webhook("order.created", STORE, ORDER))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     assert [r.status for r in ecwid.requests() if "/orders/" in r.path] == [429, 200]
     assert len(transaction_posts(sandbox)) == 1
 
@@ -247,11 +247,11 @@ def test_unpaid_order_waits_and_counts_once_paid(
 ) -> None:
     ecwid.put_order(STORE, {**ORDER, "paymentStatus": "AWAITING_PAYMENT"})
     send(bridge, webhook("order.created", STORE, ORDER))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     assert sandbox.requests() == []
     ecwid.put_order(STORE, ORDER)
     send(bridge, webhook("order.updated", STORE, ORDER))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     assert live(sandbox) == [("ecwid_1003_K8XTQ", NET, "USD")]
 
 
@@ -267,7 +267,7 @@ def test_order_without_partner_goes_to_the_customer_from_signup(
     }
     ecwid.put_order(STORE, unreferred)
     send(bridge, webhook("order.created", STORE, unreferred))
-    bridge.drain("EcwidOrderFunction")  # waits for a sign-up, then is not referred
+    bridge.drain("ecwid")  # waits for a sign-up, then is not referred
     assert live(sandbox) == []  # unknown customer: not referred, not an error
     # Asked once on arrival and once after the wait; nothing sent.
     assert [(r.method, r.path) for r in sandbox.requests() if "customers" in r.path] == [
@@ -279,12 +279,12 @@ def test_order_without_partner_goes_to_the_customer_from_signup(
 
     # The sign-up comes late: it re-checks the waiting sale, which now counts.
     bridge.call("POST", "/signup", {"email": "Jane.Doe@example.com", "partner_key": "acme"})
-    bridge.drain("SignupFunction")
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("signup")
+    bridge.drain("ecwid")
     second = {**unreferred, "id": "NOREF2", "internalId": 2}
     ecwid.put_order(STORE, second)
     send(bridge, webhook("order.created", STORE, second))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     transactions = [t for t in sandbox.transactions() if not t.get("deleted")]
     assert sorted(t["key"] for t in transactions) == ["ecwid_1003_NOREF", "ecwid_1003_NOREF2"]
     assert {t["partner"]["key"] for t in transactions} == {"acme"}
@@ -298,7 +298,7 @@ def test_revoked_store_token_is_retried_then_dead_lettered(
 ) -> None:
     ecwid.add_store(STORE, "secret_rotated_token")
     send(bridge, webhook("order.created", STORE, ORDER))
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     [dead] = bridge.messages("EcwidOrderDeadLetterQueue")
     assert dead["MessageAttributes"]["error_kind"]["StringValue"] == "configuration"
     assert TOKEN not in json.dumps(dead)

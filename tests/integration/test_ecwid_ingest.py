@@ -371,7 +371,7 @@ def test_replay_of_a_deployed_stack_reads_the_functions_store_ids(
     outputs = {
         "ParkedWebhooksTableName": bridge.resources.refs["ParkedWebhooksTable"],
         "EcwidOrderQueueUrl": bridge.queue_url("EcwidOrderQueue"),
-        "EcwidOrderFunctionName": "bridge-prod-EcwidOrderFunction-abc",
+        "EcwidOrderIngestFunctionName": "bridge-prod-EcwidOrderIngestFunction-abc",
     }
     template = {
         "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
@@ -403,9 +403,9 @@ def test_replay_of_a_deployed_stack_reads_the_functions_store_ids(
     code, out = parked(
         "replay", {"ECWID_STORE_IDS": "777"}, stack_name="bridge-prod", clients=clients(not_yet)
     )
-    assert (code, not_yet.asked) == (0, ["bridge-prod-EcwidOrderFunction-abc"])
+    assert (code, not_yet.asked) == (0, ["bridge-prod-EcwidOrderIngestFunction-abc"])
     assert "replayed 0" in out
-    assert "function bridge-prod-EcwidOrderFunction-abc" in out
+    assert "function bridge-prod-EcwidOrderIngestFunction-abc" in out
 
     code, out = parked(
         "replay", {}, stack_name="bridge-prod", clients=clients(FakeLambda("1003,777"))

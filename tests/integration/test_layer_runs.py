@@ -1,4 +1,5 @@
-"""The layer as `sam build` makes it (sourceless bytecode, pruned) really runs the handlers.
+"""The layer as `sam build` makes it (sourceless bytecode, pruned) really runs the handlers
+(each source's ingest and process module).
 
 Lambda's arm64 wheels cannot load here, so the same layer Makefile builds the layer for
 this machine's platform; the handlers are then imported in an interpreter that sees only
@@ -22,8 +23,8 @@ RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "ur
 
 
 SCRIPT = """
-import json, sys, types
-import app
+import importlib, json, sys, types
+ingest, process = importlib.import_module("ingest"), importlib.import_module("process")
 
 class Context:
     function_name = "probe"; function_version = "$LATEST"; memory_limit_in_mb = 256
@@ -40,17 +41,29 @@ def event(method, path, headers, body=""):
                                "requestId": "r1", "routeKey": f"{method} {path}",
                                "stage": "$default", "timeEpoch": 0}}
 
-answers = [app.handler(event(m, p, h, b), Context())["statusCode"]
+answers = [ingest.handler(event(m, p, h, b), Context())["statusCode"]
            for m, p, h, b in json.loads(sys.argv[1])]
+# A process function takes SQS batches only: anything else is an error, never an answer.
+try:
+    process.handler(event("POST", "/nowhere", {}), Context())
+    refused = False
+except ValueError:
+    refused = True
 import pydantic, aws_lambda_powertools
-print(json.dumps({"answers": answers, "pydantic": pydantic.__file__,
-                  "powertools": aws_lambda_powertools.__file__}))
+print(json.dumps({"answers": answers, "process_refuses_api_events": refused,
+                  "pydantic": pydantic.__file__, "powertools": aws_lambda_powertools.__file__}))
 """
 
 REQUESTS = {
     "signup": [
         ("OPTIONS", "/signup", {"origin": "https://shop.example"}, ""),
-        ("POST", "/signup", {"content-type": "application/json"}, "{oops"),
+        # An unsigned call is a browser's, from an allowed origin.
+        (
+            "POST",
+            "/signup",
+            {"content-type": "application/json", "origin": "https://shop.example"},
+            "{oops",
+        ),
         ("POST", "/nowhere", {}, ""),
     ],
     "ecwid_order": [("POST", "/nowhere", {}, "")],
@@ -92,6 +105,8 @@ def test_built_layer_runs_the_handlers(tmp_path: Path) -> None:
             "AWS_DEFAULT_REGION": "us-east-1",
             "POWERTOOLS_TRACE_DISABLED": "1",
             "SIGNUP_ALLOWED_ORIGINS": "https://shop.example",
+            # No rate-limit table here: the probe's unsigned call is not counted.
+            "SIGNUP_RATE_LIMIT_PER_MINUTE": "0",
             "PYTHONPATH": os.pathsep.join(
                 [str(ROOT / "functions" / function), str(layer), str(runtime)]
             ),
@@ -110,6 +125,7 @@ def test_built_layer_runs_the_handlers(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stderr[-3000:]
         result = json.loads(run.stdout.strip().splitlines()[-1])
         assert result["answers"] == EXPECTED[function]
+        assert result["process_refuses_api_events"] is True
         assert result["pydantic"].startswith(str(layer))
         assert result["pydantic"].endswith(".pyc")  # sourceless, as shipped
         assert result["powertools"].startswith(str(layer))

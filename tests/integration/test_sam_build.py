@@ -54,6 +54,13 @@ def test_sam_build_without_container(tmp_path: Path) -> None:
     assert (layer / "partnero_bridge" / "processing.py").is_file()  # ours: readable tracebacks
     size = sum(f.stat().st_size for f in layer.rglob("*") if f.is_file())
     assert size < 10 * 1024 * 1024, f"layer is {size / 1048576:.2f} MiB unzipped"
-    for function in ("SignupFunction", "EcwidOrderFunction", "StripeEventFunction"):
-        assert (build_dir / function / "app.py").is_file()
+    # Each source's ingest and process function ship the same code directory.
+    for source in ("Signup", "EcwidOrder", "StripeEvent"):
+        for function in (f"{source}IngestFunction", f"{source}ProcessFunction"):
+            assert (build_dir / function / "ingest.py").is_file()
+            assert (build_dir / function / "process.py").is_file()
+            assert not (build_dir / function / "app.py").exists()
+    built = (build_dir / "template.yaml").read_text()
+    assert "Handler: ingest.handler" in built
+    assert "Handler: process.handler" in built
     shutil.rmtree(build_dir)

@@ -45,7 +45,7 @@ def test_referred_signup_creates_one_partnero_customer(
     assert (answer.status, answer.body) == (202, {"status": "accepted"})
     assert bridge.queue_depth("SignupQueue") == 1
 
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
 
     [request] = sandbox.requests()
     assert (request.method, request.path) == ("POST", "/v1/customers")
@@ -67,7 +67,7 @@ def test_repeated_identical_signup_sends_nothing_more(
 ) -> None:
     for _ in range(3):
         assert bridge.call("POST", "/signup", JANE).status == 202
-        bridge.drain("SignupFunction")
+        bridge.drain("signup")
     assert len(customer_posts(sandbox)) == 1
     assert bridge.messages("SignupDeadLetterQueue") == []
 
@@ -77,7 +77,7 @@ def test_same_customer_through_another_partner_stays_one_customer(
 ) -> None:
     bridge.call("POST", "/signup", JANE)
     bridge.call("POST", "/signup", {**JANE, "partner_key": "acme"})
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     # Partnero refuses the second key (422 duplicate): an outcome, not a failure.
     assert len(sandbox.customers()) == 1
     assert bridge.messages("SignupDeadLetterQueue") == []
@@ -87,7 +87,7 @@ def test_partner_key_from_cookie(bridge: InProcessBridge, sandbox: PartneroSandb
     body = {"email": "sam@example.com"}
     answer = bridge.call("POST", "/signup", body, {"cookie": "theme=dark; partnero_partner=acme"})
     assert answer.status == 202
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     assert customer_posts(sandbox) == [
         {"partner": {"key": "acme"}, "key": "sam@example.com", "email": "sam@example.com"}
     ]
@@ -110,7 +110,7 @@ def test_invalid_partner_key_is_an_outcome_and_looks_the_same_to_the_caller(
         "POST", "/signup", {**JANE, "email": "x@example.com", "partner_key": "no-such-partner"}
     )
     assert (invalid.status, invalid.body) == (valid.status, valid.body)
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     assert len(customer_posts(sandbox)) == 2
     assert [c["key"] for c in sandbox.customers()] == ["jane.doe@example.com"]
     entry = bridge.ledger_item("customer#x@example.com")
@@ -124,7 +124,7 @@ def test_partnero_failing_lands_in_dlq_with_request_and_last_error(
 ) -> None:
     sandbox.inject_fault(Fault(status=500, count=-1))
     bridge.call("POST", "/signup", JANE)
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
 
     assert len(customer_posts(sandbox)) == 3  # BRIDGE_MAX_RECEIVES
     [dead] = bridge.messages("SignupDeadLetterQueue")
@@ -140,7 +140,7 @@ def test_partnero_failing_lands_in_dlq_with_request_and_last_error(
     # Once Partnero is back, replaying the same body processes it exactly once.
     sandbox.clear_faults()
     bridge.sqs.send_message(QueueUrl=bridge.queue_url("SignupQueue"), MessageBody=dead["Body"])
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     assert [c["key"] for c in sandbox.customers()] == ["jane.doe@example.com"]
 
 
@@ -149,7 +149,7 @@ def test_request_partnero_rejects_as_invalid_is_dead_lettered_at_once(
 ) -> None:
     sandbox.inject_fault(Fault(status=422, count=1))
     bridge.call("POST", "/signup", JANE)
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     assert len(customer_posts(sandbox)) == 1
     [dead] = bridge.messages("SignupDeadLetterQueue")
     assert dead["MessageAttributes"]["error_kind"]["StringValue"] == "permanent"
@@ -164,7 +164,7 @@ def test_wrong_partnero_key_is_retried_as_configuration_error(
         SecretString=json.dumps({"api_key": "wrong"}),
     )
     bridge.call("POST", "/signup", JANE)
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     [dead] = bridge.messages("SignupDeadLetterQueue")
     attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
     assert attributes["error_kind"] == "configuration"
@@ -178,7 +178,7 @@ def test_retry_after_is_honoured_then_processed_once(
 ) -> None:
     sandbox.inject_fault(Fault(status=429, retry_after="1", count=1))
     bridge.call("POST", "/signup", JANE)
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     statuses = [r.status for r in sandbox.requests()]
     assert statuses == [429, 200]
     assert len(sandbox.customers()) == 1
@@ -307,15 +307,19 @@ def test_sample_events_run_through_the_function(
 ) -> None:
     """events/signup/*.json are valid input for the function (and for sam local invoke -e)."""
     events = ROOT / "events" / "signup"
-    api = bridge.invoke("SignupFunction", json.loads((events / "api-post-signup.json").read_text()))
+    api = bridge.invoke(
+        "SignupIngestFunction", json.loads((events / "api-post-signup.json").read_text())
+    )
     assert api.payload["statusCode"] == 202
     assert bridge.queue_depth("SignupQueue") == 1
     preflight = bridge.invoke(
-        "SignupFunction", json.loads((events / "api-preflight.json").read_text())
+        "SignupIngestFunction", json.loads((events / "api-preflight.json").read_text())
     )
     assert preflight.payload["statusCode"] == 204
 
-    batch = bridge.invoke("SignupFunction", json.loads((events / "sqs-batch.json").read_text()))
+    batch = bridge.invoke(
+        "SignupProcessFunction", json.loads((events / "sqs-batch.json").read_text())
+    )
     assert batch.payload == {"batchItemFailures": []}
     assert [c["key"] for c in sandbox.customers()] == ["jane@example.com"]
 
@@ -327,11 +331,11 @@ def test_a_repeated_delivery_is_logged_and_counted_as_a_duplicate(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     bridge.call("POST", "/signup", JANE)
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     capsys.readouterr()
     caplog.clear()
     bridge.call("POST", "/signup", JANE)
-    bridge.drain("SignupFunction")
+    bridge.drain("signup")
     out = capsys.readouterr().out  # metrics (EMF) are printed
     assert "duplicate delivery: already processed" in caplog.text
     assert '"Duplicate":[1.0]' in out

@@ -118,7 +118,7 @@ def deliver(
         raw, headers = signed(event, SECRET)
         answer = bridge.call("POST", "/webhooks/stripe", raw, headers)
         assert answer.status == 200, answer.body
-    bridge.drain("StripeEventFunction")
+    bridge.drain("stripe")
 
 
 def live(sandbox: PartneroSandbox) -> list[tuple[str, Decimal, str]]:
@@ -396,7 +396,7 @@ def test_base64_encoded_body_is_verified_on_its_decoded_bytes(bridge: InProcessB
 
     raw, headers = signed(load("checkout.session.completed.payment"), SECRET)
     event = build_event(
-        HttpRoute("POST", "/webhooks/stripe", "StripeEventFunction"),
+        HttpRoute("POST", "/webhooks/stripe", "StripeEventIngestFunction"),
         "POST",
         "/webhooks/stripe",
         list(headers.items()),
@@ -405,7 +405,10 @@ def test_base64_encoded_body_is_verified_on_its_decoded_bytes(bridge: InProcessB
         {},
     )
     event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
-    assert bridge.invoke("StripeEventFunction", copy.deepcopy(event)).payload["statusCode"] == 200
+    assert (
+        bridge.invoke("StripeEventIngestFunction", copy.deepcopy(event)).payload["statusCode"]
+        == 200
+    )
 
 
 @pytest.mark.parametrize("invoice_first", [True, False])
@@ -483,8 +486,8 @@ def test_a_payment_before_its_signup_counts_once_the_customer_signs_up(
     # The sign-up comes later: it sends the payment back to be decided again.
     answer = bridge.call("POST", "/signup", {"email": "Grace@Example.com", "partner_key": "acme"})
     assert answer.status == 202
-    bridge.drain("SignupFunction")
-    bridge.drain("StripeEventFunction")
+    bridge.drain("signup")
+    bridge.drain("stripe")
     [body] = posts(sandbox)
     assert body["customer"] == {"key": "grace@example.com"}  # the existing customer
     assert [t["partner"]["key"] for t in sandbox.transactions()] == ["acme"]
@@ -855,7 +858,7 @@ def test_a_signed_event_without_an_object_is_ignored_not_a_crash(
     event = {**load("customer.updated"), "id": "evt_1MalformedCustomer", "data": data}
     raw, headers = signed(event, SECRET)  # Stripe would hold nothing for it: not loaded
     assert bridge.call("POST", "/webhooks/stripe", raw, headers).status == 200
-    bridge.drain("StripeEventFunction")
+    bridge.drain("stripe")
     assert bridge.messages("StripeEventDeadLetterQueue") == []
     assert sandbox.requests() == []
 
@@ -874,7 +877,7 @@ def test_a_late_customer_created_does_not_clear_a_later_opt_out(
     # Delivered late: Stripe's customer did not go back, so the event is not loaded.
     raw, headers = signed(created, SECRET)
     assert bridge.call("POST", "/webhooks/stripe", raw, headers).status == 200
-    bridge.drain("StripeEventFunction")
+    bridge.drain("stripe")
     item = bridge.ledger_item("stripe-customer#cus_SAda0PartneroDemo")
     assert item is not None
     assert item["opted_out"] is True

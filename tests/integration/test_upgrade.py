@@ -205,7 +205,7 @@ def send_ecwid(bridge: InProcessBridge, event_type: str, order: dict[str, Any]) 
         ecwid_events.webhook(event_type, STORE, order), ECWID_CLIENT_SECRET
     )
     assert bridge.call("POST", "/webhooks/ecwid", raw, headers).status == 200
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
 
 
 def send_stripe(
@@ -221,7 +221,7 @@ def send_stripe(
         raw, headers = stripe_events.signed(event, STRIPE_SECRET)
         answer = bridge.call("POST", "/webhooks/stripe", raw, headers)
         assert answer.status == 200, answer.body
-    bridge.drain("StripeEventFunction")
+    bridge.drain("stripe")
 
 
 def live(sandbox: PartneroSandbox) -> list[tuple[str, Decimal, str, str]]:
@@ -348,7 +348,7 @@ def test_an_ecwid_order_the_previous_release_recorded_is_reversed_when_deleted(
     body = ecwid_events.webhook("order.deleted", STORE, ORDER, deleted_old_shape=old_shape)
     raw, headers = ecwid_events.signed(body, ECWID_CLIENT_SECRET)
     assert bridge.call("POST", "/webhooks/ecwid", raw, headers).status == 200
-    bridge.drain("EcwidOrderFunction")
+    bridge.drain("ecwid")
     assert live(sandbox) == []
     item = bridge.ledger_item(ORDER_LEDGER)
     assert item is not None

@@ -35,10 +35,11 @@ from partnero_bridge_cli.local.template import HttpRoute, read_stack
 from partnero_bridge_cli.local.worker import LocalContext
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUE_OF = {
-    "SignupFunction": "SignupQueue",
-    "EcwidOrderFunction": "EcwidOrderQueue",
-    "StripeEventFunction": "StripeEventQueue",
+# Each source's work queue (its ingest function fills it, its process function drains it).
+SOURCE_QUEUES = {
+    "signup": "SignupQueue",
+    "ecwid": "EcwidOrderQueue",
+    "stripe": "StripeEventQueue",
 }
 
 
@@ -50,9 +51,12 @@ class ApiAnswer:
 
 
 def load_function_module(logical_id: str) -> ModuleType:
-    stack = read_stack(ROOT)
-    path = stack.functions[logical_id].code_dir / "app.py"
-    spec = importlib.util.spec_from_file_location(f"{path.parent.name}_app", path)
+    """The module of a function's Handler (``ingest.handler`` -> functions/<source>/ingest.py),
+    under a name of its own, since every source has an ``ingest`` and a ``process``."""
+    function = read_stack(ROOT).functions[logical_id]
+    module_name = function.handler.rpartition(".")[0]
+    path = function.code_dir / f"{module_name}.py"
+    spec = importlib.util.spec_from_file_location(f"{path.parent.name}_{module_name}", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -141,7 +145,7 @@ class InProcessBridge:
             (r for r in self.stack.routes() if r.path == path and r.method == method), None
         )
         if route is None:
-            route = HttpRoute(method, path, "SignupFunction")
+            route = HttpRoute(method, path, "SignupIngestFunction")
         raw = (
             json.dumps(body).encode()
             if isinstance(body, dict)
@@ -171,15 +175,33 @@ class InProcessBridge:
         )["Attributes"]
         return sum(int(v) for v in attributes.values())
 
-    def drain(self, function: str, timeout: float = 20.0) -> None:
-        """Feed the function's work queue to it until the queue is empty (or time runs out)."""
-        queue = QUEUE_OF[function]
+    def work_queue(self, name: str) -> str:
+        """The work queue (logical id) that ``name`` stands for: a source ("signup",
+        "ecwid", "stripe"), a queue, or a function (an ingest function's queue is the one it
+        fills, a process function's the one it consumes)."""
+        if name in SOURCE_QUEUES:
+            return SOURCE_QUEUES[name]
+        if name in self.stack.queues:
+            return name
+        function = self.stack.functions[name]
+        if function.triggers:
+            return function.triggers[0].queue
+        fills = function.environment["BRIDGE_WORK_QUEUE_URL"]
+        return str(fills["Ref"])
+
+    def drain(self, name: str, timeout: float = 20.0) -> None:
+        """Feed a work queue to its process function until the queue is empty (or time runs
+        out); ``name`` as for ``work_queue``: ``drain("signup")``, ``drain("SignupQueue")``,
+        ``drain("SignupProcessFunction")``."""
+        queue = self.work_queue(name)
+        function = self.stack.consumer_of(queue)
+        trigger = next(t for t in function.triggers if t.queue == queue)
         poller = QueuePoller(
             self.sqs,
             self.queue_url(queue),
             self.resources.attributes[(queue, "Arn")],
-            function,
-            10,
+            function.logical_id,
+            trigger.batch_size,
             self.invoke,
             lambda line: None,
         )

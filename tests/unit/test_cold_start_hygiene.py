@@ -32,11 +32,12 @@ assert callable(module.handler)
 """
 
 
+@pytest.mark.parametrize("module", ["ingest", "process"])
 @pytest.mark.parametrize("function", ["signup", "ecwid_order", "stripe_event"])
-def test_import_does_no_io(function: str) -> None:
+def test_import_does_no_io(function: str, module: str) -> None:
     env = {"PATH": "", "POWERTOOLS_TRACE_DISABLED": "1", "AWS_DEFAULT_REGION": "us-east-1"}
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(ROOT / "functions" / function / "app.py")],
+        [sys.executable, "-c", _PROBE, str(ROOT / "functions" / function / f"{module}.py")],
         capture_output=True,
         text=True,
         env=env,

@@ -14,6 +14,7 @@ from partnero_bridge_cli.local.stack import (
     function_environment,
     local_ecwid_store_ids,
     parameter_overrides,
+    workers_of,
 )
 from partnero_bridge_cli.local.template import Resolver, StackModel, read_stack
 
@@ -59,21 +60,31 @@ USER_ENV = {
 }
 
 
-def test_ecwid_function_settings(stack: StackModel) -> None:
-    settings = settings_of(stack, "EcwidOrderFunction", USER_ENV)
+def test_ecwid_ingest_settings(stack: StackModel) -> None:
+    settings = settings_of(stack, "EcwidOrderIngestFunction", USER_ENV)
 
     assert settings.ecwid_store_ids == ["1003", "2042"]
     assert settings.ecwid_max_event_age_seconds == 7200
     assert settings.ecwid_webhook_secret_arn == "local-EcwidWebhookSecret"
-    assert settings.ecwid_api_secret_arn == "local-EcwidSecret"
     assert settings.parked_table == "local-ParkedWebhooksTable"
+    assert settings.work_queue_url == "local-EcwidOrderQueue"
+
+
+def test_ecwid_process_settings(stack: StackModel) -> None:
+    settings = settings_of(stack, "EcwidOrderProcessFunction", USER_ENV)
+
+    assert settings.ecwid_api_secret_arn == "local-EcwidSecret"
     assert settings.signup_wait_seconds == 60
     assert settings.partnero_program_currency == "EUR"
     assert settings.partnero_converts_currencies is True
+    assert (settings.work_queue_url, settings.dead_letter_queue_url) == (
+        "local-EcwidOrderQueue",
+        "local-EcwidOrderDeadLetterQueue",
+    )
 
 
 def test_stripe_function_settings(stack: StackModel) -> None:
-    settings = settings_of(stack, "StripeEventFunction", USER_ENV)
+    settings = settings_of(stack, "StripeEventProcessFunction", USER_ENV)
 
     assert settings.signup_wait_seconds == 60
     assert settings.partnero_program_currency == "EUR"
@@ -81,7 +92,7 @@ def test_stripe_function_settings(stack: StackModel) -> None:
 
 
 def test_signup_function_settings(stack: StackModel) -> None:
-    settings = settings_of(stack, "SignupFunction", USER_ENV)
+    settings = settings_of(stack, "SignupProcessFunction", USER_ENV)
 
     assert settings.retrigger_days == 7
     assert settings.ecwid_queue_url == "local-EcwidOrderQueue"
@@ -89,14 +100,17 @@ def test_signup_function_settings(stack: StackModel) -> None:
 
 
 def test_defaults_without_any_variable(stack: StackModel) -> None:
-    ecwid = settings_of(stack, "EcwidOrderFunction", {})
-    signup = settings_of(stack, "SignupFunction", {})
+    ecwid_ingest = settings_of(stack, "EcwidOrderIngestFunction", {})
+    ecwid = settings_of(stack, "EcwidOrderProcessFunction", {})
+    signup = settings_of(stack, "SignupProcessFunction", {})
 
-    assert ecwid.ecwid_store_ids == []
-    assert ecwid.ecwid_max_event_age_seconds == 48 * 3600
+    assert ecwid_ingest.ecwid_store_ids == []
+    assert ecwid_ingest.ecwid_max_event_age_seconds == 48 * 3600
     assert ecwid.signup_wait_seconds == 900
     assert (ecwid.partnero_program_currency, ecwid.partnero_converts_currencies) == ("", False)
+    assert (ecwid.retry_window_seconds, ecwid.max_receives) == (259200, 200)
     assert signup.retrigger_days == 30
+    assert signup.signup_partner_budget_per_hour == 200
 
 
 def test_secrets_are_seeded_apart() -> None:
@@ -143,6 +157,73 @@ def test_the_stripe_api_key_goes_to_its_secret_and_the_url_to_the_function(
     env = {"STRIPE_API_URL": "http://127.0.0.1:4030", "STRIPE_API_KEY": "rk_test_local_config"}
 
     assert secret_seeds(env)["StripeApiSecret"] == {"api_key": "rk_test_local_config"}
-    settings = settings_of(stack, "StripeEventFunction", env)  # checks the key is not passed
+    settings = settings_of(stack, "StripeEventProcessFunction", env)  # the key is not passed
     assert settings.stripe_api_url == "http://127.0.0.1:4030"
     assert settings.stripe_api_secret_arn == "local-StripeApiSecret"
+
+
+def test_each_source_runs_as_an_ingest_and_a_process_function(stack: StackModel) -> None:
+    routes = {(r.method, r.path): r.function for r in stack.routes()}
+    assert routes == {
+        ("POST", "/signup"): "SignupIngestFunction",
+        ("OPTIONS", "/signup"): "SignupIngestFunction",
+        ("POST", "/webhooks/ecwid"): "EcwidOrderIngestFunction",
+        ("POST", "/webhooks/stripe"): "StripeEventIngestFunction",
+    }
+    for queue in ("SignupQueue", "EcwidOrderQueue", "StripeEventQueue"):
+        process = stack.consumer_of(queue)
+        assert process.logical_id == queue.replace("Queue", "ProcessFunction")
+        # The worker imports the template's handler with the template's timeout.
+        assert (process.handler, process.timeout) == ("process.handler", 120)
+        assert (process.code_dir / "process.py").is_file()
+    for route_function in set(routes.values()):
+        ingest = stack.functions[route_function]
+        assert (ingest.handler, ingest.timeout, ingest.triggers) == ("ingest.handler", 15, [])
+        assert (ingest.code_dir / "ingest.py").is_file()
+
+
+def test_process_functions_get_one_warm_worker_per_queue(stack: StackModel) -> None:
+    assert workers_of(stack.functions["StripeEventIngestFunction"], 3) == 3
+    assert workers_of(stack.functions["StripeEventProcessFunction"], 3) == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "expected"),
+    [
+        pytest.param(None, [], id="default-none"),
+        pytest.param("https://a.example", ["https://a.example"], id="one"),
+        pytest.param(
+            " https://a.example , https://b.example",
+            ["https://a.example", "https://b.example"],
+            id="two",
+        ),
+    ],
+)
+def test_a_list_parameter_reaches_the_function_as_text(
+    stack: StackModel, variable: str | None, expected: list[str]
+) -> None:
+    env = {} if variable is None else {"SIGNUP_ALLOWED_ORIGINS": variable}
+    assert parameter_overrides(stack, env)["SignupAllowedOrigins"] == (variable or "")
+    settings = settings_of(stack, "SignupIngestFunction", env)
+    assert settings.signup_allowed_origins == expected
+
+
+def test_ingest_is_not_told_of_the_partnero_key_or_the_ledger(stack: StackModel) -> None:
+    parameters = parameter_overrides(stack, {})
+    refs = {
+        logical_id: f"local-{logical_id}"
+        for logical_id in [*stack.queues, *stack.tables, *stack.secrets]
+    }
+    for name in ("SignupIngestFunction", "EcwidOrderIngestFunction", "StripeEventIngestFunction"):
+        env = function_environment(
+            stack.functions[name], Resolver(parameters, refs, {}), {}, "http://127.0.0.1:4566", ROOT
+        )
+        values = set(env.values())
+        for forbidden in (
+            "local-PartneroSecret",
+            "local-EcwidSecret",
+            "local-StripeApiSecret",
+            "local-LedgerTable",
+            "local-IdempotencyTable",
+        ):
+            assert forbidden not in values, (name, forbidden)

@@ -2,13 +2,15 @@
 
 The template is the single source of routes, queues, tables and environment; the local stack
 and the code read it. These tests pin the contracts the code relies on and the safety
-properties (dead-letter queues, retained tables, least-privilege IAM, secrets by ARN only).
+properties (dead-letter queues, retained tables, one role per function, secrets by ARN only,
+rules that keep a prod stack honest, alarms on what matters). What IAM grants once SAM has
+transformed the template is tested in test_template_transformed.py.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +22,55 @@ pytestmark = pytest.mark.unit
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
-FUNCTIONS = ("SignupFunction", "EcwidOrderFunction", "StripeEventFunction")
 
-# (method, path) -> function that must serve it
-ROUTES = {
-    ("POST", "/signup"): "SignupFunction",
-    ("OPTIONS", "/signup"): "SignupFunction",
-    ("POST", "/webhooks/ecwid"): "EcwidOrderFunction",
-    ("POST", "/webhooks/stripe"): "StripeEventFunction",
-}
+def ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
 
-# function -> (work queue, dead-letter queue, source secret)
+
+def get_att(name: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [name, attribute]}
+
+
+# source -> its functions, queues and the metric dimension value its code emits
 SOURCES = {
-    "SignupFunction": ("SignupQueue", "SignupDeadLetterQueue", "SignupSecret"),
-    "EcwidOrderFunction": ("EcwidOrderQueue", "EcwidOrderDeadLetterQueue", "EcwidSecret"),
-    "StripeEventFunction": ("StripeEventQueue", "StripeEventDeadLetterQueue", "StripeSecret"),
+    "signup": {
+        "prefix": "Signup",
+        "code": "functions/signup/",
+        "ingest": "SignupIngestFunction",
+        "process": "SignupProcessFunction",
+        "queue": "SignupQueue",
+        "dlq": "SignupDeadLetterQueue",
+        "concurrency": "SignupProcessingMaxConcurrency",
+    },
+    "ecwid": {
+        "prefix": "EcwidOrder",
+        "code": "functions/ecwid_order/",
+        "ingest": "EcwidOrderIngestFunction",
+        "process": "EcwidOrderProcessFunction",
+        "queue": "EcwidOrderQueue",
+        "dlq": "EcwidOrderDeadLetterQueue",
+        "concurrency": "ProcessingMaxConcurrency",
+    },
+    "stripe": {
+        "prefix": "StripeEvent",
+        "code": "functions/stripe_event/",
+        "ingest": "StripeEventIngestFunction",
+        "process": "StripeEventProcessFunction",
+        "queue": "StripeEventQueue",
+        "dlq": "StripeEventDeadLetterQueue",
+        "concurrency": "ProcessingMaxConcurrency",
+    },
+}
+INGEST = tuple(str(s["ingest"]) for s in SOURCES.values())
+PROCESS = tuple(str(s["process"]) for s in SOURCES.values())
+FUNCTIONS = INGEST + PROCESS
+
+# (method, path) -> function that must serve it: only ingest functions answer the internet.
+ROUTES = {
+    ("POST", "/signup"): "SignupIngestFunction",
+    ("OPTIONS", "/signup"): "SignupIngestFunction",
+    ("POST", "/webhooks/ecwid"): "EcwidOrderIngestFunction",
+    ("POST", "/webhooks/stripe"): "StripeEventIngestFunction",
 }
 
 SECRETS = (
@@ -46,89 +82,96 @@ SECRETS = (
     "SignupSecret",
 )
 
-
-def ref(name: str) -> dict[str, str]:
-    return {"Ref": name}
-
-
-def get_att(name: str, attribute: str) -> dict[str, list[str]]:
-    return {"Fn::GetAtt": [name, attribute]}
-
-
 COMMON_ENV = {
     "POWERTOOLS_SERVICE_NAME": "partnero-bridge",
     "POWERTOOLS_METRICS_NAMESPACE": "PartneroBridge",
     "POWERTOOLS_LOG_LEVEL": "INFO",
     "BRIDGE_STAGE": ref("Stage"),
-    "BRIDGE_IDEMPOTENCY_TABLE": ref("IdempotencyTable"),
-    "BRIDGE_LEDGER_TABLE": ref("LedgerTable"),
-    "BRIDGE_MAX_RECEIVES": ref("MaxReceives"),
-    "BRIDGE_RETRY_BASE_SECONDS": ref("RetryBaseSeconds"),
-    "BRIDGE_RETRY_MAX_SECONDS": ref("RetryMaxSeconds"),
-    "PARTNERO_API_URL": ref("PartneroApiUrl"),
-    "PARTNERO_SECRET_ARN": ref("PartneroSecret"),
 }
 
-FUNCTION_ENV = {
-    "SignupFunction": {
+
+def _process_env(source: str) -> dict[str, Any]:
+    """What every process function reads: its queues, idempotency, ledger, retries, Partnero."""
+    queues = SOURCES[source]
+    return {
+        "BRIDGE_WORK_QUEUE_URL": ref(str(queues["queue"])),
+        "BRIDGE_DEAD_LETTER_QUEUE_URL": ref(str(queues["dlq"])),
+        "BRIDGE_IDEMPOTENCY_TABLE": ref("IdempotencyTable"),
+        "BRIDGE_LEDGER_TABLE": ref("LedgerTable"),
+        "BRIDGE_RETRY_WINDOW_SECONDS": ref("RetryWindowSeconds"),
+        "BRIDGE_MAX_RECEIVES": ref("MaxReceives"),
+        "BRIDGE_RETRY_BASE_SECONDS": ref("RetryBaseSeconds"),
+        "BRIDGE_RETRY_MAX_SECONDS": ref("RetryMaxSeconds"),
+        "PARTNERO_API_URL": ref("PartneroApiUrl"),
+        "PARTNERO_SECRET_ARN": ref("PartneroSecret"),
+    }
+
+
+_SALE_RULES = {
+    "PARTNERO_PROGRAM_CURRENCY": ref("PartneroProgramCurrency"),
+    "PARTNERO_CONVERTS_CURRENCIES": ref("PartneroConvertsCurrencies"),
+    "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
+}
+
+# Exactly what each function gets besides COMMON_ENV: ingest functions never see the
+# Partnero key, an API credential, the ledger or the idempotency table.
+FUNCTION_ENV: dict[str, dict[str, Any]] = {
+    "SignupIngestFunction": {
         "BRIDGE_WORK_QUEUE_URL": ref("SignupQueue"),
-        "BRIDGE_DEAD_LETTER_QUEUE_URL": ref("SignupDeadLetterQueue"),
-        "SIGNUP_ALLOWED_ORIGINS": ref("SignupAllowedOrigins"),
+        "SIGNUP_ALLOWED_ORIGINS": {"Fn::Join": [",", ref("SignupAllowedOrigins")]},
         "SIGNUP_REQUIRE_SIGNATURE": ref("SignupRequireSignature"),
         "SIGNUP_SECRET_ARN": ref("SignupSecret"),
+        "SIGNUP_RATE_LIMIT_PER_MINUTE": ref("SignupRateLimitPerMinute"),
+        "SIGNUP_TRUSTED_PROXY_HEADER": ref("SignupTrustedProxyHeader"),
+        "SIGNUP_SALES_CLAIMED_BY": ref("SignupSalesClaimedBy"),
+        "BRIDGE_RATE_LIMIT_TABLE": ref("RateLimitTable"),
+    },
+    "SignupProcessFunction": {
+        **_process_env("signup"),
         "BRIDGE_RETRIGGER_DAYS": ref("RetriggerDays"),
         "BRIDGE_ECWID_QUEUE_URL": ref("EcwidOrderQueue"),
         "BRIDGE_STRIPE_QUEUE_URL": ref("StripeEventQueue"),
+        "SIGNUP_SALES_CLAIMED_BY": ref("SignupSalesClaimedBy"),
+        "SIGNUP_PARTNER_BUDGET_PER_HOUR": ref("SignupPartnerBudgetPerHour"),
+        "BRIDGE_RATE_LIMIT_TABLE": ref("RateLimitTable"),
     },
-    "EcwidOrderFunction": {
+    "EcwidOrderIngestFunction": {
         "BRIDGE_WORK_QUEUE_URL": ref("EcwidOrderQueue"),
-        "BRIDGE_DEAD_LETTER_QUEUE_URL": ref("EcwidOrderDeadLetterQueue"),
-        "ECWID_API_URL": ref("EcwidApiUrl"),
         "ECWID_WEBHOOK_SECRET_ARN": ref("EcwidWebhookSecret"),
-        "ECWID_API_SECRET_ARN": ref("EcwidSecret"),
         "ECWID_STORE_IDS": ref("EcwidStoreIds"),
         "ECWID_MAX_EVENT_AGE_SECONDS": ref("EcwidMaxEventAgeSeconds"),
         "BRIDGE_PARKED_TABLE": ref("ParkedWebhooksTable"),
-        "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
-        "PARTNERO_PROGRAM_CURRENCY": ref("PartneroProgramCurrency"),
-        "PARTNERO_CONVERTS_CURRENCIES": ref("PartneroConvertsCurrencies"),
     },
-    "StripeEventFunction": {
+    "EcwidOrderProcessFunction": {
+        **_process_env("ecwid"),
+        **_SALE_RULES,
+        "ECWID_API_URL": ref("EcwidApiUrl"),
+        "ECWID_API_SECRET_ARN": ref("EcwidSecret"),
+        "ECWID_AMOUNT_BASIS": ref("EcwidAmountBasis"),
+        "ECWID_PARTNER_FIELD": ref("EcwidPartnerField"),
+        "ECWID_CUSTOMER_KEY": ref("EcwidCustomerKey"),
+        "ECWID_CURRENCY": ref("EcwidCurrency"),
+        "ECWID_PAID_STATUSES": ref("EcwidPaidStatuses"),
+        "ECWID_PRODUCT_ID": ref("EcwidProductId"),
+    },
+    "StripeEventIngestFunction": {
         "BRIDGE_WORK_QUEUE_URL": ref("StripeEventQueue"),
-        "BRIDGE_DEAD_LETTER_QUEUE_URL": ref("StripeEventDeadLetterQueue"),
         "STRIPE_SECRET_ARN": ref("StripeSecret"),
+        "STRIPE_LIVEMODE": ref("StripeLivemode"),
+    },
+    "StripeEventProcessFunction": {
+        **_process_env("stripe"),
+        **_SALE_RULES,
         "STRIPE_API_URL": ref("StripeApiUrl"),
         "STRIPE_API_SECRET_ARN": ref("StripeApiSecret"),
-        "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
-        "PARTNERO_PROGRAM_CURRENCY": ref("PartneroProgramCurrency"),
-        "PARTNERO_CONVERTS_CURRENCIES": ref("PartneroConvertsCurrencies"),
+        "STRIPE_LIVEMODE": ref("StripeLivemode"),
+        "STRIPE_COUNT_OUT_OF_BAND": ref("StripeCountOutOfBand"),
+        "STRIPE_AMOUNT_BASIS": ref("StripeAmountBasis"),
     },
 }
 
-# Beyond its own queues, table access and secrets (SOURCES), what each function may do.
-EXTRA_SEND_QUEUES = {
-    # Sign-ups send re-check messages to the sale queues.
-    "SignupFunction": ["EcwidOrderQueue", "StripeEventQueue"],
-    "EcwidOrderFunction": [],
-    "StripeEventFunction": [],
-}
-EXTRA_SECRETS = {
-    "SignupFunction": [],
-    # Ingest and processing share the function for now: signing secrets and store tokens.
-    "EcwidOrderFunction": ["EcwidWebhookSecret"],
-    # Processing reads each payment's current state with the Stripe API key.
-    "StripeEventFunction": ["StripeApiSecret"],
-}
-# Parking writes only: a conditional put per eventId and a conditional counter update.
-EXTRA_TABLE_WRITES = {
-    "SignupFunction": [],
-    "EcwidOrderFunction": ["ParkedWebhooksTable"],
-    "StripeEventFunction": [],
-}
-
-# Actions for which AWS only accepts Resource "*". None are needed today; add an action here
-# (with a reason) only if a statement really has to use "*".
-ACTIONS_REQUIRING_STAR_RESOURCE: frozenset[str] = frozenset()
+# Actions for which AWS only accepts Resource "*" (X-Ray has no resource-level permissions).
+ACTIONS_REQUIRING_STAR_RESOURCE = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +217,7 @@ def sub_string(value: Any) -> str:
 
 
 def iter_statements(node: Any) -> Iterator[dict[str, Any]]:
-    """Every IAM policy statement anywhere in the template."""
+    """Every IAM policy statement anywhere in ``node``."""
     if isinstance(node, dict):
         if "Effect" in node and ("Action" in node or "NotAction" in node):
             yield node
@@ -189,17 +232,48 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-# ---------------------------------------------------------------------------- runtime
+def role_of(resources: dict[str, Any], function: str) -> str:
+    role = resources[function]["Properties"]["Role"]
+    assert isinstance(role, dict), f"{function}: Role must be a GetAtt of the stack's own role"
+    assert list(role) == ["Fn::GetAtt"], role
+    logical_id, attribute = role["Fn::GetAtt"]
+    assert attribute == "Arn"
+    return str(logical_id)
 
 
-def test_runtime_is_python313_on_arm64(template: dict[str, Any]) -> None:
-    for name in FUNCTIONS:
-        props = function_props(template, name)
-        assert props["Runtime"] == "python3.13", name
-        assert props["Architectures"] == ["arm64"], name
-        assert props["Handler"] == "app.handler", name
-        assert props["Tracing"] == "Active", name
-        assert props["Layers"] == [ref("CommonLayer")], name
+# ---------------------------------------------------------------------------- functions
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_runtime_is_python313_on_arm64(template: dict[str, Any], name: str) -> None:
+    props = function_props(template, name)
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Tracing"] == "Active"
+    assert props["Layers"] == [ref("CommonLayer")]
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_each_source_has_an_ingest_and_a_process_function_on_the_same_code(
+    template: dict[str, Any], source: str
+) -> None:
+    spec = SOURCES[source]
+    ingest = function_props(template, str(spec["ingest"]))
+    process = function_props(template, str(spec["process"]))
+    assert ingest["CodeUri"] == process["CodeUri"] == spec["code"]
+    assert (ingest["Handler"], process["Handler"]) == ("ingest.handler", "process.handler")
+    code = REPO_ROOT / str(spec["code"])
+    assert (code / "ingest.py").is_file()
+    assert (code / "process.py").is_file()
+    # An ingest function answers within API Gateway's 30 s; a process function has room for
+    # a full batch of slow calls.
+    assert (ingest["Timeout"], process["Timeout"]) == (15, 120)
+
+
+def test_no_function_uses_a_global_handler_or_timeout(template: dict[str, Any]) -> None:
+    globals_fn = template["Globals"]["Function"]
+    assert "Handler" not in globals_fn
+    assert "Timeout" not in globals_fn
 
 
 def test_layer_matches_runtime_and_is_built_by_makefile(resources: dict[str, Any]) -> None:
@@ -226,7 +300,7 @@ def test_layer_requirements_exclude_the_runtime_sdk() -> None:
 # ---------------------------------------------------------------------------- HTTP API
 
 
-def test_routes_point_to_the_right_functions(resources: dict[str, Any]) -> None:
+def test_routes_point_to_the_ingest_functions(resources: dict[str, Any]) -> None:
     found: dict[tuple[str, str], str] = {}
     for name in FUNCTIONS:
         for props in events_of_type(resources, name, "HttpApi"):
@@ -235,6 +309,14 @@ def test_routes_point_to_the_right_functions(resources: dict[str, Any]) -> None:
             assert key not in found, f"route {key} defined twice"
             found[key] = name
     assert found == ROUTES
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_ingest_answers_http_only_and_process_reads_its_queue_only(
+    resources: dict[str, Any], name: str
+) -> None:
+    kinds = {e["Type"] for e in resources[name]["Properties"]["Events"].values()}
+    assert kinds == ({"HttpApi"} if name in INGEST else {"SQS"})
 
 
 def test_http_api_leaves_cors_to_the_function(resources: dict[str, Any]) -> None:
@@ -266,26 +348,36 @@ def test_http_api_leaves_cors_to_the_function(resources: dict[str, Any]) -> None
 # ---------------------------------------------------------------------------- queues
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_sqs_event_reports_partial_failures_and_is_capped(
-    resources: dict[str, Any], name: str
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_process_function_takes_batches_of_its_queue_and_is_capped(
+    resources: dict[str, Any], source: str
 ) -> None:
-    queue_name, _, _ = SOURCES[name]
-    sqs_events = events_of_type(resources, name, "SQS")
-    assert len(sqs_events) == 1, name
-    event = sqs_events[0]
-    assert event["Queue"] == get_att(queue_name, "Arn")
-    assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
-    assert event["ScalingConfig"]["MaximumConcurrency"] == ref("ProcessingMaxConcurrency")
+    spec = SOURCES[source]
+    (event,) = events_of_type(resources, str(spec["process"]), "SQS")
+    assert event["Queue"] == get_att(str(spec["queue"]), "Arn")
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert event["BatchSize"] == 10
+    # Sign-ups have a cap of their own: a sign-up flood cannot take Partnero's rate limit
+    # from sales.
+    assert event["ScalingConfig"]["MaximumConcurrency"] == ref(str(spec["concurrency"]))
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+def test_concurrency_caps(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    assert params["ProcessingMaxConcurrency"]["Default"] == 5
+    assert params["SignupProcessingMaxConcurrency"]["Default"] == 2
+    for name in ("ProcessingMaxConcurrency", "SignupProcessingMaxConcurrency"):
+        # The minimum that SQS event source ScalingConfig.MaximumConcurrency accepts.
+        assert params[name]["MinValue"] == 2
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
 def test_work_queue_redrives_to_its_dead_letter_queue(
-    template: dict[str, Any], resources: dict[str, Any], name: str
+    template: dict[str, Any], resources: dict[str, Any], source: str
 ) -> None:
-    queue_name, dlq_name, _ = SOURCES[name]
-    queue = resources[queue_name]["Properties"]
+    spec = SOURCES[source]
+    queue = resources[str(spec["queue"])]["Properties"]
+    dlq_name = str(spec["dlq"])
     redrive = queue["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == get_att(dlq_name, "Arn")
     assert redrive["maxReceiveCount"] == ref("MaxReceives")
@@ -298,8 +390,13 @@ def test_work_queue_redrives_to_its_dead_letter_queue(
     assert queue["SqsManagedSseEnabled"] is True
 
     # A message must stay invisible while a batch is processed (AWS: >= 6x the timeout).
-    timeout = function_props(template, name)["Timeout"]
-    assert queue["VisibilityTimeout"] >= 6 * timeout
+    timeout = function_props(template, str(spec["process"]))["Timeout"]
+    assert queue["VisibilityTimeout"] == 720 >= 6 * timeout
+    # Kept 14 days, longer than the longest retry window the template allows.
+    assert queue["MessageRetentionPeriod"] == 1209600
+    assert (
+        queue["MessageRetentionPeriod"] > template["Parameters"]["RetryWindowSeconds"]["MaxValue"]
+    )
 
     # Only the source's own work queue may redrive into its DLQ (ARN built from its name).
     allow = dlq["RedriveAllowPolicy"]
@@ -309,24 +406,20 @@ def test_work_queue_redrives_to_its_dead_letter_queue(
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_dead_letter_queue_has_an_alarm(resources: dict[str, Any], name: str) -> None:
-    _, dlq_name, _ = SOURCES[name]
-    alarm = resources[dlq_name.replace("Queue", "Alarm")]
-    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
-    props = alarm["Properties"]
-    assert props["Namespace"] == "AWS/SQS"
-    assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert props["Dimensions"] == [{"Name": "QueueName", "Value": get_att(dlq_name, "QueueName")}]
-    assert props["ComparisonOperator"] == "GreaterThanThreshold"
-    assert props["Threshold"] == 0
-    assert props["TreatMissingData"] == "notBreaching"
-
-
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_function_has_a_log_group_with_retention(resources: dict[str, Any], name: str) -> None:
-    group = resources[f"{name}LogGroup"]["Properties"]
-    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+def test_function_has_a_log_group_of_its_own_with_retention(
+    resources: dict[str, Any], name: str
+) -> None:
+    group_id = f"{name}LogGroup"
+    props = resources[name]["Properties"]
+    assert props["LoggingConfig"] == {"LogGroup": ref(group_id)}
+    group = resources[group_id]["Properties"]
+    assert sub_string(group["LogGroupName"]).startswith("/aws/lambda/${AWS::StackName}/")
     assert group["RetentionInDays"] == ref("LogRetentionDays")
+
+
+def test_log_group_names_are_distinct(resources: dict[str, Any]) -> None:
+    names = [sub_string(resources[f"{n}LogGroup"]["Properties"]["LogGroupName"]) for n in FUNCTIONS]
+    assert len(set(names)) == len(FUNCTIONS)
 
 
 # ---------------------------------------------------------------------------- tables
@@ -346,6 +439,16 @@ def test_tables_keys_recovery_and_retention(resources: dict[str, Any], name: str
     assert props["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_rate_limit_table(resources: dict[str, Any]) -> None:
+    # The layout partnero_bridge.ratelimit writes: key pk, expiry in expires_at.
+    props = resources["RateLimitTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["SSESpecification"]["SSEEnabled"] is True
 
 
@@ -374,20 +477,47 @@ def test_parked_webhooks_are_not_paged(resources: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_function_environment_is_complete(template: dict[str, Any], name: str) -> None:
+def test_function_environment_is_exactly_what_its_code_reads(
+    template: dict[str, Any], name: str
+) -> None:
     variables = function_props(template, name)["Environment"]["Variables"]
-    expected = {**COMMON_ENV, **FUNCTION_ENV[name]}
-    missing = sorted(set(expected) - set(variables))
-    assert not missing, f"{name} lacks {missing}"
-    for key, value in expected.items():
-        assert variables[key] == value, f"{name}.{key}"
+    assert variables == {**COMMON_ENV, **FUNCTION_ENV[name]}
+
+
+def test_global_environment_names_nothing_a_function_may_not_need(
+    template: dict[str, Any],
+) -> None:
+    assert template["Globals"]["Function"]["Environment"]["Variables"] == COMMON_ENV
+
+
+@pytest.mark.parametrize("name", INGEST)
+def test_ingest_is_told_of_no_credential_ledger_or_idempotency_table(
+    template: dict[str, Any], name: str
+) -> None:
+    text = json.dumps(function_props(template, name)["Environment"])
+    for forbidden in (
+        "PartneroSecret",
+        'EcwidSecret"',
+        "StripeApiSecret",
+        "LedgerTable",
+        "IdempotencyTable",
+    ):
+        assert forbidden not in text, f"{name} names {forbidden}"
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_environment_values_are_literals_or_plain_refs(template: dict[str, Any], name: str) -> None:
-    # Local tooling resolves only !Ref in environments; anything else would drift.
+def test_environment_values_are_what_local_tooling_resolves(
+    template: dict[str, Any], name: str
+) -> None:
+    # Local tooling resolves only !Ref, and !Join of a list parameter, in environments;
+    # anything else would drift.
+    parameters = template["Parameters"]
     for key, value in function_props(template, name)["Environment"]["Variables"].items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and list(value) == ["Fn::Join"]:
+            separator, joined = value["Fn::Join"]
+            assert separator == ","
+            assert parameters[joined["Ref"]]["Type"] == "CommaDelimitedList", f"{name}.{key}"
+        elif isinstance(value, dict):
             assert list(value) == ["Ref"], f"{name}.{key} uses {list(value)}"
         else:
             assert isinstance(value, str | int | float | bool), f"{name}.{key}"
@@ -437,104 +567,6 @@ def test_secrets_hold_no_values(resources: dict[str, Any]) -> None:
     assert generated["GenerateStringKey"] == "hmac_secret"
 
 
-# ---------------------------------------------------------------------------- IAM
-
-
-def test_no_iam_wildcards(template: dict[str, Any]) -> None:
-    statements = list(iter_statements(template))
-    assert statements, "expected explicit IAM statements in the template"
-    for statement in statements:
-        assert "NotAction" not in statement
-        assert "NotResource" not in statement
-        actions = [str(a) for a in as_list(statement["Action"])]
-        for action in actions:
-            assert "*" not in action, f"wildcard action {action!r}"
-        for resource in as_list(statement.get("Resource", [])):
-            text = resource if isinstance(resource, str) else json.dumps(resource)
-            if "*" in text:
-                assert set(actions) <= ACTIONS_REQUIRING_STAR_RESOURCE, (
-                    f"Resource {text} for {actions}"
-                )
-
-
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_function_permissions_are_scoped_to_its_own_resources(
-    resources: dict[str, Any], name: str
-) -> None:
-    queue_name, dlq_name, secret_name = SOURCES[name]
-    granted: dict[str, list[Any]] = {}
-    for statement in iter_statements(resources[name]["Properties"]["Policies"]):
-        assert statement["Effect"] == "Allow"
-        for action in as_list(statement["Action"]):
-            granted.setdefault(action, []).extend(as_list(statement["Resource"]))
-
-    def same(actual: list[Any], expected: list[Any]) -> bool:
-        return sorted(map(json.dumps, actual)) == sorted(map(json.dumps, expected))
-
-    assert same(
-        granted.pop("sqs:SendMessage"),
-        [
-            get_att(queue_name, "Arn"),
-            get_att(dlq_name, "Arn"),
-            *(get_att(q, "Arn") for q in EXTRA_SEND_QUEUES[name]),
-        ],
-    )
-    assert same(granted.pop("sqs:ChangeMessageVisibility"), [get_att(queue_name, "Arn")])
-    assert same(
-        granted.pop("secretsmanager:GetSecretValue"),
-        [ref("PartneroSecret"), ref(secret_name), *(ref(s) for s in EXTRA_SECRETS[name])],
-    )
-    idempotency = get_att("IdempotencyTable", "Arn")
-    ledger = get_att("LedgerTable", "Arn")
-    writes = [get_att(table, "Arn") for table in EXTRA_TABLE_WRITES[name]]
-    assert same(granted.pop("dynamodb:GetItem"), [idempotency, ledger])
-    assert same(granted.pop("dynamodb:PutItem"), [idempotency, ledger, *writes])
-    assert same(granted.pop("dynamodb:UpdateItem"), [idempotency, ledger, *writes])
-    assert same(granted.pop("dynamodb:DeleteItem"), [idempotency])
-    assert same(granted.pop("dynamodb:Query"), [ledger])
-    assert not granted, f"unexpected permissions {sorted(granted)}"
-
-
-# ---------------------------------------------------------------------------- interface
-
-
-def test_parameters(template: dict[str, Any]) -> None:
-    params = template["Parameters"]
-    assert params["Stage"]["AllowedValues"] == ["dev", "prod"]
-    assert params["Stage"]["Default"] == "dev"
-    assert params["MaxReceives"]["Default"] == 5
-    assert params["ProcessingMaxConcurrency"]["MinValue"] == 2
-    assert params["RetryMaxSeconds"]["MaxValue"] == 43200
-    assert params["SignupRequireSignature"]["Default"] == "false"
-    assert params["AlarmTopicArn"]["Default"] == ""
-    assert "HasAlarmTopic" in template["Conditions"]
-    assert params["EcwidStoreIds"]["Default"] == ""
-    # 48 hours: longer than Ecwid's ~24 h of redeliveries, shorter than the 4-day
-    # idempotency TTL (the code refuses a window that is not).
-    assert params["EcwidMaxEventAgeSeconds"]["Default"] == 48 * 3600
-    assert params["EcwidMaxEventAgeSeconds"]["MaxValue"] < 4 * 24 * 3600
-    assert params["SignupWaitSeconds"]["Default"] == 900
-    assert params["RetriggerDays"]["Default"] == 30
-    assert params["PartneroProgramCurrency"]["Default"] == ""
-    assert params["PartneroConvertsCurrencies"]["Default"] == "false"
-
-
-def test_parameter_defaults_are_valid_settings(template: dict[str, Any]) -> None:
-    """Every function's environment, with parameter defaults, is accepted by the code."""
-    from partnero_bridge.config import BridgeSettings
-
-    defaults = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
-
-    def value_of(value: Any) -> str:
-        if isinstance(value, dict):  # a parameter's default, or a resource's name or ARN
-            return defaults.get(value["Ref"], "resource-reference")
-        return str(value)
-
-    for name in FUNCTIONS:
-        variables = function_props(template, name)["Environment"]["Variables"]
-        BridgeSettings.from_environ({key: value_of(v) for key, v in variables.items()})
-
-
 def test_ecwid_secrets_are_split_by_use(resources: dict[str, Any]) -> None:
     webhook = resources["EcwidWebhookSecret"]["Properties"]
     assert sub_string(webhook["Name"]) == "${AWS::StackName}/ecwid-webhook"
@@ -555,25 +587,258 @@ def test_stripe_api_key_has_its_own_secret(resources: dict[str, Any]) -> None:
     }
 
 
-def test_stripe_api_key_is_readable_by_the_stripe_function_only(
+def test_stripe_api_key_is_readable_by_the_stripe_process_function_only(
     template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
     readers = []
     for name, resource in resources.items():
         for statement in iter_statements(resource):
-            if any("StripeApiSecret" in json.dumps(r) for r in as_list(statement["Resource"])):
+            resources_named = as_list(statement.get("Resource", []))
+            if any("StripeApiSecret" in json.dumps(r) for r in resources_named):
                 readers.append((name, sorted(as_list(statement["Action"]))))
-    assert readers == [("StripeEventFunction", ["secretsmanager:GetSecretValue"])]
+    assert readers == [("StripeEventProcessRole", ["secretsmanager:GetSecretValue"])]
+    assert role_of(resources, "StripeEventProcessFunction") == "StripeEventProcessRole"
     # Passed by ARN only, and only to that function.
     for name in FUNCTIONS:
         variables = function_props(template, name)["Environment"]["Variables"]
         named = [key for key, value in variables.items() if "StripeApiSecret" in json.dumps(value)]
-        assert named == (["STRIPE_API_SECRET_ARN"] if name == "StripeEventFunction" else []), name
+        expected = ["STRIPE_API_SECRET_ARN"] if name == "StripeEventProcessFunction" else []
+        assert named == expected, name
     assert "StripeApiSecret" not in json.dumps(template["Globals"])
 
 
-def test_stripe_api_url_parameter(template: dict[str, Any]) -> None:
-    assert template["Parameters"]["StripeApiUrl"]["Default"] == "https://api.stripe.com"
+# ---------------------------------------------------------------------------- IAM
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_function_runs_in_a_role_of_its_own(resources: dict[str, Any], name: str) -> None:
+    props = resources[name]["Properties"]
+    # With Role set SAM generates no role, so it attaches no managed policy either.
+    assert "Policies" not in props
+    role = role_of(resources, name)
+    assert role == name.replace("Function", "Role")
+    assert resources[role]["Type"] == "AWS::IAM::Role"
+    trust = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    assert "ManagedPolicyArns" not in resources[role]["Properties"]
+    users = [n for n in FUNCTIONS if role_of(resources, n) == role]
+    assert users == [name]
+
+
+def test_no_iam_wildcards(template: dict[str, Any]) -> None:
+    statements = list(iter_statements(template))
+    assert statements, "expected explicit IAM statements in the template"
+    for statement in statements:
+        assert "NotAction" not in statement
+        assert "NotResource" not in statement
+        actions = [str(a) for a in as_list(statement["Action"])]
+        for action in actions:
+            assert "*" not in action, f"wildcard action {action!r}"
+        for resource in as_list(statement.get("Resource", [])):
+            text = resource if isinstance(resource, str) else json.dumps(resource)
+            if "*" in text:
+                assert set(actions) <= ACTIONS_REQUIRING_STAR_RESOURCE, (
+                    f"Resource {text} for {actions}"
+                )
+
+
+# ---------------------------------------------------------------------------- parameters
+
+
+def test_parameters(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    assert params["Stage"]["AllowedValues"] == ["dev", "prod"]
+    assert params["Stage"]["Default"] == "dev"
+    assert params["RetryMaxSeconds"]["MaxValue"] == 43200
+    assert params["SignupRequireSignature"]["Default"] == "false"
+    assert params["AlarmTopicArn"]["Default"] == ""
+    assert "HasAlarmTopic" in template["Conditions"]
+    assert params["EcwidStoreIds"]["Default"] == ""
+    # 48 hours: longer than Ecwid's ~24 h of redeliveries, shorter than the 4-day
+    # idempotency TTL (the code refuses a window that is not).
+    assert params["EcwidMaxEventAgeSeconds"]["Default"] == 48 * 3600
+    assert params["EcwidMaxEventAgeSeconds"]["MaxValue"] < 4 * 24 * 3600
+    assert params["SignupWaitSeconds"]["Default"] == 900
+    assert params["RetriggerDays"]["Default"] == 30
+    assert params["PartneroProgramCurrency"]["Default"] == ""
+    assert params["PartneroConvertsCurrencies"]["Default"] == "false"
+
+
+def test_retry_parameters(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    window = params["RetryWindowSeconds"]
+    assert (window["Type"], window["Default"], window["MinValue"], window["MaxValue"]) == (
+        "Number",
+        259200,
+        60,
+        864000,
+    )
+    # A backstop for crashes: the window ends retries long before.
+    assert (params["MaxReceives"]["Default"], params["MaxReceives"]["MaxValue"]) == (200, 1000)
+    assert params["RetryBaseSeconds"]["Default"] == 30
+    assert params["RetryMaxSeconds"]["Default"] == 3600
+
+
+def test_signup_parameters(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    assert params["SignupAllowedOrigins"]["Type"] == "CommaDelimitedList"
+    assert params["SignupAllowedOrigins"]["Default"] == ""
+    assert (
+        params["SignupRateLimitPerMinute"]["Default"],
+        params["SignupRateLimitPerMinute"]["MinValue"],
+    ) == (10, 0)
+    assert params["SignupTrustedProxyHeader"]["Default"] == ""
+    assert params["SignupSalesClaimedBy"]["AllowedValues"] == ["any", "signed"]
+    assert params["SignupSalesClaimedBy"]["Default"] == "any"
+    assert params["SignupPartnerBudgetPerHour"]["Default"] == 200
+
+
+def test_alarm_parameters(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    assert params["RetryingAlarmSeconds"]["Default"] == 3600
+    # Well inside the retry window: there is time to act before anything is dead-lettered.
+    assert params["RetryingAlarmSeconds"]["Default"] < params["RetryWindowSeconds"]["Default"]
+    assert params["ServerErrorAlarmThreshold"]["Default"] == 5
+    assert params["ServerErrorAlarmThreshold"]["MinValue"] == 1
+
+
+def _defaults(template: dict[str, Any]) -> dict[str, str]:
+    return {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+
+
+def _env_as_deployed(
+    template: dict[str, Any], name: str, parameters: Mapping[str, str]
+) -> dict[str, str]:
+    def value_of(value: Any) -> str:
+        if isinstance(value, dict) and "Fn::Join" in value:
+            separator, joined = value["Fn::Join"]
+            members = [m.strip() for m in parameters[joined["Ref"]].split(",")]
+            return str(separator).join(members)
+        if isinstance(value, dict):  # a parameter's value, or a resource's name or ARN
+            return parameters.get(value["Ref"], "resource-reference")
+        return str(value)
+
+    variables = function_props(template, name)["Environment"]["Variables"]
+    return {key: value_of(v) for key, v in variables.items()}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_parameter_defaults_are_valid_settings(template: dict[str, Any], stage: str) -> None:
+    """Every function's environment, with parameter defaults, is accepted by the code."""
+    from partnero_bridge.config import BridgeSettings
+
+    parameters = {**_defaults(template), "Stage": stage}
+    for name in FUNCTIONS:
+        settings = BridgeSettings.from_environ(_env_as_deployed(template, name, parameters))
+        if name in PROCESS:
+            assert settings.retry_window_seconds == 259200
+            assert settings.max_receives == 200
+
+
+def test_allowed_values_of_every_parameter_are_valid_settings(template: dict[str, Any]) -> None:
+    from partnero_bridge.config import BridgeSettings
+
+    defaults = {**_defaults(template), "SignupAllowedOrigins": "https://shop.example"}
+    for parameter, spec in template["Parameters"].items():
+        values = [spec.get("MinValue"), spec.get("MaxValue"), *spec.get("AllowedValues", [])]
+        for value in (v for v in values if v is not None):
+            for name in FUNCTIONS:
+                parameters = {**defaults, parameter: str(value)}
+                BridgeSettings.from_environ(_env_as_deployed(template, name, parameters))
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+def _evaluate(node: Any, parameters: Mapping[str, Any]) -> Any:
+    """CloudFormation's rule functions used by the template, evaluated for given values."""
+    if isinstance(node, dict):
+        ((name, arg),) = node.items()
+        if name == "Ref":
+            return parameters[arg]
+        values = [_evaluate(a, parameters) for a in arg]
+        if name == "Fn::Equals":
+            return values[0] == values[1]
+        if name == "Fn::Not":
+            return not values[0]
+        if name == "Fn::And":
+            return all(values)
+        if name == "Fn::Or":
+            return any(values)
+        if name == "Fn::Contains":
+            return values[1] in values[0]
+        raise AssertionError(f"rule function {name} not modelled here")
+    if isinstance(node, list):
+        return [_evaluate(v, parameters) for v in node]
+    return node
+
+
+def _refused(template: dict[str, Any], **values: Any) -> list[str]:
+    """Names of the rules whose assertions fail for these parameter values."""
+    parameters: dict[str, Any] = {
+        name: spec.get("Default", "") for name, spec in template["Parameters"].items()
+    }
+    parameters["SignupAllowedOrigins"] = [""]
+    parameters.update(values)
+    refused = []
+    for name, rule in template["Rules"].items():
+        applies = _evaluate(rule.get("RuleCondition", True), parameters)
+        assertions = [_evaluate(a["Assert"], parameters) for a in rule["Assertions"]]
+        assert all(a.get("AssertDescription") for a in rule["Assertions"]), name
+        if applies and not all(assertions):
+            refused.append(name)
+    return refused
+
+
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:bridge-alarms"
+
+
+@pytest.mark.parametrize(
+    ("values", "refused"),
+    [
+        pytest.param({"Stage": "dev"}, [], id="dev-without-topic"),
+        pytest.param({"Stage": "prod"}, ["ProdHasAlarmTopic"], id="prod-without-topic"),
+        pytest.param({"Stage": "prod", "AlarmTopicArn": TOPIC}, [], id="prod-with-topic"),
+        pytest.param(
+            {"Stage": "prod", "AlarmTopicArn": TOPIC, "SignupAllowedOrigins": ["*"]},
+            ["ProdSignupOriginsAreListed"],
+            id="prod-any-origin",
+        ),
+        pytest.param(
+            {
+                "Stage": "prod",
+                "AlarmTopicArn": TOPIC,
+                "SignupAllowedOrigins": ["https://shop.example", "*"],
+            },
+            ["ProdSignupOriginsAreListed"],
+            id="prod-any-origin-among-others",
+        ),
+        pytest.param(
+            {
+                "Stage": "prod",
+                "AlarmTopicArn": TOPIC,
+                "SignupAllowedOrigins": ["https://shop.example", "https://www.shop.example"],
+            },
+            [],
+            id="prod-listed-origins",
+        ),
+        pytest.param({"Stage": "dev", "SignupAllowedOrigins": ["*"]}, [], id="dev-any-origin"),
+    ],
+)
+def test_rules_keep_a_prod_stack_honest(
+    template: dict[str, Any], values: dict[str, Any], refused: list[str]
+) -> None:
+    assert set(template["Rules"]) == {"ProdHasAlarmTopic", "ProdSignupOriginsAreListed"}
+    assert _refused(template, **values) == refused
+
+
+# ---------------------------------------------------------------------------- outputs
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -586,47 +851,187 @@ def test_outputs(template: dict[str, Any]) -> None:
         "IdempotencyTableName",
         "LedgerTableName",
         "ParkedWebhooksTableName",
-        "EcwidOrderFunctionName",
+        "RateLimitTableName",
+        "EcwidOrderIngestFunctionName",
         *(f"{secret}Arn" for secret in SECRETS),
     }
-    for queue_name, dlq_name, _ in SOURCES.values():
-        expected |= {f"{queue_name}Url", f"{dlq_name}Url"}
+    for spec in SOURCES.values():
+        expected |= {f"{spec['queue']}Url", f"{spec['dlq']}Url"}
     assert expected <= set(outputs)
     for name, output in outputs.items():
         assert output.get("Description"), name
+    # `partnero-bridge parked replay` reads ECWID_STORE_IDS from the function that has it.
+    assert outputs["EcwidOrderIngestFunctionName"]["Value"] == ref("EcwidOrderIngestFunction")
+    assert "ECWID_STORE_IDS" in FUNCTION_ENV["EcwidOrderIngestFunction"]
 
 
-@pytest.mark.parametrize(
-    ("alarm", "namespace", "metric"),
-    [
-        ("SignupErrorsAlarm", "AWS/Lambda", "Errors"),
-        ("EcwidOrderErrorsAlarm", "AWS/Lambda", "Errors"),
-        ("StripeEventErrorsAlarm", "AWS/Lambda", "Errors"),
-        ("SignupThrottlesAlarm", "AWS/Lambda", "Throttles"),
-        ("EcwidOrderThrottlesAlarm", "AWS/Lambda", "Throttles"),
-        ("StripeEventThrottlesAlarm", "AWS/Lambda", "Throttles"),
-        ("HttpApi5xxAlarm", "AWS/ApiGateway", "5xx"),
-    ],
-)
-def test_operational_alarms(
-    resources: dict[str, Any], alarm: str, namespace: str, metric: str
-) -> None:
+# ---------------------------------------------------------------------------- alarms
+
+
+def bridge_dimensions(source: str) -> list[dict[str, str]]:
+    return [{"Name": "source", "Value": source}, {"Name": "service", "Value": "partnero-bridge"}]
+
+
+def alarm_table() -> dict[str, tuple[str, str, list[dict[str, Any]], str, int, Any, str]]:
+    """alarm -> (namespace, metric, dimensions, statistic, period, threshold, comparison)."""
+    table: dict[str, tuple[str, str, list[dict[str, Any]], str, int, Any, str]] = {}
+    for source, spec in SOURCES.items():
+        prefix, dlq = str(spec["prefix"]), str(spec["dlq"])
+        dlq_dimensions = [{"Name": "QueueName", "Value": get_att(dlq, "QueueName")}]
+        table |= {
+            f"{prefix}RetryingAgeAlarm": (
+                "PartneroBridge",
+                "OldestRetryingSeconds",
+                bridge_dimensions(source),
+                "Maximum",
+                300,
+                ref("RetryingAlarmSeconds"),
+                "GreaterThanThreshold",
+            ),
+            f"{prefix}DeadLetteredAlarm": (
+                "PartneroBridge",
+                "DeadLettered",
+                bridge_dimensions(source),
+                "Sum",
+                300,
+                0,
+                "GreaterThanThreshold",
+            ),
+            f"{prefix}DeadLetterAlarm": (
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                dlq_dimensions,
+                "Maximum",
+                60,
+                0,
+                "GreaterThanThreshold",
+            ),
+            # 5 days: well inside the DLQ's 14 days, even after a 3-day retry window.
+            f"{prefix}DeadLetterAgeAlarm": (
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                dlq_dimensions,
+                "Maximum",
+                300,
+                432000,
+                "GreaterThanThreshold",
+            ),
+            f"{prefix}ServerErrorAlarm": (
+                "PartneroBridge",
+                "ServerError",
+                bridge_dimensions(source),
+                "Sum",
+                300,
+                ref("ServerErrorAlarmThreshold"),
+                "GreaterThanOrEqualToThreshold",
+            ),
+        }
+    table["PartnerSignupSpikeAlarm"] = (
+        "PartneroBridge",
+        "PartnerBudgetExceeded",
+        bridge_dimensions("signup"),
+        "Sum",
+        300,
+        0,
+        "GreaterThanThreshold",
+    )
+    for function in FUNCTIONS:
+        for metric in ("Errors", "Throttles"):
+            table[f"{function.removesuffix('Function')}{metric}Alarm"] = (
+                "AWS/Lambda",
+                metric,
+                [{"Name": "FunctionName", "Value": ref(function)}],
+                "Sum",
+                300,
+                0,
+                "GreaterThanThreshold",
+            )
+    return table
+
+
+def test_the_alarms_are_exactly_these(resources: dict[str, Any]) -> None:
+    alarms = {n for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    # The API Gateway 5xx alarm fired on any single 500: the bridge's ServerError replaces it.
+    assert alarms == set(alarm_table())
+
+
+@pytest.mark.parametrize("alarm", list(alarm_table()))
+def test_alarm_watches_the_right_metric(resources: dict[str, Any], alarm: str) -> None:
+    namespace, metric, dimensions, statistic, period, threshold, comparison = alarm_table()[alarm]
     props = resources[alarm]["Properties"]
+    assert props["AlarmDescription"]
     assert (props["Namespace"], props["MetricName"]) == (namespace, metric)
-    assert props["Threshold"] == 0
-    assert props["ComparisonOperator"] == "GreaterThanThreshold"
-    assert "AlarmActions" in props
+    assert props["Dimensions"] == dimensions
+    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == (
+        statistic,
+        period,
+        1,
+    )
+    assert (props["Threshold"], props["ComparisonOperator"]) == (threshold, comparison)
+    assert props["TreatMissingData"] == "notBreaching"
+    notify = {"Fn::If": ["HasAlarmTopic", [ref("AlarmTopicArn")], ref("AWS::NoValue")]}
+    assert props["AlarmActions"] == notify
+    assert props["OKActions"] == notify
 
 
-def test_dashboard_shows_every_source_metric(resources: dict[str, Any]) -> None:
-    body = sub_string(resources["Dashboard"]["Properties"]["DashboardBody"])
-    for metric in ("Accepted", "Processed", "NotReferred", "Retried", "DeadLettered"):
-        assert f'"{metric}"' in body
-    for queue in (
-        "SignupDeadLetterQueue",
-        "EcwidOrderDeadLetterQueue",
-        "StripeEventDeadLetterQueue",
+def test_bridge_metrics_carry_exactly_the_dimensions_the_alarms_name(
+    template: dict[str, Any],
+) -> None:
+    """Powertools adds ``service`` to every metric of the blob; an alarm must name the same
+    dimension set, or it watches a metric nobody emits."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    metrics = Metrics(
+        namespace=environment["POWERTOOLS_METRICS_NAMESPACE"],
+        service=environment["POWERTOOLS_SERVICE_NAME"],
+    )
+    metrics.set_default_dimensions(source="stripe")
+    metrics.add_metric(name="OldestRetryingSeconds", unit=MetricUnit.Seconds, value=7200)
+    blob = metrics.serialize_metric_set()
+    metrics.clear_metrics()
+    (directive,) = blob["_aws"]["CloudWatchMetrics"]
+    emitted = {name: blob[name] for name in directive["Dimensions"][0]}
+    alarm = resources_alarm(template, "StripeEventRetryingAgeAlarm")
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert emitted == {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+
+
+def resources_alarm(template: dict[str, Any], name: str) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"][name]["Properties"]
+    return props
+
+
+def test_dashboard_shows_every_function_and_metric(resources: dict[str, Any]) -> None:
+    # Valid JSON as it is: the ${...} that Fn::Sub fills in are all inside strings.
+    body = json.loads(sub_string(resources["Dashboard"]["Properties"]["DashboardBody"]))
+    shown = [
+        item
+        for widget in body["widgets"]
+        for row in widget["properties"]["metrics"]
+        for item in row
+        if isinstance(item, str)
+    ]
+    for metric in (
+        "Accepted",
+        "Processed",
+        "NotReferred",
+        "Retried",
+        "DeadLettered",
+        "OldestRetryingSeconds",
+        "ServerError",
+        "RateLimited",
+        "RateLimitUnavailable",
+        "PartnerBudgetExceeded",
+        "StaleWebhook",
+        "FutureWebhook",
+        "ParkedWebhook",
+        "ParkedWebhookDropped",
+        "ApproximateAgeOfOldestMessage",
     ):
-        assert queue in body
-    for metric in ("StaleWebhook", "FutureWebhook", "ParkedWebhook", "ParkedWebhookDropped"):
-        assert f'"{metric}"' in body
+        assert metric in shown, metric
+    for function in FUNCTIONS:
+        assert f"${{{function}}}" in shown, function
+    for spec in SOURCES.values():
+        assert f"${{{spec['dlq']}.QueueName}}" in shown

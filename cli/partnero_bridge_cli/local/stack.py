@@ -2,8 +2,10 @@
 
 - a moto server with the template's queues, tables and secrets (secrets seeded from
   environment variables, never passed to the functions as values);
-- each function in worker processes with its template environment, resolved locally;
-- an HTTP gateway with the template's routes, and pollers for the SQS triggers;
+- each function (per source an ingest and a process function) in worker processes with
+  its template handler, timeout and environment, resolved locally;
+- an HTTP gateway with the template's routes (to the ingest functions), and pollers for the
+  SQS triggers (to the process functions);
 - the Partnero sandbox, unless PARTNERO_API_URL points somewhere else;
 - the fake Ecwid API, unless ECWID_API_URL does; the fake Stripe API, unless STRIPE_API_URL does.
 """
@@ -87,21 +89,41 @@ class StackConfig:
         )
 
 
+def _fed_by(value: Any) -> str | None:
+    """The name a function environment value refers to: ``!Ref X``, or ``!Join [",", !Ref X]``
+    (a CommaDelimitedList parameter, whose text is the same comma-separated list)."""
+    if isinstance(value, Mapping) and set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        if separator != ",":
+            return None
+        value = parts
+    if isinstance(value, Mapping) and set(value) == {"Ref"}:
+        return str(value["Ref"])
+    return None
+
+
 def parameter_overrides(stack: StackModel, env: Mapping[str, str]) -> dict[str, str]:
     """Template parameters, overridden by the environment variable each one feeds.
 
     ``BRIDGE_MAX_RECEIVES: !Ref MaxReceives`` in a function's environment means that
     BRIDGE_MAX_RECEIVES in the user's environment sets MaxReceives, everywhere it is used
-    (the function and the queue's redrive policy alike).
+    (every function that reads it and the queue's redrive policy alike).
     """
     parameters = dict(stack.parameters)
     for function in stack.functions.values():
         for name, value in function.environment.items():
-            if isinstance(value, Mapping) and set(value) == {"Ref"}:
-                ref = str(value["Ref"])
-                if ref in parameters and name in env:
-                    parameters[ref] = env[name]
+            ref = _fed_by(value)
+            if ref in parameters and name in env:
+                parameters[ref] = env[name]
     return parameters
+
+
+def workers_of(spec: FunctionSpec, concurrency: int) -> int:
+    """Warm workers to start for a function: ``concurrency`` for one that serves routes,
+    one per SQS event source otherwise (its poller invokes one batch at a time)."""
+    if spec.routes:
+        return concurrency
+    return max(1, len(spec.triggers))
 
 
 def local_ecwid_store_ids(env: Mapping[str, str]) -> str:
@@ -220,7 +242,10 @@ class LocalStack:
                 spec, resolver, self.env, self.moto.url, self.config.root / "layers" / "common"
             )
             self.functions[spec.logical_id] = LocalFunction(
-                spec, function_env, self.config.concurrency, self._function_log(spec.logical_id)
+                spec,
+                function_env,
+                workers_of(spec, self.config.concurrency),
+                self._function_log(spec.logical_id),
             )
         starters = [threading.Thread(target=f.start) for f in self.functions.values()]
         for thread in starters:

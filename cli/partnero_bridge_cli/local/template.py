@@ -1,8 +1,10 @@
 """Reads template.yaml into what the local stack needs, so it can never drift from it.
 
-Only the parts the emulation uses are modelled: parameters, function environments and
-events, queues with their redrive policies, tables and secrets. Values are resolved for
-the intrinsic functions the template uses there (Ref, GetAtt, Sub).
+Only the parts the emulation uses are modelled: parameters, function environments,
+handlers, timeouts and events, queues with their redrive policies, tables and secrets.
+Values are resolved for the intrinsic functions the template uses there (Ref, GetAtt, Sub,
+and Join, also of a CommaDelimitedList parameter). Roles, alarms and rules are AWS's
+business: nothing local enforces them.
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ class StackModel:
 
     def routes(self) -> list[HttpRoute]:
         return [route for fn in self.functions.values() for route in fn.routes]
+
+    def consumer_of(self, queue: str) -> FunctionSpec:
+        """The function whose SQS event source is ``queue`` (a logical id)."""
+        for function in self.functions.values():
+            if any(trigger.queue == queue for trigger in function.triggers):
+                return function
+        raise KeyError(f"no function consumes {queue}")
 
 
 def _ref(value: Any) -> str | None:
@@ -187,7 +196,12 @@ class Resolver:
                     return self._sub(arg)
                 if name == "Fn::Join":
                     separator, parts = arg
-                    return str(separator).join(str(self.resolve(p)) for p in parts)
+                    resolved = self.resolve(parts)
+                    if isinstance(resolved, str):
+                        # A CommaDelimitedList parameter, held as its text: CloudFormation
+                        # gives its members trimmed.
+                        resolved = [part.strip() for part in resolved.split(",")]
+                    return str(separator).join(str(part) for part in resolved)
             return {str(k): self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]

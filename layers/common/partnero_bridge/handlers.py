@@ -1,5 +1,5 @@
-"""What every function's entry point shares: the API resolver's error mapping and the
-switch between an API Gateway request (ingest) and an SQS batch (process)."""
+"""What every function's entry point shares: the API resolver's error mapping (ingest
+functions answer API Gateway requests) and the SQS batch entry (process functions)."""
 
 from __future__ import annotations
 
@@ -60,18 +60,27 @@ def is_queue_batch(event: dict[str, Any]) -> bool:
     return bool(records) and records[0].get("eventSource") == "aws:sqs"
 
 
-def dispatch(
-    event: dict[str, Any],
-    context: LambdaContext,
-    app: APIGatewayHttpResolver,
-    source: Source,
-    process: DeliveryHandler,
+def serve_api(
+    event: dict[str, Any], context: LambdaContext, app: APIGatewayHttpResolver
 ) -> dict[str, Any]:
+    """An ingest function's whole job: answer one API Gateway HTTP API (v2) request."""
     trace_libraries()
-    if is_queue_batch(event):
-        # Imported here: an API request (ingest) never needs the processing machinery,
-        # whose Powertools idempotency module imports boto3 at once.
-        from partnero_bridge.processing import process_batch
-
-        return process_batch(event, context, source, process)
     return app.resolve(event, context)
+
+
+def serve_queue(
+    event: dict[str, Any], context: LambdaContext, source: Source, process: DeliveryHandler
+) -> dict[str, Any]:
+    """A process function's whole job: one SQS batch of ``source``'s work queue.
+
+    Returns ``{"batchItemFailures": [...]}``; raises ValueError for any other event (a
+    process function has no route, and an API request must not look like a success).
+    """
+    if not is_queue_batch(event):
+        raise ValueError("not an SQS batch: this function only processes its work queue")
+    trace_libraries()
+    # Imported here: ingest functions import this module too, and never need the
+    # processing machinery, whose Powertools idempotency module imports boto3 at once.
+    from partnero_bridge.processing import process_batch
+
+    return process_batch(event, context, source, process)

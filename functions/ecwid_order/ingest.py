@@ -1,5 +1,9 @@
-"""Ecwid order function: ``POST /webhooks/ecwid`` (ingest: verify and queue, answer 200)
-and the Ecwid work queue (process: fetch the order, reconcile its Partnero transaction)."""
+"""Ecwid ingest function: ``POST /webhooks/ecwid``.
+
+Verifies the webhook with the app's client secrets, then queues it (or parks it when its
+store is not configured) and answers 200. It reads no store token and cannot read the
+Partnero key or write the ledger (the process function does that).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from partnero_bridge.ecwid.ingest import accept_webhook
-from partnero_bridge.envelope import Outcome, QueueEnvelope, Source
-from partnero_bridge.handlers import dispatch, new_resolver
+from partnero_bridge.envelope import Source
+from partnero_bridge.handlers import new_resolver, serve_api
 from partnero_bridge.observability import logger, metrics, tracer
-from partnero_bridge.runtime import Runtime, get_runtime
+from partnero_bridge.runtime import get_runtime
 
 app = new_resolver()
 metrics.set_default_dimensions(source=Source.ECWID.value)
@@ -23,15 +27,8 @@ def webhook() -> Response[str]:
     return accept_webhook(app.current_event, get_runtime())
 
 
-def process(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
-    # Imported on first use: API requests (ingest) never need the processing code.
-    from partnero_bridge.ecwid.process import process_order_event
-
-    return process_order_event(envelope, runtime)
-
-
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, app, Source.ECWID, process)
+    return serve_api(event, context, app)

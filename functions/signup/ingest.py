@@ -1,5 +1,8 @@
-"""Sign-up function: ``POST /signup`` (ingest, answers 202) and the sign-up work queue
-(process, creates the Partnero customer)."""
+"""Sign-up ingest function: ``POST /signup`` and its CORS preflight (``OPTIONS /signup``).
+
+Checks, validates and queues a sign-up, answering 202 in milliseconds; it never calls
+Partnero and cannot read the Partnero key (the process function creates the customer).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from partnero_bridge.envelope import Outcome, QueueEnvelope, Source
-from partnero_bridge.handlers import dispatch, new_resolver
+from partnero_bridge.envelope import Source
+from partnero_bridge.handlers import new_resolver, serve_api
 from partnero_bridge.observability import logger, metrics, tracer
-from partnero_bridge.runtime import Runtime, get_runtime
+from partnero_bridge.runtime import get_runtime
 from partnero_bridge.signup.ingest import accept_signup, origin_policy, preflight
 
 app = new_resolver(
@@ -33,15 +36,8 @@ def signup_preflight() -> Response[str]:
     return preflight(app.current_event, origin_policy(get_runtime()))
 
 
-def process(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
-    # Imported on first use: API requests (ingest) never need the processing code.
-    from partnero_bridge.signup.process import process_signup
-
-    return process_signup(envelope, runtime)
-
-
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, app, Source.SIGNUP, process)
+    return serve_api(event, context, app)

@@ -1,0 +1,25 @@
+"""Ecwid process function: the Ecwid work queue (SQS batches).
+
+Fetches each webhook's order from the Ecwid API with its store's token and reconciles the
+order's Partnero transaction with the ledger.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from partnero_bridge.ecwid.process import process_order_event
+from partnero_bridge.envelope import Source
+from partnero_bridge.handlers import serve_queue
+from partnero_bridge.observability import logger, metrics, tracer
+
+metrics.set_default_dimensions(source=Source.ECWID.value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return serve_queue(event, context, Source.ECWID, process_order_event)

@@ -1,0 +1,25 @@
+"""Stripe process function: the Stripe work queue (SQS batches).
+
+Reads the payment each event concerns from the Stripe API (read-only key) and records its
+Partnero transaction, refunds and disputes through the ledger.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from partnero_bridge.envelope import Source
+from partnero_bridge.handlers import serve_queue
+from partnero_bridge.observability import logger, metrics, tracer
+from partnero_bridge.stripe.process import process_stripe_event
+
+metrics.set_default_dimensions(source=Source.STRIPE.value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return serve_queue(event, context, Source.STRIPE, process_stripe_event)

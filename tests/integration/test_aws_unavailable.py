@@ -74,6 +74,7 @@ def bridge(
         "STRIPE_API_KEY": STRIPE_KEY,
         "BRIDGE_RETRY_BASE_SECONDS": "0",
         "BRIDGE_MAX_RECEIVES": "5",
+        "SIGNUP_ALLOWED_ORIGINS": "https://shop.example",
     }
     try:
         reset_runtime()
@@ -92,7 +93,8 @@ REQUESTS: dict[str, Callable[[Bridge], tuple[str, bytes, dict[str, str]]]] = {
     "signup": lambda _b: (
         "/signup",
         json.dumps({"email": "a@example.com", "partner_key": "demo-partner"}).encode(),
-        {"content-type": "application/json"},
+        # A browser's sign-up, from an allowed origin.
+        {"content-type": "application/json", "origin": "https://shop.example"},
     ),
     "ecwid": lambda _b: (
         "/webhooks/ecwid",

@@ -46,6 +46,8 @@ def bridge(
         "BRIDGE_RETRY_BASE_SECONDS": "0",
         # A sale without a partner waits this long for its customer's sign-up.
         "BRIDGE_SIGNUP_WAIT_SECONDS": "2",
+        # Sign-ups come from the shop's page, unsigned, on this origin.
+        "SIGNUP_ALLOWED_ORIGINS": "https://shop.example",
     }
     with in_process_bridge(monkeypatch, env) as bridge:
         yield bridge
@@ -278,7 +280,12 @@ def test_order_without_partner_goes_to_the_customer_from_signup(
     assert bridge.messages("EcwidOrderDeadLetterQueue") == []
 
     # The sign-up comes late: it re-checks the waiting sale, which now counts.
-    bridge.call("POST", "/signup", {"email": "Jane.Doe@example.com", "partner_key": "acme"})
+    bridge.call(
+        "POST",
+        "/signup",
+        {"email": "Jane.Doe@example.com", "partner_key": "acme"},
+        {"origin": "https://shop.example"},
+    )
     bridge.drain("signup")
     bridge.drain("ecwid")
     second = {**unreferred, "id": "NOREF2", "internalId": 2}

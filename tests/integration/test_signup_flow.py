@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from partnero_bridge.signup import signature
 from partnero_bridge_cli.local.aws import client
 from partnero_bridge_cli.local.sandbox import Fault, PartneroSandbox
 from tests.conftest import SANDBOX_KEY
-from tests.support.inprocess import ROOT, InProcessBridge, in_process_bridge
+from tests.support.inprocess import ROOT, ApiAnswer, InProcessBridge, in_process_bridge
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +35,15 @@ def bridge(monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox) -> Iterato
         yield bridge
 
 
+def from_shop(
+    bridge: InProcessBridge,
+    body: bytes | str | dict[str, Any] | None,
+    headers: dict[str, str] | None = None,
+) -> ApiAnswer:
+    """``POST /signup`` as the shop's page sends it: unsigned, from its allowed origin."""
+    return bridge.call("POST", "/signup", body, {"origin": SHOP, **(headers or {})})
+
+
 def customer_posts(sandbox: PartneroSandbox) -> list[dict[str, object]]:
     return [r.body for r in sandbox.requests() if r.method == "POST" and r.path == "/v1/customers"]
 
@@ -41,7 +51,7 @@ def customer_posts(sandbox: PartneroSandbox) -> list[dict[str, object]]:
 def test_referred_signup_creates_one_partnero_customer(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
-    answer = bridge.call("POST", "/signup", JANE)
+    answer = from_shop(bridge, JANE)
     assert (answer.status, answer.body) == (202, {"status": "accepted"})
     assert bridge.queue_depth("SignupQueue") == 1
 
@@ -66,7 +76,7 @@ def test_repeated_identical_signup_sends_nothing_more(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
     for _ in range(3):
-        assert bridge.call("POST", "/signup", JANE).status == 202
+        assert from_shop(bridge, JANE).status == 202
         bridge.drain("signup")
     assert len(customer_posts(sandbox)) == 1
     assert bridge.messages("SignupDeadLetterQueue") == []
@@ -75,8 +85,8 @@ def test_repeated_identical_signup_sends_nothing_more(
 def test_same_customer_through_another_partner_stays_one_customer(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
-    bridge.call("POST", "/signup", JANE)
-    bridge.call("POST", "/signup", {**JANE, "partner_key": "acme"})
+    from_shop(bridge, JANE)
+    from_shop(bridge, {**JANE, "partner_key": "acme"})
     bridge.drain("signup")
     # Partnero refuses the second key (422 duplicate): an outcome, not a failure.
     assert len(sandbox.customers()) == 1
@@ -85,7 +95,7 @@ def test_same_customer_through_another_partner_stays_one_customer(
 
 def test_partner_key_from_cookie(bridge: InProcessBridge, sandbox: PartneroSandbox) -> None:
     body = {"email": "sam@example.com"}
-    answer = bridge.call("POST", "/signup", body, {"cookie": "theme=dark; partnero_partner=acme"})
+    answer = from_shop(bridge, body, {"cookie": "theme=dark; partnero_partner=acme"})
     assert answer.status == 202
     bridge.drain("signup")
     assert customer_posts(sandbox) == [
@@ -96,7 +106,7 @@ def test_partner_key_from_cookie(bridge: InProcessBridge, sandbox: PartneroSandb
 def test_unreferred_signup_is_accepted_and_sends_nothing(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
-    answer = bridge.call("POST", "/signup", {"email": "nobody@example.com"})
+    answer = from_shop(bridge, {"email": "nobody@example.com"})
     assert (answer.status, answer.body) == (202, {"status": "accepted"})
     assert bridge.queue_depth("SignupQueue") == 0
     assert sandbox.requests() == []
@@ -105,9 +115,9 @@ def test_unreferred_signup_is_accepted_and_sends_nothing(
 def test_invalid_partner_key_is_an_outcome_and_looks_the_same_to_the_caller(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
-    valid = bridge.call("POST", "/signup", JANE)
-    invalid = bridge.call(
-        "POST", "/signup", {**JANE, "email": "x@example.com", "partner_key": "no-such-partner"}
+    valid = from_shop(bridge, JANE)
+    invalid = from_shop(
+        bridge, {**JANE, "email": "x@example.com", "partner_key": "no-such-partner"}
     )
     assert (invalid.status, invalid.body) == (valid.status, valid.body)
     bridge.drain("signup")
@@ -123,7 +133,7 @@ def test_partnero_failing_lands_in_dlq_with_request_and_last_error(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
     sandbox.inject_fault(Fault(status=500, count=-1))
-    bridge.call("POST", "/signup", JANE)
+    from_shop(bridge, JANE)
     bridge.drain("signup")
 
     assert len(customer_posts(sandbox)) == 3  # BRIDGE_MAX_RECEIVES
@@ -148,7 +158,7 @@ def test_request_partnero_rejects_as_invalid_is_dead_lettered_at_once(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
     sandbox.inject_fault(Fault(status=422, count=1))
-    bridge.call("POST", "/signup", JANE)
+    from_shop(bridge, JANE)
     bridge.drain("signup")
     assert len(customer_posts(sandbox)) == 1
     [dead] = bridge.messages("SignupDeadLetterQueue")
@@ -163,7 +173,7 @@ def test_wrong_partnero_key_is_retried_as_configuration_error(
         SecretId=bridge.resources.refs["PartneroSecret"],
         SecretString=json.dumps({"api_key": "wrong"}),
     )
-    bridge.call("POST", "/signup", JANE)
+    from_shop(bridge, JANE)
     bridge.drain("signup")
     [dead] = bridge.messages("SignupDeadLetterQueue")
     attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
@@ -177,7 +187,7 @@ def test_retry_after_is_honoured_then_processed_once(
     bridge: InProcessBridge, sandbox: PartneroSandbox
 ) -> None:
     sandbox.inject_fault(Fault(status=429, retry_after="1", count=1))
-    bridge.call("POST", "/signup", JANE)
+    from_shop(bridge, JANE)
     bridge.drain("signup")
     statuses = [r.status for r in sandbox.requests()]
     assert statuses == [429, 200]
@@ -219,7 +229,7 @@ def test_bad_input_is_refused_with_a_clear_error(
     error: str,
     field: str | None,
 ) -> None:
-    answer = bridge.call("POST", "/signup", body)
+    answer = from_shop(bridge, body)
     assert answer.status == status
     assert answer.body["error"] == error
     assert answer.body["message"]
@@ -230,8 +240,8 @@ def test_bad_input_is_refused_with_a_clear_error(
 
 
 def test_form_encoded_body_is_refused(bridge: InProcessBridge) -> None:
-    answer = bridge.call(
-        "POST", "/signup", "email=a%40b.co", {"content-type": "application/x-www-form-urlencoded"}
+    answer = from_shop(
+        bridge, "email=a%40b.co", {"content-type": "application/x-www-form-urlencoded"}
     )
     assert (answer.status, answer.body["error"]) == (415, "unsupported_media_type")
     assert bridge.queue_depth("SignupQueue") == 0
@@ -293,12 +303,22 @@ def test_bad_signature_is_refused(bridge: InProcessBridge) -> None:
     assert bridge.queue_depth("SignupQueue") == 0
 
 
+def test_unsigned_call_without_a_browser_origin_is_refused(
+    bridge: InProcessBridge, sandbox: PartneroSandbox
+) -> None:
+    # What `curl` sends: it would otherwise create a customer for any email and partner.
+    answer = bridge.call("POST", "/signup", JANE)
+    assert (answer.status, answer.body["error"]) == (401, "signature_required")
+    assert bridge.queue_depth("SignupQueue") == 0
+    assert sandbox.requests() == []
+
+
 def test_queue_unavailable_at_ingest_is_a_503_not_a_202(
     bridge: InProcessBridge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bridge.call("POST", "/signup", {"email": "warmup@example.com"})  # activate the function
+    from_shop(bridge, {"email": "warmup@example.com"})  # activate the function
     bridge.sqs.delete_queue(QueueUrl=bridge.queue_url("SignupQueue"))
-    answer = bridge.call("POST", "/signup", JANE)
+    answer = from_shop(bridge, JANE)
     assert (answer.status, answer.body["error"]) == (503, "temporarily_unavailable")
 
 
@@ -330,11 +350,11 @@ def test_a_repeated_delivery_is_logged_and_counted_as_a_duplicate(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    bridge.call("POST", "/signup", JANE)
+    from_shop(bridge, JANE)
     bridge.drain("signup")
     capsys.readouterr()
     caplog.clear()
-    bridge.call("POST", "/signup", JANE)
+    from_shop(bridge, JANE)
     bridge.drain("signup")
     out = capsys.readouterr().out  # metrics (EMF) are printed
     assert "duplicate delivery: already processed" in caplog.text

@@ -68,6 +68,8 @@ def _env(sandbox: PartneroSandbox, stripe_api: FakeStripeApi, **more: str) -> di
         "BRIDGE_RETRY_BASE_SECONDS": "0",
         # A sale without a partner waits this long for its customer's sign-up.
         "BRIDGE_SIGNUP_WAIT_SECONDS": "1",
+        # Sign-ups come from the shop's page, unsigned, on this origin.
+        "SIGNUP_ALLOWED_ORIGINS": "https://shop.example",
         **more,
     }
 
@@ -484,7 +486,12 @@ def test_a_payment_before_its_signup_counts_once_the_customer_signs_up(
     assert bridge.messages("StripeEventDeadLetterQueue") == []
 
     # The sign-up comes later: it sends the payment back to be decided again.
-    answer = bridge.call("POST", "/signup", {"email": "Grace@Example.com", "partner_key": "acme"})
+    answer = bridge.call(
+        "POST",
+        "/signup",
+        {"email": "Grace@Example.com", "partner_key": "acme"},
+        {"origin": "https://shop.example"},
+    )
     assert answer.status == 202
     bridge.drain("signup")
     bridge.drain("stripe")

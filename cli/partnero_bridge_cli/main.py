@@ -18,6 +18,17 @@ def _project_root(start: Path) -> Path:
     )
 
 
+def _rate(text: str) -> float:
+    """``--rate``: messages a second, a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number >= 0 (0: no limit)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="partnero-bridge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -36,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     dlq = commands.add_parser(
         "dlq",
         help="list, replay or purge dead-lettered messages",
-        description="Reaches the local stack through AWS_ENDPOINT_URL, a deployed stack "
-        "through --stack-name (queue URLs from its outputs).",
+        description="Reads each dead-letter queue until it is really empty (long polling), "
+        "each message once; list leaves every message in place, replay sends each back to "
+        "its work queue once (a new retry window) and then deletes it. Reaches the local "
+        "stack through AWS_ENDPOINT_URL, a deployed stack through --stack-name (queue URLs "
+        "from its outputs).",
     )
     dlq.add_argument("action", choices=["list", "replay", "purge"])
     dlq.add_argument(
@@ -54,6 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     dlq.add_argument("--json", action="store_true", help="list as JSON")
     dlq.add_argument("--yes", action="store_true", help="purge without asking")
+    dlq.add_argument(
+        "--rate",
+        type=_rate,
+        default=50.0,
+        help="replay at most this many messages a second (default: 50; 0: no limit)",
+    )
+    dlq.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr"
+    )
     parked = commands.add_parser(
         "parked",
         help="list or replay parked Ecwid webhooks (stores that were not configured)",

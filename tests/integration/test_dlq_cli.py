@@ -11,12 +11,21 @@ from typing import Any
 import boto3
 import pytest
 
-from partnero_bridge_cli.dlq import run
+from partnero_bridge_cli.dlq import DEFAULT_RATE, Tools, run
 from partnero_bridge_cli.local.sandbox import Fault, PartneroSandbox
+from partnero_bridge_cli.queue_scan import Polling
 from tests.conftest import SANDBOX_KEY
 from tests.support.inprocess import InProcessBridge, in_process_bridge
+from tests.support.signup import signed_signup
 
 pytestmark = pytest.mark.integration
+
+HMAC_SECRET = "test-signup-hmac-secret-51c7"
+
+# Short polls, one empty receive ending a scan: moto answers every receive from all its
+# messages, so here this reads as completely as long polling, without its waits
+# (test_dlq_scale reads 1,000 dead letters with long polling).
+QUICK = Tools(polling=Polling(wait_seconds=0, empty_polls=1))
 
 
 @pytest.fixture
@@ -24,6 +33,7 @@ def bridge(monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox) -> Iterato
     env = {
         "PARTNERO_API_URL": sandbox.url,
         "PARTNERO_API_KEY": SANDBOX_KEY,
+        "SIGNUP_HMAC_SECRET": HMAC_SECRET,
         "BRIDGE_MAX_RECEIVES": "2",
         "BRIDGE_RETRY_BASE_SECONDS": "0",
     }
@@ -39,16 +49,19 @@ def dlq(*argv: str, answer: str = "n", **options: Any) -> tuple[int, str]:
         stack_name=options.get("stack_name"),
         json="--json" in argv,
         yes="--yes" in argv,
+        rate=options.get("rate", DEFAULT_RATE),
+        quiet="--quiet" in argv,
     )
     out = io.StringIO()
-    code = run(args, out=out, ask=lambda _prompt: answer)
+    code = run(args, out=out, ask=lambda _prompt: answer, err=io.StringIO(), tools=QUICK)
     return code, out.getvalue()
 
 
 def fail_signups(bridge: InProcessBridge, sandbox: PartneroSandbox, *emails: str) -> None:
     sandbox.inject_fault(Fault(status=500, count=-1))
     for email in emails:
-        bridge.call("POST", "/signup", {"email": email, "partner_key": "demo-partner"})
+        body, headers = signed_signup({"email": email, "partner_key": "demo-partner"}, HMAC_SECRET)
+        assert bridge.call("POST", "/signup", body, headers).status == 202
     bridge.drain("signup")
     sandbox.clear_faults()
 

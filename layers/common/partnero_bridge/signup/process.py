@@ -125,7 +125,8 @@ def spend_partner_budget(partner_key: str, runtime: Runtime, now: float | None =
     spread = random.uniform(0, _BUDGET_SPREAD_SECONDS)  # noqa: S311 - jitter, not a secret
     wait = count.window.seconds_left(now) + spread
     raise PartnerBudgetExceeded(
-        f"partner key over its budget of {budget} sign-ups an hour; processed next hour",
+        f"partner key {partner_key} is over its budget of {budget} sign-ups an hour; "
+        "processed next hour",
         retry_after=wait,
     )
 

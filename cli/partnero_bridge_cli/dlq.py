@@ -436,6 +436,7 @@ def replay(
     scan = _scan(sqs, pair, tools, task)
     pace = Pace(rate, tools.clock, tools.sleep)
     sent: dict[str, DeadLetter] = {}  # on the work queue, not yet deleted from the DLQ
+    done: set[str] = set()  # message ids sent and deleted
     refusals: dict[str, str] = {}  # why SQS refused to delete a sent message
     replayed: set[str] = set()  # delivery keys sent in this run
     kept: set[str] = set()  # message ids left in the DLQ
@@ -453,6 +454,7 @@ def replay(
         for message_id in pending:
             if message_id not in refused:
                 del sent[message_id]
+                done.add(message_id)
                 refusals.pop(message_id, None)
 
     try:
@@ -461,6 +463,11 @@ def replay(
             decided = 0
             for message in batch:
                 letter = _dead_letter(pair.source, message)
+                if letter.message_id in done:
+                    # SQS answers a delete with an outdated handle with success without
+                    # deleting: delete it again with this newest handle, never resend.
+                    sent[letter.message_id] = letter
+                    continue
                 if letter.message_id in sent:
                     continue  # received again before its delete went through: never resent
                 if letter.message_id in kept:

@@ -164,6 +164,8 @@ class Stand:
         self.send_refusals: dict[str, dict[str, Any]] = {}  # delivery id -> Failed entry
         self.flaky_sends: Counter[str] = Counter()  # delivery id -> SQS-side refusals left
         self.delete_refusals: dict[str, dict[str, Any]] = {}  # message id -> Failed entry
+        # Deletes answered as done but not done, as SQS does for an outdated handle.
+        self.ignored_deletes: set[str] = set()
         self.receive_delay = 0.0
         self.after_receive: list[Any] = []
         self.after_send: list[Any] = []
@@ -223,7 +225,21 @@ class Stand:
         return self._batch(self._sqs.change_message_visibility_batch, {}, **params)
 
     def delete_message_batch(self, **params: Any) -> Any:
-        return self._batch(self._sqs.delete_message_batch, self.delete_refusals, **params)
+        ignored = [
+            entry
+            for entry in params["Entries"]
+            if self.message_of.get(entry["ReceiptHandle"]) in self.ignored_deletes
+        ]
+        rest = [entry for entry in params["Entries"] if entry not in ignored]
+        answer = (
+            self._batch(
+                self._sqs.delete_message_batch, self.delete_refusals, **{**params, "Entries": rest}
+            )
+            if rest
+            else {"Successful": [], "Failed": []}
+        )
+        answer["Successful"] += [{"Id": entry["Id"]} for entry in ignored]
+        return answer
 
     # -- sending ------------------------------------------------------------------------
     def send_message_batch(self, **params: Any) -> Any:
@@ -340,24 +356,32 @@ def test_a_message_given_out_again_is_listed_once_and_released_with_its_newest_h
     assert depth(bridge, DEAD) == (60, 0)
 
 
-def test_a_message_given_out_again_during_replay_is_sent_once(bridge: InProcessBridge) -> None:
+@pytest.mark.parametrize("delete_answer", ["refused", "ignored"])
+def test_a_message_given_out_again_during_replay_is_sent_once(
+    bridge: InProcessBridge, delete_answer: str
+) -> None:
     ids = dead_letter(bridge, 40)
     stand = Stand(bridge.sqs)
     victims: list[str] = []
 
     def refuse_then_lapse(queue_url: str, messages: list[dict[str, Any]]) -> None:
-        # The first batch's deletes are refused as with an expired handle, and the
-        # messages come out again: the command must delete, not send, them then.
+        # The first batch's deletes fail, as with an outdated handle (refused, or answered
+        # as done and not done), and the messages come out again: the command must
+        # delete, not send, them then.
         if not victims and messages:
             victims.extend(m["MessageId"] for m in messages[:3])
             for message_id in victims:
+                if delete_answer == "ignored":
+                    stand.ignored_deletes.add(message_id)
+                    continue
                 stand.delete_refusals[message_id] = {
                     "SenderFault": True,
                     "Code": "ReceiptHandleIsInvalid",
                     "Message": "The receipt handle has expired.",
                 }
-        elif victims and stand.delete_refusals:
+        elif victims:
             stand.delete_refusals.clear()
+            stand.ignored_deletes.clear()
             stand.after_receive.clear()
             stand.lapse(queue_url, victims)
 

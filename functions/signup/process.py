@@ -11,8 +11,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from partnero_bridge.envelope import Source
-from partnero_bridge.handlers import serve_queue
-from partnero_bridge.observability import logger, metrics, tracer
+from partnero_bridge.observability import logger, metrics, trace_libraries, tracer
+from partnero_bridge.processing import process_batch
 from partnero_bridge.signup.process import process_signup
 
 metrics.set_default_dimensions(source=Source.SIGNUP.value)
@@ -22,4 +22,5 @@ metrics.set_default_dimensions(source=Source.SIGNUP.value)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return serve_queue(event, context, Source.SIGNUP, process_signup)
+    trace_libraries()
+    return process_batch(event, context, Source.SIGNUP, process_signup)

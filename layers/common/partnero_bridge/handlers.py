@@ -1,5 +1,5 @@
-"""What every function's entry point shares: the API resolver's error mapping (ingest
-functions answer API Gateway requests) and the SQS batch entry (process functions)."""
+"""What every ingest function's entry point shares: the API resolver, whose refusals are
+all JSON, and the entry that answers one API Gateway request."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from partnero_bridge.api import ApiError, error_response, json_response
-from partnero_bridge.envelope import Source
 from partnero_bridge.observability import logger, trace_libraries
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from partnero_bridge.processing import DeliveryHandler
 
 CorsHeaders = Callable[["APIGatewayProxyEventV2"], dict[str, str]]
 
@@ -55,32 +53,13 @@ def new_resolver(cors_headers: CorsHeaders = _no_cors) -> APIGatewayHttpResolver
     return app
 
 
-def is_queue_batch(event: dict[str, Any]) -> bool:
-    records = event.get("Records") or []
-    return bool(records) and records[0].get("eventSource") == "aws:sqs"
-
-
 def serve_api(
     event: dict[str, Any], context: LambdaContext, app: APIGatewayHttpResolver
 ) -> dict[str, Any]:
-    """An ingest function's whole job: answer one API Gateway HTTP API (v2) request."""
+    """An ingest function's whole job: answer one API Gateway HTTP API (v2) request.
+
+    (A process function's whole job is ``partnero_bridge.processing.process_batch``; it
+    never imports this module, whose API resolver it does not need.)
+    """
     trace_libraries()
     return app.resolve(event, context)
-
-
-def serve_queue(
-    event: dict[str, Any], context: LambdaContext, source: Source, process: DeliveryHandler
-) -> dict[str, Any]:
-    """A process function's whole job: one SQS batch of ``source``'s work queue.
-
-    Returns ``{"batchItemFailures": [...]}``; raises ValueError for any other event (a
-    process function has no route, and an API request must not look like a success).
-    """
-    if not is_queue_batch(event):
-        raise ValueError("not an SQS batch: this function only processes its work queue")
-    trace_libraries()
-    # Imported here: ingest functions import this module too, and never need the
-    # processing machinery, whose Powertools idempotency module imports boto3 at once.
-    from partnero_bridge.processing import process_batch
-
-    return process_batch(event, context, source, process)

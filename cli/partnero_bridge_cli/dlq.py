@@ -778,7 +778,9 @@ def _run(
     for purge_report in purged:
         if purge_report.not_released:
             err.write(_not_released_line(purge_report.not_released) + "\n")
-    return 0 if not any(p.failed for p in purged) else 1
+        if purge_report.unreached:
+            err.write(_unreached_line(purge_report.source, purge_report.unreached) + "\n")
+    return 0 if not any(p.failed or p.unreached for p in purged) else 1
 
 
 def _all(reports: Sequence[ReplayReport], name: str) -> list[tuple[DeadLetter, str]]:

@@ -80,12 +80,22 @@ def chunks[T](items: Sequence[T], size: int = BATCH_ENTRIES) -> Iterator[Sequenc
         yield items[start : start + size]
 
 
+def queue_counts(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
+    """SQS's counts of a queue's messages, (visible, held in flight); approximate, they
+    lag changes by up to about a minute."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(attributes.get("ApproximateNumberOfMessages", "0")),
+        int(attributes.get("ApproximateNumberOfMessagesNotVisible", "0")),
+    )
+
+
 def visible_count(sqs: SQSClient, queue_url: str) -> int:
     """SQS's ApproximateNumberOfMessages: visible messages (lags changes by up to a minute)."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]
-    return int(attributes.get("ApproximateNumberOfMessages", "0"))
+    return queue_counts(sqs, queue_url)[0]
 
 
 def entry_failures(
@@ -173,16 +183,23 @@ class QueueScan:
         return messages
 
     def batches(self) -> Iterator[list[MessageTypeDef]]:
-        """Receive until the queue is really empty; yields each non-empty receive."""
+        """Receive until the queue is really empty; yields each non-empty receive.
+
+        A queue that gave nothing and that SQS counts as holding nothing, visible or in
+        flight, is empty after one empty long poll; otherwise ``empty_polls`` in a row.
+        """
         empty = 0
+        received = False
         settle_until: float | None = None
         while True:
             batch = self.receive()
             if batch:
-                empty, settle_until = 0, None
+                empty, settle_until, received = 0, None, True
                 yield batch
                 continue
             empty += 1
+            if empty == 1 and not received and queue_counts(self._sqs, self.queue_url) == (0, 0):
+                return
             if empty < self._polling.empty_polls:
                 continue
             visible = visible_count(self._sqs, self.queue_url)

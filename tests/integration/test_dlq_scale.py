@@ -167,6 +167,7 @@ class Stand:
         # Deletes answered as done but not done, as SQS does for an outdated handle.
         self.ignored_deletes: set[str] = set()
         self.receive_delay = 0.0
+        self.in_flight_limit_reached = False
         self.after_receive: list[Any] = []
         self.after_send: list[Any] = []
 
@@ -177,6 +178,8 @@ class Stand:
     def receive_message(self, **params: Any) -> Any:
         if self.receive_delay:
             time.sleep(self.receive_delay)
+        if self.in_flight_limit_reached:
+            return {"Messages": []}  # what a long poll answers at the in-flight limit
         answer = self._sqs.receive_message(**params)
         for message in answer.get("Messages", []):
             self.newest[message["MessageId"]] = message["ReceiptHandle"]
@@ -443,6 +446,24 @@ def test_holds_are_extended_while_a_long_listing_runs(bridge: InProcessBridge) -
     assert sorted(row["delivery_id"] for row in json.loads(out)) == ids
     assert set(stand.receives.values()) == {1}
     assert depth(bridge, DEAD) == (100, 0)
+
+
+def test_messages_sqs_counts_but_never_gives_out_are_reported(bridge: InProcessBridge) -> None:
+    """At SQS's in-flight limit a long poll answers nothing, without an error: the command
+    must not take that for an empty queue."""
+    dead_letter(bridge, 5)
+    stand = Stand(bridge.sqs)
+    stand.in_flight_limit_reached = True
+    tools = Tools(polling=Polling(wait_seconds=1, empty_polls=1, settle_seconds=1))
+    code, out, err = dlq("list", stand, tools, json=True)
+    assert code == 1
+    assert json.loads(out) == []
+    assert "signup: SQS still counts about 5 visible message(s) that no receive returned" in err
+    code, out, err = dlq("replay", stand, tools)
+    assert code == 1
+    assert out.strip() == "replayed 0 message(s): signup 0"
+    assert "about 5 visible message(s)" in err
+    assert depth(bridge, DEAD) == (5, 0)
 
 
 # -- refusals and pacing ----------------------------------------------------------------

@@ -14,6 +14,7 @@ listing shows each message once and hides none afterwards, and a replay sends ea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -99,6 +100,8 @@ class DeadLetter:
     error: str
     error_kind: str
     failed_at: str
+    # The retry window the failed attempt was in (ISO-8601 UTC), "" when not recorded.
+    retry_window_start: str
     message_id: str
     body: str
 
@@ -109,8 +112,19 @@ class DeadLetter:
 
     @property
     def delivery_key(self) -> str:
-        """What makes two dead letters the same delivery: its id, else the message's."""
-        return self.delivery_id if self.delivery_id not in ("?", "-", "") else self.message_id
+        """What makes two dead letters the same delivery: its id, else the body itself (a
+        body that is no envelope is dead-lettered again with a new message id)."""
+        if self.delivery_id not in ("?", "-", ""):
+            return self.delivery_id
+        return "body:" + hashlib.sha256(self.body.encode()).hexdigest()
+
+    def window_started(self) -> datetime | None:
+        """``retry_window_start`` as a time, None when absent or unreadable."""
+        try:
+            start = datetime.fromisoformat(self.retry_window_start)
+        except ValueError:
+            return None
+        return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -214,6 +228,7 @@ def _dead_letter(source: str, message: MessageTypeDef) -> DeadLetter:
         error=attributes.get("error") or UNKNOWN_ERROR,
         error_kind=attributes.get("error_kind") or "unknown",
         failed_at=attributes.get("failed_at", ""),
+        retry_window_start=attributes.get(RETRY_WINDOW_START, ""),
         message_id=message["MessageId"],
         body=body,
     )
@@ -433,6 +448,7 @@ def replay(
     AWS failure stops the replay (``report.error``) after the same clean-up.
     """
     report = ReplayReport(pair.source)
+    started = datetime.now(UTC)
     scan = _scan(sqs, pair, tools, task)
     pace = Pace(rate, tools.clock, tools.sleep)
     sent: dict[str, DeadLetter] = {}  # on the work queue, not yet deleted from the DLQ
@@ -475,7 +491,7 @@ def replay(
                 if not _matches(letter, wanted):
                     kept.add(letter.message_id)
                     decided += 1
-                elif letter.delivery_key in replayed:
+                elif _dead_lettered_again(letter, started, replayed):
                     report.again.append(letter)
                     kept.add(letter.message_id)
                     decided += 1
@@ -502,6 +518,20 @@ def replay(
         _settle(scan, sent, refusals, report)
     report.unreached = scan.unreached
     return report
+
+
+def _dead_lettered_again(letter: DeadLetter, started: datetime, replayed: set[str]) -> bool:
+    """Whether ``letter`` is a delivery this replay sent, dead-lettered again meanwhile.
+
+    Processing keeps a message's ``retry_window_start`` on its dead letter, and this run
+    set it to times after ``started`` (both from this machine's clock, so no skew). A
+    dead letter without one (a body that is no envelope, or from an older bridge) counts
+    as again when this run already sent its delivery: never one delivery twice a run.
+    """
+    window = letter.window_started()
+    if window is not None:
+        return window >= started
+    return letter.delivery_key in replayed
 
 
 def _settle(

@@ -466,6 +466,20 @@ def test_messages_sqs_counts_but_never_gives_out_are_reported(bridge: InProcessB
     assert depth(bridge, DEAD) == (5, 0)
 
 
+def test_two_dead_letters_of_one_delivery_from_before_the_replay_are_both_sent(
+    bridge: InProcessBridge,
+) -> None:
+    """Copies already in the DLQ are each a message to replay (processing makes the
+    second one a no-op); only what this replay itself brought back is held back."""
+    ids = dead_letter(bridge, 3) + dead_letter(bridge, 1)  # signup-scale-00000 twice
+    code, out, _err = dlq("replay")
+    assert (code, out.strip()) == (0, "replayed 4 message(s): signup 4")
+    assert sorted(
+        m["MessageAttributes"]["delivery_id"]["StringValue"] for m in delivered(bridge)
+    ) == sorted(ids)
+    assert depth(bridge, DEAD) == (0, 0)
+
+
 # -- refusals and pacing ----------------------------------------------------------------
 
 
@@ -496,24 +510,31 @@ def test_refused_sends_stay_in_the_dlq_and_are_reported(bridge: InProcessBridge)
     assert sorted(row["delivery_id"] for row in json.loads(out)) == refused
 
 
+@pytest.mark.parametrize("keeps_window", [True, False])
 def test_a_delivery_dead_lettered_again_while_replaying_is_not_replayed_again(
-    bridge: InProcessBridge,
+    bridge: InProcessBridge, keeps_window: bool
 ) -> None:
     """The cause is not fixed: processing dead-letters each replayed message at once (a
-    new message, the same delivery id). The replay must not go round in circles."""
+    new message, the same delivery id; with the replay's retry_window_start as the bridge
+    keeps it, or without, as a dead letter of a body that is no envelope). The replay
+    must not go round in circles."""
     ids = dead_letter(bridge, 30)
     stand = Stand(bridge.sqs)
     queues = DeliveryQueues(bridge.sqs, bridge.queue_url(WORK), bridge.queue_url(DEAD))
 
     def fail_again(entries: list[dict[str, Any]]) -> None:
         for entry in entries:
+            attributes = entry["MessageAttributes"]
             queues.dead_letter(
                 entry["MessageBody"],
                 source="signup",
-                delivery_id=entry["MessageAttributes"]["delivery_id"]["StringValue"],
+                delivery_id=attributes["delivery_id"]["StringValue"],
                 error="Partnero answered 422: invalid email",
                 error_kind="permanent",
                 receive_count=1,
+                retry_window_start=(
+                    attributes["retry_window_start"]["StringValue"] if keeps_window else None
+                ),
             )
 
     stand.after_send.append(fail_again)

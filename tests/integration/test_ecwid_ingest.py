@@ -130,13 +130,20 @@ def test_ingest_never_reads_the_store_tokens(bridge: InProcessBridge) -> None:
     assert (answer.status, answer.body) == (200, {"status": "accepted"})
 
 
-def test_no_client_secret_configured_is_a_503_naming_no_value(bridge: InProcessBridge) -> None:
+def test_no_client_secret_configured_refuses_like_a_wrong_signature(
+    bridge: InProcessBridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ecwid not connected (the deployed placeholder): a caller learns nothing from the
+    answer and cannot cause a 5xx; the operator finds the cause in the log."""
     put_secret(bridge, "EcwidWebhookSecret", {"client_secrets": []})
 
     answer = send(bridge, webhook("order.created", STORE, ORDER))
+    wrong = send(bridge, webhook("order.created", STORE, ORDER), "not-the-client-secret")
 
-    assert (answer.status, answer.body["error"]) == (503, "not_configured")
+    assert (answer.status, answer.body["error"]) == (401, "invalid_signature")
+    assert answer.body == wrong.body
     assert queued(bridge) == []
+    assert "lists no client secret" in caplog.text
 
 
 # ---------------------------------------------------------------- freshness

@@ -1,12 +1,15 @@
 """HTTP answers of the ingest side: one JSON error shape, raised as exceptions.
 
 Every refusal is ``{"error": <code>, "message": <text>}`` plus ``"fields"`` for
-validation problems, so a caller can tell what to fix without reading logs.
+validation problems, so a caller can tell what to fix without reading logs. A bad request
+is a 4xx (bodies are parsed within a size and depth bound); every server-side cause is the
+one 503 of :func:`unavailable`, which says nothing about the cause.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +18,7 @@ from aws_lambda_powertools.event_handler import Response
 from pydantic import ValidationError
 
 from partnero_bridge.observability import logger
+from partnero_bridge.queues import TooLargeToQueue
 
 
 class ApiError(Exception):
@@ -70,10 +74,49 @@ def validation_error(exc: ValidationError) -> ApiError:
     return ApiError(422, "invalid_request", summary, fields)
 
 
-def parse_json_object(raw: str) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says why it is not one."""
+# How deeply a request body may nest. Real webhooks and sign-ups stay under 10 levels
+# (Stripe's deepest sample is 9); the bound keeps parsing, validating and re-serialising a
+# body cheap and far from any recursion limit.
+MAX_JSON_DEPTH = 64
+# A JSON string (to its closing quote, or to the end when unterminated) or a bracket. The
+# two alternatives of a string's body start differently and a string may end anywhere, so
+# matching never backtracks: one linear pass whatever the text.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.?)*"?|[\[\]{}]', re.DOTALL)
+
+
+def json_depth_exceeds(raw: str, max_depth: int) -> bool:
+    """True when ``raw`` opens more than ``max_depth`` nested arrays or objects.
+
+    Counted on the text before parsing (brackets inside strings do not count), so a body
+    nested 10,000 deep costs one linear scan, never a recursion. Malformed text is counted
+    as well as it can be; the parser refuses it afterwards anyway.
+    """
+    if raw.count("[") + raw.count("{") <= max_depth:
+        return False  # cannot nest deeper than it has openers
+    depth = 0
+    for match in _TOKEN.finditer(raw):
+        first = match.group()[0]
+        if first in "[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif first in "]}":
+            depth -= 1
+    return False
+
+
+def parse_json_object(raw: str, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says why it is not one.
+
+    Errors: ``empty_body``; ``malformed_json`` (not JSON, not an object, or nested deeper
+    than ``max_depth``).
+    """
     if not raw.strip():
         raise ApiError(400, "empty_body", "the request body is empty; send a JSON object")
+    if json_depth_exceeds(raw, max_depth):
+        raise ApiError(
+            400, "malformed_json", f"the request body is nested deeper than {max_depth} levels"
+        )
     try:
         value = json.loads(raw)
     except ValueError as exc:
@@ -81,26 +124,65 @@ def parse_json_object(raw: str) -> dict[str, Any]:
             400, "malformed_json", f"the request body is not valid JSON: {exc}"
         ) from None
     except RecursionError:
-        # Nested deeper than the parser's stack: no real webhook or sign-up is.
+        # Unreachable after the depth check; kept so a parser change can never make it a 500.
         raise ApiError(400, "malformed_json", "the request body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(400, "malformed_json", "the request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw) and not _is_text(value):
+        # "\ud800" alone is valid JSON but no text: every later encode of it would fail.
+        raise ApiError(
+            400, "malformed_json", "the request body has a string that is not valid Unicode"
+        )
     return value
+
+
+# A JSON escape of a UTF-16 surrogate: a pair is one character, a lone one is not text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _is_text(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# The one answer to every server-side cause (a secret missing or unreadable, invalid
+# settings, SQS or DynamoDB failing): the same code and message whatever the cause, so an
+# unauthenticated caller learns nothing about the bridge's configuration. The cause goes
+# to the log.
+UNAVAILABLE_CODE = "temporarily_unavailable"
+UNAVAILABLE_MESSAGE = "the request could not be accepted right now; retry later"
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable() -> ApiError:
+    """The uniform ``503 temporarily_unavailable`` (with ``Retry-After``); log the cause
+    before raising it."""
+    return ApiError(
+        503,
+        UNAVAILABLE_CODE,
+        UNAVAILABLE_MESSAGE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 @contextmanager
 def retry_later_on_failure(what: str) -> Iterator[None]:
-    """Anything failing inside (SQS unreachable, say) becomes a 503, never a 2xx: what was
-    not durably queued is not accepted, and the sender keeps it and retries."""
+    """Anything failing inside (SQS or DynamoDB unreachable, say) becomes the uniform 503,
+    never a 2xx: what was not durably kept is not accepted, and the sender retries. An
+    envelope too large for one SQS message is a 413 (retrying cannot help)."""
     try:
         yield
     except ApiError:
         raise
-    except Exception:
-        logger.exception(f"could not queue the {what}")
+    except TooLargeToQueue as exc:
+        # Not a server-side failure: this request can never fit one queue message.
+        logger.warning(f"the {what} is too large to queue: refused", extra={"reason": str(exc)})
         raise ApiError(
-            503,
-            "temporarily_unavailable",
-            f"the {what} could not be accepted right now; retry shortly",
-            headers={"Retry-After": "5"},
+            413, "body_too_large", f"the {what} is too large to be queued ({exc})"
         ) from None
+    except Exception:
+        logger.exception(f"could not keep the {what}: answered 503")
+        raise unavailable() from None

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
 
-from partnero_bridge.api import ApiError, error_response, json_response
-from partnero_bridge.observability import logger, trace_libraries
+from partnero_bridge.api import ApiError, error_response, json_response, unavailable
+from partnero_bridge.errors import ConfigurationError
+from partnero_bridge.observability import logger, metrics, trace_libraries
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -23,16 +26,64 @@ def _no_cors(_event: APIGatewayProxyEventV2) -> dict[str, str]:
     return {}
 
 
+def _not_text(value: object) -> bool:
+    """A header or cookie that is not valid Unicode text (a lone surrogate, say)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def new_resolver(cors_headers: CorsHeaders = _no_cors) -> APIGatewayHttpResolver:
-    """A resolver whose refusals are all JSON: ApiError, unknown routes, and bugs."""
+    """A resolver whose refusals are all JSON: ApiError, unknown routes, and bugs.
+
+    Every 5xx it answers is counted as ``ServerError`` (the alarm's source). A server-side
+    cause (``ConfigurationError``: a secret missing or unreadable, invalid settings) is the
+    uniform 503 of :func:`partnero_bridge.api.unavailable`; anything else unexpected is a
+    500. Headers and cookies that are not valid text are a 400 before any route runs.
+    """
     app = APIGatewayHttpResolver()
+
+    def _cors() -> dict[str, str]:
+        # An error answer must never fail itself (the CORS policy reads the settings, which
+        # may be what is broken): without CORS headers it is still an answer.
+        try:
+            return cors_headers(app.current_event)
+        except Exception:
+            logger.exception("CORS headers could not be computed for an error answer")
+            return {}
+
+    def _server_error() -> None:
+        metrics.add_metric(name="ServerError", unit=MetricUnit.Count, value=1)
+
+    def _text_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
+        event = app.current_event
+        values = [*(event.headers or {}).items(), *((c, "") for c in event.cookies or [])]
+        if any(_not_text(name) or _not_text(value) for name, value in values):
+            raise ApiError(400, "malformed_headers", "a header or cookie is not valid text")
+        return next_middleware(app)
+
+    app.use([_text_only])
 
     @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
     def _refuse(error: ApiError) -> Response[str]:
+        if error.status_code >= 500:
+            _server_error()
         logger.info(
             "request refused", extra={"status_code": error.status_code, "error": error.code}
         )
-        return error_response(error, cors_headers(app.current_event))
+        return error_response(error, _cors())
+
+    @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
+    def _unavailable(_exc: ConfigurationError) -> Response[str]:
+        # The reason names a setting or secret field, never a value: log it, answer nothing
+        # of it.
+        logger.exception("ingest is not configured correctly: answered 503")
+        _server_error()
+        return error_response(unavailable(), _cors())
 
     @app.not_found
     def _not_found(_exc: Exception) -> Response[str]:
@@ -45,6 +96,7 @@ def new_resolver(cors_headers: CorsHeaders = _no_cors) -> APIGatewayHttpResolver
     def _internal(_exc: Exception) -> Response[str]:
         # Never a 2xx: the sender keeps the request and retries it.
         logger.exception("unhandled error in ingest")
+        _server_error()
         return json_response(
             500,
             {"error": "internal_error", "message": "the request could not be handled; retry later"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -23,16 +24,38 @@ def _attribute(value: str) -> MessageAttributeValueTypeDef:
     return {"DataType": "String", "StringValue": value}
 
 
+# What one SQS message may hold, body and attributes together (the work queues keep SQS's
+# default MaximumMessageSize).
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+class TooLargeToQueue(ValueError):
+    """The envelope does not fit one SQS message: no retry can change that."""
+
+
+def _ascii(text: str) -> str:
+    # SQS refuses some characters JSON may carry raw (U+FFFE, U+FFFF, lone surrogates):
+    # JSON with every non-ASCII character escaped reads back the same and is always taken.
+    return json.dumps(json.loads(text), separators=(",", ":"))
+
+
 def send_to_queue(sqs: SQSClient, queue_url: str, envelope: QueueEnvelope) -> str:
-    """Put an envelope on a work queue; raises if SQS did not take it."""
-    answer = sqs.send_message(
-        QueueUrl=queue_url,
-        MessageBody=envelope.model_dump_json(),
-        MessageAttributes={
-            "source": _attribute(envelope.source.value),
-            "delivery_id": _attribute(envelope.delivery_id),
-        },
+    """Put an envelope on a work queue; raises TooLargeToQueue when it cannot fit one
+    message, or what SQS raised if it did not take it."""
+    body = _ascii(envelope.model_dump_json())
+    attributes = {
+        "source": _attribute(envelope.source.value),
+        "delivery_id": _attribute(json.dumps(envelope.delivery_id)[1:-1]),
+    }
+    size = len(body) + sum(
+        len(name) + len(value["DataType"]) + len(value["StringValue"].encode())
+        for name, value in attributes.items()
     )
+    if size > MAX_MESSAGE_BYTES:
+        raise TooLargeToQueue(
+            f"the envelope is {size} bytes; one SQS message holds at most {MAX_MESSAGE_BYTES}"
+        )
+    answer = sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attributes)
     return answer["MessageId"]
 
 

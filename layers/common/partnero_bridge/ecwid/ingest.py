@@ -2,17 +2,20 @@
 
 In order:
 
-1. the body is an Ecwid webhook (JSON, the documented fields), else 4xx;
+1. the body is an Ecwid webhook (at most ``MAX_BODY_BYTES``, JSON nested at most
+   ``MAX_JSON_DEPTH`` deep, the documented fields), else 4xx. Ecwid signs two fields of
+   the body, not its bytes, so the body is parsed first: bounded in size and depth;
 2. ``X-Ecwid-Webhook-Signature`` verifies under one of the app's client secrets (the
-   webhook secret; ingest reads no other Ecwid secret), else 401;
+   webhook secret; ingest reads no other Ecwid secret), else 401 (also when none is
+   configured); a secret that cannot be read is the uniform 503;
 3. events other than ``order.*`` are acknowledged and dropped;
 4. the signed ``eventCreated`` is fresh: a webhook older than
    ``ECWID_MAX_EVENT_AGE_SECONDS`` at receipt is refused with a 2xx (so Ecwid stops
    retrying it), counted as ``StaleWebhook`` and logged, never queued; one dated more than
    ``MAX_CLOCK_SKEW_SECONDS`` ahead is a 422 (see ``_check_freshness``). Only ingest looks
    at this: queue retries and replays never re-check it;
-5. the store is in ``ECWID_STORE_IDS``: the webhook is queued (200 once SQS has it, 503
-   if not). Otherwise it is parked (``ParkedWebhook``, replayable once the store is
+5. the store is in ``ECWID_STORE_IDS``: the webhook is queued (200 once SQS has it, the
+   uniform 503 if not). Otherwise it is parked (``ParkedWebhook``, replayable once the store is
    configured), or over the store's cap, counted and dropped (``ParkedWebhookDropped``).
 
 The answer comes only after the webhook is on the work queue or in the parked table, so
@@ -32,6 +35,7 @@ from partnero_bridge.api import (
     json_response,
     parse_json_object,
     retry_later_on_failure,
+    unavailable,
     validation_error,
 )
 from partnero_bridge.ecwid import signature
@@ -70,19 +74,22 @@ def ecwid_envelope(
 
 
 def _client_secrets(runtime: Runtime) -> list[str]:
+    """The client secrets; the uniform 503 when the secret cannot be read (logged).
+
+    None configured (the deployed placeholder: Ecwid not connected) is an empty list, so
+    every webhook is refused exactly like a wrong signature: a stranger learns nothing of
+    the configuration and cannot make the bridge answer 5xx (and page anyone) at will.
+    """
     try:
         secrets = webhook_client_secrets(runtime)
     except ConfigurationError:
         logger.exception("Ecwid webhook secret is not readable: webhooks cannot be verified")
-        raise ApiError(
-            503, "not_configured", "the bridge cannot verify Ecwid webhooks yet"
-        ) from None
+        raise unavailable() from None
     if not secrets:
         logger.error(
-            "the Ecwid webhook secret lists no client secret: webhooks cannot be verified",
+            "the Ecwid webhook secret lists no client secret: every webhook is refused",
             extra={"secret": "ECWID_WEBHOOK_SECRET_ARN", "field": "client_secrets"},
         )
-        raise ApiError(503, "not_configured", "the bridge cannot verify Ecwid webhooks yet")
     return secrets
 
 

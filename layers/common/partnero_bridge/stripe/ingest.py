@@ -1,4 +1,9 @@
-"""Ingest side of ``POST /webhooks/stripe``: verify the exact bytes, filter, queue, 200."""
+"""Ingest side of ``POST /webhooks/stripe``: verify the exact bytes, filter, queue, 200.
+
+The signature is checked over the raw body before anything parses it (400 when it does
+not verify, also when no endpoint secret is configured); a secret that cannot be read, or
+SQS refusing the event, is the uniform 503 of :func:`partnero_bridge.api.unavailable`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from partnero_bridge.api import (
     json_response,
     parse_json_object,
     retry_later_on_failure,
+    unavailable,
     validation_error,
 )
 from partnero_bridge.envelope import QueueEnvelope, Source
@@ -60,9 +66,14 @@ def accept_event(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[st
         secrets = webhook_secrets(runtime)
     except ConfigurationError:
         logger.exception("Stripe secret is not readable: events cannot be verified")
-        secrets = []
+        raise unavailable() from None
     if not secrets:
-        raise ApiError(503, "not_configured", "the bridge cannot verify Stripe events yet")
+        # The deployed placeholder (Stripe not connected): refused below like a wrong
+        # signature, so a stranger learns nothing and cannot cause a 5xx at will.
+        logger.error(
+            "the Stripe secret lists no webhook secret: every event is refused",
+            extra={"secret": "STRIPE_SECRET_ARN", "field": "webhook_secrets"},
+        )
     if not signature.verify(header(event, signature.SIGNATURE_HEADER), raw, secrets):
         metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
         # 400, as Stripe's own libraries answer: the signature, timestamp or body is wrong.

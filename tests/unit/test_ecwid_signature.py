@@ -8,6 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from partnero_bridge.config import BridgeSettings
@@ -80,6 +82,28 @@ def test_empty_secret_never_verifies_even_its_own_signature() -> None:
     header = expected_signature("", EVENT_CREATED, EVENT_ID)
 
     assert verify(header, "", EVENT_CREATED, EVENT_ID) is False
+
+
+@pytest.mark.parametrize(
+    ("header", "event_id"),
+    [
+        pytest.param(SIGNATURE + "\x00", EVENT_ID, id="nul"),
+        pytest.param("\ud800" + SIGNATURE[1:], EVENT_ID, id="lone-surrogate"),
+        pytest.param(SIGNATURE * 1000, EVENT_ID, id="repeated-44k"),
+        pytest.param(" " * 2000 + SIGNATURE, EVENT_ID, id="padded-over-the-cap"),
+        pytest.param("\x7f" * 100, EVENT_ID, id="control-chars"),
+        # The signed event id comes from the body: not-text there must not raise either.
+        pytest.param(SIGNATURE, "\ud800", id="event-id-lone-surrogate"),
+    ],
+)
+def test_headers_of_any_shape_are_refused_without_raising(header: str, event_id: str) -> None:
+    assert verify(header, [SECRET], EVENT_CREATED, event_id) is False
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(header=st.text(max_size=2000), event_id=st.text(max_size=60), created=st.integers())
+def test_any_header_is_a_bool_never_an_exception(header: str, event_id: str, created: int) -> None:
+    assert verify(header, [SECRET], created, event_id) is False
 
 
 # --- several client secrets (rotation with overlap) ----------------------------------------

@@ -182,3 +182,18 @@ def test_empty_secret_never_verifies(header: str) -> None:
 def test_custom_tolerance() -> None:
     assert verify(GOOD, BODY, SECRET, now=T + 60, tolerance=30) is False
     assert verify(GOOD, BODY, SECRET, now=T + 20, tolerance=30) is True
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("t=" + "9" * 400 + f",v1={_v1(SECRET, BODY, T)}", id="400-digit-t"),
+        pytest.param(f"t={T}," + ",".join([f"v1={OTHER}"] * 5000), id="5000-v1"),
+        pytest.param(f"t={T},v1=\ud800", id="lone-surrogate"),
+        pytest.param(f"t={T}\x00,v1={_v1(SECRET, BODY, T)}", id="nul"),
+        pytest.param(f"t={T},v1={_v1(SECRET, BODY, T)}\u200b", id="zero-width-space"),
+        pytest.param("\U0001f600" * 1000, id="emoji"),
+    ],
+)
+def test_headers_of_any_shape_are_refused_without_raising(header: str) -> None:
+    assert verify(header, BODY, SECRET, now=T) is False

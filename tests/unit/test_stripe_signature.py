@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import stripe
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from partnero_bridge.stripe.signature import TOLERANCE_SECONDS, sign, verify
 from tests.support.stripe import EVENTS
@@ -283,3 +285,51 @@ def test_a_timestamp_that_is_not_one_never_verifies_and_never_raises(timestamp: 
     payload = b'{"id": "evt_1"}'
     digest = hmac.new(b"whsec_x", f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
     assert verify(f"t={timestamp},v1={digest}", payload, ["whsec_x"]) is False
+
+
+# --- headers of any shape: never an exception, never a match by accident -------------------
+
+GOOD_V1 = v1(SECRET, NOW)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(f"t=0,v1={GOOD_V1}", id="epoch"),
+        pytest.param(f"t={10**12 - 1},v1={GOOD_V1}", id="year-33658"),
+        pytest.param(f"t={NOW}.5,v1={GOOD_V1}", id="fractional"),
+        pytest.param(f"t=+{NOW},v1={GOOD_V1}", id="plus-sign"),
+        pytest.param(f"t={NOW:_},v1={GOOD_V1}", id="underscores"),
+        pytest.param(f"t={NOW},v1={GOOD_V1 * 10_000}", id="one-huge-v1"),
+        pytest.param(f"t={NOW}," + ",".join([f"v1={GOOD_V1}"] * 200), id="valid-v1-among-too-many"),
+        pytest.param(f"t={NOW},v1={GOOD_V1}\x00", id="nul"),
+        pytest.param(f"t={NOW}\x00,v1={GOOD_V1}", id="nul-in-t"),
+        pytest.param(f"t={NOW},v1=\ud800{GOOD_V1[1:]}", id="lone-surrogate"),
+        pytest.param(f"t={NOW},v1={GOOD_V1[:-1]}\u0966", id="devanagari-zero"),
+        pytest.param(f"t={NOW},v1={'é' * 64}", id="non-ascii"),
+        pytest.param("\x7f" * 5000, id="control-chars"),
+        pytest.param("," * 10_000, id="only-commas"),
+        pytest.param("=" * 10_000, id="only-equals"),
+    ],
+)
+def test_near_valid_and_absurd_headers_are_refused_without_raising(header: str) -> None:
+    assert verify(header, RAW, [SECRET], now=NOW) is False
+
+
+def test_a_valid_v1_among_a_plausible_number_of_others_verifies() -> None:
+    others = ",".join(f"v1={v1(f'whsec_other_{i}', NOW)}" for i in range(50))
+    assert verify(f"t={NOW},{others},v1={GOOD_V1}", RAW, [SECRET], now=NOW) is True
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    header=st.text(max_size=300)
+    | st.text(alphabet="tv01=,abcdef9 \x00\ud800é", max_size=300)
+    | st.builds(
+        lambda t, sigs: f"t={t}," + ",".join(f"v1={s}" for s in sigs),
+        st.integers() | st.text(max_size=20),
+        st.lists(st.text(max_size=80), max_size=20),
+    )
+)
+def test_any_header_text_is_a_bool_never_an_exception(header: str) -> None:
+    assert verify(header, RAW, [SECRET], now=NOW) is False

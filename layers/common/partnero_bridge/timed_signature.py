@@ -6,6 +6,9 @@ so both verify with this one implementation. Any ``v1`` may match any of the sec
 (secrets overlap while one is rolled); other schemes are ignored (Stripe's ``v0`` is a test
 scheme, accepting it would be a downgrade); timestamps more than ``tolerance`` seconds old
 or ahead are refused.
+
+``verify`` is total: a header of any shape, length or characters is ``False``, never an
+exception (it is read before anything else of an unauthenticated request).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import time
 from collections.abc import Sequence
 
 TOLERANCE_SECONDS = 300
+# API Gateway caps the request line and all headers at 10,240 bytes together; a genuine
+# header (a timestamp and a few 64-hex signatures) is a few hundred. Longer is not read.
+MAX_HEADER_CHARS = 8192
 
 
 def sign(secret: str, payload: bytes, timestamp: int | None = None) -> str:
@@ -32,7 +38,7 @@ def verify(
     now: float | None = None,
     tolerance: int = TOLERANCE_SECONDS,
 ) -> bool:
-    if not header:
+    if not header or len(header) > MAX_HEADER_CHARS:
         return False
     timestamp: int | None = None
     signatures: list[str] = []
@@ -54,6 +60,9 @@ def verify(
     for secret in (s for s in secrets if s):
         expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode()
         for candidate in signatures:
-            # No early exit: every comparison runs, each in constant time.
-            matched |= hmac.compare_digest(expected, candidate.encode())
+            # No early exit: every comparison runs, each in constant time. surrogatepass:
+            # text that is not valid Unicode still compares (unequal), never raises.
+            matched |= hmac.compare_digest(
+                expected, candidate.encode("utf-8", errors="surrogatepass")
+            )
     return matched

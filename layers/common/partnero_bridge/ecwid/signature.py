@@ -17,10 +17,14 @@ import hmac
 from collections.abc import Iterable
 
 SIGNATURE_HEADER = "x-ecwid-webhook-signature"
+# A signature is 44 base64 characters; a longer header is not compared.
+MAX_HEADER_CHARS = 1024
 
 
 def expected_signature(client_secret: str, event_created: int | str, event_id: str) -> str:
-    message = f"{event_created}.{event_id}".encode()
+    # surrogatepass: an id from the body that is not valid Unicode signs (to a value no
+    # one presents) instead of raising.
+    message = f"{event_created}.{event_id}".encode("utf-8", errors="surrogatepass")
     digest = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
@@ -35,12 +39,14 @@ def verify(
 
     Fails closed: no header, or no non-empty secret, never verifies. Each candidate is
     compared in constant time, and every candidate is compared (no early exit), so the
-    time taken does not tell which secret matched.
+    time taken does not tell which secret matched. Total: a header of any length or
+    characters is ``False``, never an exception.
     """
-    if not header:
+    if not header or len(header) > MAX_HEADER_CHARS:
         return False
     secrets = [client_secrets] if isinstance(client_secrets, str) else list(client_secrets)
-    presented = header.strip().encode()
+    # surrogatepass: text that is not valid Unicode compares (unequal), never raises.
+    presented = header.strip().encode("utf-8", errors="surrogatepass")
     matched = False
     for secret in secrets:
         if not secret:

@@ -1,12 +1,22 @@
 """The local HTTP API: turns requests into API Gateway HTTP API (payload v2) events.
 
 Routes come from the functions' HttpApi events in template.yaml. The function's answer is
-mapped back the way API Gateway does it, including its default 404 and 500 bodies.
+mapped back the way API Gateway does it, including its default 404, 413 and 500 bodies.
+
+Body limits as deployed: a body over HTTP API's payload quota (10 MB) or an event over
+Lambda's synchronous invocation payload (6 MB, base64 and JSON escaping included) is
+answered ``413 {"message":"Request Entity Too Large"}`` by the gateway; the function is
+not invoked.
+
+``requestContext.http.sourceIp`` is the TCP peer's address. Tests simulate other clients
+with the request header ``X-Bridge-Test-Source-Ip`` (a test-only header of this gateway,
+removed from the headers the function sees; API Gateway has no such thing).
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 import time
@@ -22,8 +32,13 @@ from partnero_bridge_cli.local.functions import Invocation
 from partnero_bridge_cli.local.template import HttpRoute
 
 Invoke = Callable[[str, dict[str, Any]], Invocation]
-# API Gateway's payload limit for HTTP APIs.
+# HTTP API's payload quota (10 MB, not adjustable).
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Lambda's synchronous invocation payload quota (6 MB): the whole event as JSON.
+MAX_EVENT_BYTES = 6 * 1024 * 1024
+TOO_LARGE = b'{"message":"Request Entity Too Large"}'
+# Test-only: the client address the function should see instead of the TCP peer's.
+TEST_SOURCE_IP_HEADER = "x-bridge-test-source-ip"
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded)|.*\+json)")
 
 
@@ -40,6 +55,10 @@ def _path_pattern(path: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
+class BadTestHeader(ValueError):
+    """The test-only source IP header is not an IP address."""
+
+
 def build_event(
     route: HttpRoute,
     method: str,
@@ -49,11 +68,22 @@ def build_event(
     source_ip: str,
     path_parameters: dict[str, str],
 ) -> dict[str, Any]:
+    """The payload v2 event API Gateway would send for this request.
+
+    ``source_ip`` is the TCP peer's address; an ``X-Bridge-Test-Source-Ip`` header replaces
+    it and is left out of the event's headers (BadTestHeader when it is not an IP address).
+    """
     url = urlsplit(target)
     merged: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in headers:
         lower = name.lower()
+        if lower == TEST_SOURCE_IP_HEADER:
+            try:
+                source_ip = str(ipaddress.ip_address(value.strip()))
+            except ValueError:
+                raise BadTestHeader(f"{name} is not an IP address") from None
+            continue
         if lower == "cookie":
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
@@ -105,6 +135,11 @@ def build_event(
     if body:
         event["body"] = text_body if is_text else base64.b64encode(body).decode()
     return event
+
+
+def event_size(event: dict[str, Any]) -> int:
+    """Bytes of the event as Lambda receives it (the invocation payload)."""
+    return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def response_from(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -165,9 +200,16 @@ class Gateway:
         return None
 
     def serve(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
+        declared = request.headers.get("Content-Length") or "0"
+        length = int(declared) if declared.isascii() and declared.isdigit() else -1
+        if length < 0:
+            request.close_connection = True  # the body's end is unknown
+            self._reply(request, 400, [], b'{"message":"Bad Request"}')
+            return
         if length > MAX_BODY_BYTES:
-            self._reply(request, 413, [], b'{"message":"Request Entity Too Large"}')
+            # Refused unread, as API Gateway does: the connection cannot be reused.
+            request.close_connection = True
+            self._reply(request, 413, [], TOO_LARGE)
             return
         body = request.rfile.read(length) if length else b""
         path = urlsplit(request.path).path
@@ -178,15 +220,22 @@ class Gateway:
             )
             return
         route, path_parameters = matched
-        event = build_event(
-            route,
-            request.command,
-            request.path,
-            list(request.headers.items()),
-            body,
-            request.client_address[0],
-            path_parameters,
-        )
+        try:
+            event = build_event(
+                route,
+                request.command,
+                request.path,
+                list(request.headers.items()),
+                body,
+                request.client_address[0],
+                path_parameters,
+            )
+        except BadTestHeader as exc:
+            self._reply(request, 400, [], json.dumps({"message": str(exc)}).encode())
+            return
+        if event_size(event) > MAX_EVENT_BYTES:
+            self._reply(request, 413, [], TOO_LARGE)
+            return
         outcome = self._invoke(route.function, event)
         if outcome.error is not None:
             self._reply(
@@ -211,6 +260,8 @@ class Gateway:
         if "content-type" not in names and body:
             request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(body)))
+        if request.close_connection:
+            request.send_header("Connection", "close")
         request.send_header("apigw-requestid", uuid.uuid4().hex[:16])
         request.end_headers()
         if request.command != "HEAD":

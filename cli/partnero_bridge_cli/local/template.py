@@ -154,13 +154,17 @@ def _function(
     return FunctionSpec(
         logical_id=logical_id,
         code_dir=(root / props["CodeUri"]).resolve(),
-        handler=str(setting("Handler", "app.handler")),
+        handler=str(setting("Handler", "")) or _missing(logical_id, "Handler"),
         timeout=int(setting("Timeout", 3)),
         memory_mb=int(setting("MemorySize", 128)),
         environment=environment,
         routes=routes,
         triggers=triggers,
     )
+
+
+def _missing(logical_id: str, name: str) -> str:
+    raise ValueError(f"template.yaml: function {logical_id} has no {name}")
 
 
 class Resolver:

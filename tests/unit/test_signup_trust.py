@@ -44,13 +44,15 @@ class FakeQueues:
 
 
 class FakeSecrets:
-    def __init__(self, secret: str) -> None:
+    """The sign-up secret as Secrets Manager holds it; ``None``: it cannot be read."""
+
+    def __init__(self, secret: str | None) -> None:
         self.secret = secret
 
-    def field(self, arn: str, name: str) -> str:
-        if not self.secret:
-            raise ConfigurationError("secret field 'hmac_secret' is empty")
-        return self.secret
+    def read(self, arn: str) -> dict[str, Any]:
+        if self.secret is None:
+            raise ConfigurationError("secret could not be read")
+        return {"hmac_secret": self.secret}
 
 
 @dataclass
@@ -164,6 +166,20 @@ def test_an_unsigned_call_needs_an_allowed_browser_origin(
         assert bridge.queues.accepted == []
         # Refused before the rate limit is counted: no store write for refusals.
         assert bridge.counters.subjects == []
+
+
+@pytest.mark.parametrize("origin", [SHOP, None], ids=["allowed", "missing"])
+def test_an_unreadable_secret_is_the_uniform_503(origin: str | None) -> None:
+    bridge = Bridge()
+    bridge.runtime.__dict__["secrets"] = FakeSecrets(None)
+
+    answer = bridge.post(origin=origin, signed_with=SECRET)
+
+    # The backend retries later; nothing says what is wrong inside.
+    assert (answer.status, answer.body["error"]) == (503, "temporarily_unavailable")
+    assert "secret" not in answer.body["message"]
+    assert answer.headers["Retry-After"]
+    assert bridge.queues.accepted == []
 
 
 def test_the_refusal_of_a_call_without_origin_says_how_to_get_in() -> None:

@@ -17,6 +17,7 @@ from partnero_bridge.api import (
     json_response,
     parse_json_object,
     retry_later_on_failure,
+    unavailable,
     validation_error,
 )
 from partnero_bridge.envelope import QueueEnvelope, Source
@@ -116,12 +117,22 @@ def limit_rate(event: APIGatewayProxyEventV2, runtime: Runtime) -> None:
 
 
 def verify_signed(sent: str, raw: bytes, runtime: Runtime) -> None:
-    """A 401 unless ``sent`` is a fresh signature of ``raw`` under the sign-up secret."""
+    """A 401 unless ``sent`` is a fresh signature of ``raw`` under the sign-up secret.
+
+    A secret that cannot be read is the uniform 503 (the caller retries; nothing about
+    the configuration is revealed); an empty ``hmac_secret`` verifies nothing (401).
+    """
     try:
-        secret = runtime.secrets.field(runtime.settings.signup_secret_arn, "hmac_secret")
+        value = runtime.secrets.read(runtime.settings.signup_secret_arn).get("hmac_secret")
     except ConfigurationError:
-        logger.error("sign-up signature sent but no sign-up secret is configured")
-        secret = ""
+        logger.exception("the sign-up secret is not readable: signed calls cannot be verified")
+        raise unavailable() from None
+    secret = value if isinstance(value, str) else ""
+    if not secret:
+        logger.error(
+            "the sign-up secret has no hmac_secret: every signed call is refused",
+            extra={"secret": "SIGNUP_SECRET_ARN", "field": "hmac_secret"},
+        )
     if not signature.verify(sent, raw, secret):
         raise ApiError(
             401,

@@ -58,15 +58,18 @@ import httpx
 from partnero_bridge.ecwid import signature as ecwid_signature
 from partnero_bridge.signup import signature as signup_signature
 from partnero_bridge.stripe import signature as stripe_signature
-from partnero_bridge_cli.dlq import DeadLetter, QueuePair, peek, purge, queue_pairs
+from partnero_bridge_cli.dlq import DeadLetter, QueuePair, Tools, peek, purge, queue_pairs
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.fakeserver import dumps
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
 from partnero_bridge_cli.local.stripe_api import FakeStripeApi
+from partnero_bridge_cli.queue_scan import Polling
 from partnero_bridge_cli.send import ROUTES, Source
 from tests.support.local_stack import ROOT, RunningStack
 
 CASES_DIR_VARIABLE = "BRIDGE_CASES_DIR"
+# moto answers a receive from every message at once: short polling reads a DLQ whole.
+_QUICK_SCAN = Tools(polling=Polling(wait_seconds=0, empty_polls=1))
 SOURCES: tuple[Source, ...] = get_args(Source)
 _QUEUE_ATTRIBUTES = [
     "ApproximateNumberOfMessages",
@@ -419,11 +422,13 @@ class Replayer:
             time.sleep(0.2)
 
     def dead_letters(self) -> list[DeadLetter]:
-        return [letter for pair in self._queues for letter in peek(self._sqs, pair)]
+        return [
+            letter for pair in self._queues for letter in peek(self._sqs, pair, _QUICK_SCAN).letters
+        ]
 
     def purge_dead_letters(self) -> None:
         for pair in self._queues:
-            purge(self._sqs, pair, None)
+            purge(self._sqs, pair, None, _QUICK_SCAN)
 
     # ---- checking --------------------------------------------------------------------------
 

@@ -45,7 +45,8 @@ from partnero_bridge_cli.local.sandbox import PartneroSandbox
 from tests.conftest import SANDBOX_KEY
 from tests.support.inprocess import InProcessBridge, in_process_bridge
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Time budget: about 40 s on 2 cores.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
 ECWID_SECRET = "fuzz-ecwid-client-secret"
 STRIPE_SECRET = "whsec_fuzz_endpoint_secret"

@@ -11,7 +11,12 @@ import pytest
 
 from partnero_bridge.api import ApiError, retry_later_on_failure
 from partnero_bridge.envelope import QueueEnvelope, Source
-from partnero_bridge.queues import MAX_MESSAGE_BYTES, TooLargeToQueue, send_to_queue
+from partnero_bridge.queues import (
+    MAX_MESSAGE_BYTES,
+    DeliveryQueues,
+    TooLargeToQueue,
+    send_to_queue,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -67,3 +72,25 @@ def test_too_large_to_queue_is_a_413_not_a_503() -> None:
         raise TooLargeToQueue("the envelope is 300000 bytes")
 
     assert (caught.value.status_code, caught.value.code) == (413, "body_too_large")
+
+
+def test_a_dead_letter_reason_with_characters_sqs_refuses_is_still_dead_lettered() -> None:
+    # Partnero's message is quoted in the reason; SQS would refuse U+FFFF or a lone
+    # surrogate in an attribute, and then the delivery could not be dead-lettered at all.
+    sqs = FakeSqs()
+    queues = DeliveryQueues(sqs, "work", "dlq")  # type: ignore[arg-type]
+    queues.dead_letter(
+        '{"body": 1}',
+        source="signup",
+        delivery_id="signup-\ud800x",
+        error="Partnero answered 422: name \uffff is invalid\x00",
+        error_kind="permanent",
+        receive_count=1,
+    )
+    attributes = sqs.sent[0]["MessageAttributes"]
+    for value in attributes.values():
+        assert SQS_TEXT.fullmatch(value["StringValue"])
+    assert attributes["error"]["StringValue"] == (
+        "Partnero answered 422: name \ufffd is invalid\ufffd"
+    )
+    assert attributes["delivery_id"]["StringValue"] == "signup-\ufffdx"

@@ -10,6 +10,7 @@ transformed the template is tested in test_template_transformed.py.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -884,7 +885,7 @@ def alarm_table() -> dict[str, tuple[str, str, list[dict[str, Any]], str, int, A
                 "OldestRetryingSeconds",
                 bridge_dimensions(source),
                 "Maximum",
-                300,
+                3600,
                 ref("RetryingAlarmSeconds"),
                 "GreaterThanThreshold",
             ),
@@ -962,11 +963,11 @@ def test_alarm_watches_the_right_metric(resources: dict[str, Any], alarm: str) -
     assert props["AlarmDescription"]
     assert (props["Namespace"], props["MetricName"]) == (namespace, metric)
     assert props["Dimensions"] == dimensions
-    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == (
-        statistic,
-        period,
-        1,
-    )
+    assert (props["Statistic"], props["Period"]) == (statistic, period)
+    # The retrying age is sent only when a retry happens (at least hourly): one breach in
+    # two hours keeps that alarm on between retries instead of flapping back to OK.
+    evaluation = (2, 1) if alarm.endswith("RetryingAgeAlarm") else (1, None)
+    assert (props["EvaluationPeriods"], props.get("DatapointsToAlarm")) == evaluation
     assert (props["Threshold"], props["ComparisonOperator"]) == (threshold, comparison)
     assert props["TreatMissingData"] == "notBreaching"
     notify = {"Fn::If": ["HasAlarmTopic", [ref("AlarmTopicArn")], ref("AWS::NoValue")]}
@@ -1035,3 +1036,23 @@ def test_dashboard_shows_every_function_and_metric(resources: dict[str, Any]) ->
         assert f"${{{function}}}" in shown, function
     for spec in SOURCES.values():
         assert f"${{{spec['dlq']}.QueueName}}" in shown
+
+
+@pytest.mark.parametrize(
+    ("header", "allowed"),
+    [
+        ("", True),
+        ("CloudFront-Viewer-Address", True),
+        ("X-Forwarded-For", False),
+        ("x-forwarded-for", False),
+        ("Forwarded", False),
+        ("X-Forwarded-For-Real", True),
+        ("Bad Header", False),
+    ],
+)
+def test_the_proxy_header_parameter_refuses_headers_the_client_writes(
+    template: dict[str, Any], header: str, allowed: bool
+) -> None:
+    # Refused at deploy: the settings would refuse it too, and every sign-up would get 503.
+    pattern = template["Parameters"]["SignupTrustedProxyHeader"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, header)) is allowed

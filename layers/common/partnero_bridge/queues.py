@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,16 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 class TooLargeToQueue(ValueError):
     """The envelope does not fit one SQS message: no retry can change that."""
+
+
+# Characters SQS accepts in a message body or string attribute; anything else is refused.
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _sqs_text(value: str) -> str:
+    # A reason quoting Partnero or a delivery id may carry U+FFFF or a lone surrogate;
+    # dead-lettering must not fail on it (the reason stays readable, marked by U+FFFD).
+    return _NOT_SQS_TEXT.sub("\ufffd", value)
 
 
 def _ascii(text: str) -> str:
@@ -95,9 +106,9 @@ class DeliveryQueues:
         """
         attributes: dict[str, MessageAttributeValueTypeDef] = {
             "source": _attribute(source),
-            "delivery_id": _attribute(delivery_id or "-"),
-            "error": _attribute(error[:1000] or "-"),
-            "error_kind": _attribute(error_kind),
+            "delivery_id": _attribute(_sqs_text(delivery_id) or "-"),
+            "error": _attribute(_sqs_text(error[:1000]) or "-"),
+            "error_kind": _attribute(_sqs_text(error_kind)),
             "receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
             "failed_at": _attribute(datetime.now(UTC).isoformat()),
         }

@@ -46,24 +46,33 @@ def stripe_api() -> Iterator[FakeStripeApi]:
         yield server
 
 
+def connected(
+    partnero: PartneroSandbox, ecwid: FakeEcwid, stripe_api: FakeStripeApi
+) -> dict[str, str]:
+    """A local stack's settings that connect it to the fakes of this run."""
+    return {
+        "PARTNERO_API_URL": partnero.url,
+        "PARTNERO_API_KEY": PARTNERO_KEY,
+        "ECWID_API_URL": ecwid.url,
+        "ECWID_CLIENT_SECRET": ECWID_CLIENT_SECRET,
+        "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),
+        "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
+        "STRIPE_LIVEMODE": "false",
+        "STRIPE_API_URL": stripe_api.url,
+        "STRIPE_API_KEY": STRIPE_API_KEY,
+    }
+
+
 @pytest.fixture(scope="session")
 def stack(
     partnero: PartneroSandbox, ecwid: FakeEcwid, stripe_api: FakeStripeApi
 ) -> Iterator[RunningStack]:
     running = RunningStack(
         {
-            "PARTNERO_API_URL": partnero.url,
-            "PARTNERO_API_KEY": PARTNERO_KEY,
+            **connected(partnero, ecwid, stripe_api),
             "SIGNUP_ALLOWED_ORIGINS": f"{SHOP},{{shop_url}}",
             "SIGNUP_HMAC_SECRET": SIGNUP_SECRET,
             "SIGNUP_RATE_LIMIT_PER_MINUTE": str(SIGNUP_RATE_LIMIT),
-            "ECWID_API_URL": ecwid.url,
-            "ECWID_CLIENT_SECRET": ECWID_CLIENT_SECRET,
-            "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),
-            "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
-            "STRIPE_LIVEMODE": "false",
-            "STRIPE_API_URL": stripe_api.url,
-            "STRIPE_API_KEY": STRIPE_API_KEY,
             # Shorter than any fault a test injects, so a hanging Partnero becomes a retry fast.
             "PARTNERO_TIMEOUT_SECONDS": "2",
             "BRIDGE_MAX_RECEIVES": "3",

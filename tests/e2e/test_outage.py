@@ -22,11 +22,9 @@ from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.e2e.conftest import (
     ECWID_CLIENT_SECRET,
     ECWID_STORE,
-    ECWID_TOKEN,
-    PARTNERO_KEY,
     SHOP,
-    STRIPE_API_KEY,
     STRIPE_SECRET,
+    connected,
 )
 from tests.e2e.test_ecwid_local_stack import order
 from tests.e2e.test_stripe_local_stack import provide, renamed
@@ -48,16 +46,8 @@ def outage_stack(
 ) -> Iterator[RunningStack]:
     running = RunningStack(
         {
-            "PARTNERO_API_URL": partnero.url,
-            "PARTNERO_API_KEY": PARTNERO_KEY,
+            **connected(partnero, ecwid, stripe_api),
             "SIGNUP_ALLOWED_ORIGINS": SHOP,
-            "ECWID_API_URL": ecwid.url,
-            "ECWID_CLIENT_SECRET": ECWID_CLIENT_SECRET,
-            "ECWID_STORE_TOKENS": json.dumps({str(ECWID_STORE): ECWID_TOKEN}),
-            "STRIPE_WEBHOOK_SECRETS": STRIPE_SECRET,
-            "STRIPE_LIVEMODE": "false",
-            "STRIPE_API_URL": stripe_api.url,
-            "STRIPE_API_KEY": STRIPE_API_KEY,
             "PARTNERO_TIMEOUT_SECONDS": "2",
             "BRIDGE_RETRY_WINDOW_SECONDS": str(WINDOW),
             "BRIDGE_RETRY_BASE_SECONDS": "1",

@@ -186,7 +186,22 @@ def run(
     out: Any = sys.stdout,
     clients: Clients | None = None,
     env: Mapping[str, str] | None = None,
+    err: Any = sys.stderr,
 ) -> int:
+    """The ``parked`` subcommand. ``args``: action (list|replay), store, stack_name, json.
+    Exit status 0 when done, 1 otherwise (an AWS setup problem in one line on stderr)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from partnero_bridge_cli.dlq import describe_error
+
+    try:
+        return _run(args, out, clients, env)
+    except (BotoCoreError, ClientError) as exc:
+        err.write(f"partnero-bridge parked: {describe_error(exc, args.stack_name)}\n")
+        return 1
+
+
+def _run(args: Any, out: Any, clients: Clients | None, env: Mapping[str, str] | None) -> int:
     clients = clients or _boto3_clients()
     env = os.environ if env is None else env
     if args.stack_name:

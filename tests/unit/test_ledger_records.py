@@ -250,6 +250,7 @@ def test_none_fields_are_left_out_of_the_item() -> None:
         "transaction_keys",
         "adjustments",
         "aliases",
+        "history",
     }
 
 

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -31,8 +31,8 @@ from partnero_bridge.decision import (
     transaction_request,
 )
 from partnero_bridge.envelope import Outcome, OutcomeStatus
-from partnero_bridge.errors import NotYetKnown, PermanentError, RetryableError
-from partnero_bridge.ledger.records import Adjustment, CommissionRecord, Recheck
+from partnero_bridge.errors import DeliveryError, NotYetKnown, PermanentError, RetryableError
+from partnero_bridge.ledger.records import Adjustment, CommissionRecord, HistoryEntry, Recheck
 from partnero_bridge.observability import logger, mask_key
 from partnero_bridge.partnero import AnswerKind, Holding, PartneroClient, read_holding
 
@@ -55,12 +55,18 @@ class Plan:
 Planner = Callable[[CommissionRecord | None], Plan]
 
 
+# The event type of a sign-up's re-check of a not-referred sale, in a payment's history.
+RECHECK_EVENT = "recheck"
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """The delivery being processed: its id and when the bridge received it."""
+    """The delivery being processed: its id, when the bridge received it, and what it was
+    (a Stripe event type, an Ecwid webhook's eventType, or RECHECK_EVENT)."""
 
     delivery_id: str
     received_at: datetime
+    event_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,9 +133,13 @@ class Reconciler:
             target = stable_identity(plan.target, claim.previous)
             attempt = _Attempt(claim, plan, target, delivery)
             return self._carry_out(attempt)
-        except Exception:
+        except Exception as exc:
             # Partnero may have acted: the next attempt must look before it sends.
-            self.ledger.release(claim, needs_check=attempt is not None and attempt.sent)
+            self.ledger.release(
+                claim,
+                needs_check=attempt is not None and attempt.sent,
+                entry=self._failure_entry(delivery, exc),
+            )
             raise
 
     # -- the steps ------------------------------------------------------------------------
@@ -413,11 +423,44 @@ class Reconciler:
             update["currency"] = target.currency
         if plan.recheck is not None:
             update["recheck"] = plan.recheck
+        action = verb.split(" ", 1)[0]  # created, replaced (... with), reversed
+        entry = self._entry(
+            attempt.delivery,
+            outcome=status.value,
+            reason=reason,
+            detail=detail,
+            action=action,
+            amount=holds if action in ("created", "replaced") else None,
+            currency=target.currency if action else None,
+        )
+        # Written with the new state, in the same conditional write.
+        update["history"] = self.ledger.history_with(attempt.record, entry)
         record = attempt.record.model_copy(update=update)
         for other in self.ledger.record(attempt.claim, record):
             self._retire(other, attempt)
         return Outcome(
             status=status, detail=detail, reason=reason, ledger_key=attempt.claim.ledger_key
+        )
+
+    # -- the payment's history --------------------------------------------------------------
+    def _entry(self, delivery: Delivery, **values: object) -> HistoryEntry:
+        return HistoryEntry.model_validate(
+            {
+                "at": datetime.fromtimestamp(self._clock(), UTC),
+                "delivery_id": delivery.delivery_id,
+                "event_type": delivery.event_type,
+                **values,
+            }
+        )
+
+    def _failure_entry(self, delivery: Delivery, error: Exception) -> HistoryEntry:
+        """A failed attempt: "retrying" (transient, or waiting for a sign-up) or "failed"
+        (permanent: dead-lettered), with the failure's kind and reason."""
+        if isinstance(error, DeliveryError):
+            outcome = "failed" if isinstance(error, PermanentError) else "retrying"
+            return self._entry(delivery, outcome=outcome, reason=error.kind, detail=error.reason)
+        return self._entry(
+            delivery, outcome="retrying", reason="unexpected", detail=type(error).__name__
         )
 
     def _retire(self, ledger_key: str, attempt: _Attempt) -> None:

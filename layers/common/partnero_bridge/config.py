@@ -121,6 +121,10 @@ class BridgeSettings(BaseModel):
     # How long a claim on one order or payment in the ledger lasts: longer than the
     # processing function's timeout (120 s), so it only expires when its holder has died.
     ledger_lease_seconds: int = Field(150, ge=31, le=3600, alias="BRIDGE_LEDGER_LEASE_SECONDS")
+    # How long a payment's ledger item keeps each delivery in its history (explain shows
+    # them): older entries are dropped when the item is next written. The item itself
+    # never expires: it is the record of what Partnero holds.
+    history_retention_days: int = Field(400, ge=1, le=3650, alias="BRIDGE_HISTORY_RETENTION_DAYS")
     # How long a sale without a partner key, for a customer Partnero does not know yet,
     # waits for that customer's sign-up before it counts as not referred.
     signup_wait_seconds: int = Field(900, ge=0, le=43200, alias="BRIDGE_SIGNUP_WAIT_SECONDS")

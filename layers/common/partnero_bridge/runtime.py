@@ -84,7 +84,12 @@ class Runtime:
     def ledger(self) -> Ledger:
         from partnero_bridge.ledger.store import Ledger
 
-        return Ledger(self.dynamodb, self.settings.ledger_table, self.settings.ledger_lease_seconds)
+        return Ledger(
+            self.dynamodb,
+            self.settings.ledger_table,
+            self.settings.ledger_lease_seconds,
+            self.settings.history_retention_days,
+        )
 
     @cached_property
     def idempotency_store(self) -> DynamoDBPersistenceLayer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from partnero_bridge.commissions import Delivery, Plan
+from partnero_bridge.commissions import RECHECK_EVENT, Delivery, Plan
 from partnero_bridge.decision import Target
 from partnero_bridge.ecwid.client import EcwidClient
 from partnero_bridge.ecwid.mapping import EcwidRules, decide
@@ -68,7 +68,9 @@ def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     token = ecwid_store_tokens(runtime).get(store)
     if not token:
         raise ConfigurationError(f"store {store} has no token in the Ecwid API secret")
-    delivery = Delivery(envelope.delivery_id, envelope.received_at)
+    # A sign-up's re-check comes as an order.updated webhook; its history says what it was.
+    event_type = RECHECK_EVENT if "recheck" in envelope.meta else webhook.eventType
+    delivery = Delivery(envelope.delivery_id, envelope.received_at, event_type)
 
     client = ecwid_client(runtime)
     order = client.order(store, order_id, token)

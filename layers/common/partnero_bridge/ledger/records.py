@@ -12,11 +12,15 @@ so no number is ever rounded by the store.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from partnero_bridge.observability import mask_email
 from partnero_bridge.stripe.facts import PaymentFacts
 
 if TYPE_CHECKING:
@@ -93,6 +97,80 @@ class Recheck(BaseModel):
     ref: dict[str, str]  # Ecwid: store and order id; Stripe: the ledger key
 
 
+# A commission item keeps the most recent deliveries about its payment, at most this many.
+HISTORY_LIMIT = 50
+# Longest readable text kept per history entry.
+HISTORY_DETAIL_CHARS = 300
+_EMAIL_IN_TEXT = re.compile(r"[^@\s:;,()<>\[\]\"']+@[^@\s:;,()<>\[\]\"']+")
+
+
+def mask_emails_in(text: str) -> str:
+    """Every e-mail address inside ``text`` masked (``ja***@example.com``), once.
+
+    Partnero's answers may name the customer; history entries keep no address. An address
+    masked already is left alone, so masking twice changes nothing.
+    """
+
+    def masked(match: re.Match[str]) -> str:
+        found = match.group(0)
+        return found if "***" in found else mask_email(found) or ""
+
+    return _EMAIL_IN_TEXT.sub(masked, text)
+
+
+class HistoryEntry(BaseModel):
+    """One processed delivery about a payment, as its commission item keeps it.
+
+    Written in the same conditional write that records the payment's new state (or gives
+    the claim back after a failure). Holds no e-mail address: customer keys are not kept,
+    and addresses inside ``detail`` are masked.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    at: AwareDatetime  # when the bridge processed the delivery (UTC)
+    delivery_id: str
+    # Stripe: the event type; Ecwid: the webhook's eventType; "recheck": a sign-up's re-check.
+    event_type: str = ""
+    # An OutcomeStatus value (sent, not_referred, already_recorded, ignored,
+    # adjustment_needed), or "retrying" (a transient failure) / "failed" (dead-lettered).
+    outcome: str
+    reason: str = ""  # the outcome's reason code, or the failure's kind
+    # "created", "replaced" or "reversed" when this delivery changed Partnero, else "".
+    action: str = ""
+    amount: Decimal | None = None  # the transaction this delivery created, major units
+    currency: str | None = None
+    detail: str = ""
+
+    @field_validator("detail", mode="after")
+    @classmethod
+    def _no_addresses(cls, value: str) -> str:
+        return mask_emails_in(value)[:HISTORY_DETAIL_CHARS]
+
+
+def append_history(
+    history: Sequence[HistoryEntry],
+    entry: HistoryEntry,
+    retention_days: int,
+    limit: int = HISTORY_LIMIT,
+) -> list[HistoryEntry]:
+    """``history`` with ``entry`` appended, keeping the ``limit`` most recent entries and
+    none older than ``retention_days`` before ``entry`` (the history's own time to live:
+    the commission item itself never expires, it is the record of what Partnero holds)."""
+    oldest = entry.at - timedelta(days=retention_days)
+    kept = [old for old in history if old.at >= oldest]
+    return [*kept, entry][-limit:]
+
+
+def within_retention(
+    history: Sequence[HistoryEntry], now: datetime, retention_days: int
+) -> list[HistoryEntry]:
+    """The entries not older than ``retention_days`` at ``now`` (older ones are dropped at
+    the item's next write, and never shown)."""
+    oldest = now - timedelta(days=retention_days)
+    return [entry for entry in history if entry.at >= oldest]
+
+
 class CommissionRecord(LedgerRecord):
     """What Partnero holds for one order or payment, and how the bridge got there.
 
@@ -119,6 +197,8 @@ class CommissionRecord(LedgerRecord):
     aliases: list[str] = Field(default_factory=list)  # alias items pointing here
     last_delivery_id: str | None = None
     updated_at: str | None = None
+    # The most recent deliveries about this payment, oldest first (see HistoryEntry).
+    history: list[HistoryEntry] = Field(default_factory=list)
     # The claim protocol (see ledger.store): set while an attempt holds the item.
     lease_token: str | None = None
     lease_until: int | None = None

@@ -13,6 +13,13 @@ claim protocol below is the only guard against paying a commission twice:
 4. ``record`` stores the new state and releases the lease in one conditional write;
    ``release`` gives the lease back without a new state (marking ``needs_check`` when
    Partnero may have acted).
+
+Both writes also append the delivery to the item's history (``HistoryEntry``), in the same
+conditional write: no extra request, and never a history entry without the state it
+explains. DynamoDB's ``list_append`` cannot drop the oldest entries, so the history is
+read with the claim (``ALL_OLD``), appended and trimmed here, and written whole: the claim
+makes this invocation the item's only writer until it records or releases, and the write
+is conditional on still holding it, so no concurrent entry can be lost.
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ from partnero_bridge.ledger.records import (
     AliasRecord,
     CommissionRecord,
     CustomerRecord,
+    HistoryEntry,
     LedgerMeta,
     Recheck,
     StripeCustomerRecord,
+    append_history,
     to_attribute,
 )
 from partnero_bridge.observability import logger, mask_key
@@ -44,6 +53,8 @@ if TYPE_CHECKING:
 _LEASE_FIELDS = ("lease_token", "lease_until", "needs_check")
 # A customer keeps at most this many not-referred sales waiting for its sign-up.
 MAX_WAITING_SALES = 50
+# Days a commission item keeps a delivery in its history (BRIDGE_HISTORY_RETENTION_DAYS).
+DEFAULT_HISTORY_RETENTION_DAYS = 400
 
 
 class LeaseHeld(RetryableError):
@@ -87,10 +98,17 @@ def _update_parts(
 
 
 class Ledger:
-    def __init__(self, dynamodb: DynamoDBClient, table_name: str, lease_seconds: int) -> None:
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table_name: str,
+        lease_seconds: int,
+        history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS,
+    ) -> None:
         self._dynamodb = dynamodb
         self._table = table_name
         self._lease_seconds = lease_seconds
+        self.history_retention_days = history_retention_days
         self._since: int | None = None
 
     # -- reading --------------------------------------------------------------------------
@@ -116,6 +134,11 @@ class Ledger:
     def stripe_customer(self, stripe_customer_id: str) -> StripeCustomerRecord | None:
         item = self._get(keys.stripe_customer(stripe_customer_id))
         return StripeCustomerRecord.from_item(item) if item else None
+
+    def meta(self) -> LedgerMeta | None:
+        """The ledger's own facts, read only (None before its first write)."""
+        item = self._get(keys.META)
+        return LedgerMeta.from_item(item) if item else None
 
     def since(self) -> int:
         """When this release first wrote the ledger (read once per container)."""
@@ -168,18 +191,41 @@ class Ledger:
         crashed = previous.lease_until is not None and previous.lease_until < now
         return Claim(ledger_key, token, previous, uncertain=crashed or bool(previous.needs_check))
 
-    def release(self, claim: Claim, needs_check: bool) -> None:
-        """Give the lease back without a new state (nothing sent, or sending failed)."""
+    def release(self, claim: Claim, needs_check: bool, entry: HistoryEntry | None = None) -> None:
+        """Give the lease back without a new state (nothing sent, or sending failed).
+
+        ``entry``: the failed delivery, appended to the item's history in the same write.
+        """
         expression = "REMOVE #token, #until"
         names = {"#token": "lease_token", "#until": "lease_until"}
         values: dict[str, AttributeValueTypeDef] = {":token": {"S": claim.token}}
+        sets: list[str] = []
         if needs_check:
-            expression += " SET needs_check = :yes"
+            sets.append("needs_check = :yes")
             values[":yes"] = {"BOOL": True}
+        if entry is not None:
+            history = self.history_with(claim.previous, entry)
+            sets.append("#history = :history")
+            names["#history"] = "history"
+            values[":history"] = to_attribute(
+                [old.model_dump(mode="json", exclude_none=True) for old in history]
+            )
+        if sets:
+            expression += " SET " + ", ".join(sets)
         self._conditional_update(claim, expression, names, values)
 
+    def history_with(
+        self, previous: CommissionRecord | None, entry: HistoryEntry
+    ) -> list[HistoryEntry]:
+        """``previous``'s history with ``entry`` appended, trimmed to the most recent
+        HISTORY_LIMIT entries and this ledger's retention: what ``record`` should write."""
+        return append_history(
+            previous.history if previous is not None else [], entry, self.history_retention_days
+        )
+
     def record(self, claim: Claim, record: CommissionRecord) -> list[str]:
-        """Store ``record`` and release the lease, in one conditional write.
+        """Store ``record`` (its history included, see ``history_with``) and release the
+        lease, in one conditional write.
 
         Aliases not written before are put in the same transaction, so a later event that
         names only one of a payment's other ids finds this item. Returns the aliases that

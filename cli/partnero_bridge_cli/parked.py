@@ -27,6 +27,7 @@ from typing import Any
 from partnero_bridge.config import BridgeSettings
 from partnero_bridge.ecwid.parking import ParkedWebhook, ParkedWebhooks
 from partnero_bridge.envelope import QueueEnvelope, Source
+from partnero_bridge.queues import RETRY_WINDOW_START
 from partnero_bridge_cli.local.template import STACK_NAME
 
 LOCAL_TABLE = f"{STACK_NAME}-ParkedWebhooksTable"
@@ -109,8 +110,10 @@ def replay(
     parked: ParkedWebhooks, sqs: Any, target: Target, store: str | None = None
 ) -> ReplayReport:
     """Send each parked webhook of a configured store to the work queue, then delete it
-    (send first: a crash in between replays it again, which idempotency absorbs)."""
+    (send first: a crash in between replays it again, which idempotency absorbs). Each
+    is sent with ``retry_window_start`` = the replay's time: a new retry window."""
     report = ReplayReport()
+    replayed_at = datetime.now(UTC).isoformat()
     for webhook in parked.scan():
         if store is not None and webhook.store_id != store:
             continue
@@ -129,6 +132,9 @@ def replay(
                 "source": {"DataType": "String", "StringValue": Source.ECWID.value},
                 "delivery_id": {"DataType": "String", "StringValue": envelope.delivery_id},
                 "replayed": {"DataType": "String", "StringValue": "parked"},
+                # Parked up to 14 days: the replay opens a new retry window, as a DLQ
+                # replay does, or its first transient failure would be its last.
+                RETRY_WINDOW_START: {"DataType": "String", "StringValue": replayed_at},
             },
         )
         parked.remove(webhook)

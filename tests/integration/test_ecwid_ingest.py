@@ -12,6 +12,7 @@ import json
 import time
 from argparse import Namespace
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 import partnero_bridge
 from partnero_bridge.envelope import QueueEnvelope
+from partnero_bridge.processing import window_start
 from partnero_bridge_cli import parked as parked_cli
 from tests.support.ecwid import signed, webhook
 from tests.support.inprocess import InProcessBridge, in_process_bridge
@@ -356,6 +358,7 @@ def test_replay_sends_parked_webhooks_of_newly_configured_stores_to_the_work_que
         assert envelope.payload == body
         assert set(envelope.meta) == {"request_id"}
         attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+        attributes.pop("retry_window_start")  # see the test of a long-parked webhook
         assert attributes == {
             "source": "ecwid",
             "delivery_id": envelope.delivery_id,
@@ -369,6 +372,33 @@ def test_replay_sends_parked_webhooks_of_newly_configured_stores_to_the_work_que
     code, out = parked("replay", env, store="888")
     assert code == 1
     assert "store 888 is not in ECWID_STORE_IDS" in out
+
+
+def test_a_webhook_parked_for_days_gets_a_whole_retry_window_when_replayed(
+    bridge: InProcessBridge,
+) -> None:
+    # Parked five days ago (webhooks stay parked up to 14 days): its received_at is older
+    # than the 72-hour retry window, so without a new window its first transient failure
+    # after the replay would be dead-lettered at once.
+    body = webhook("order.created", 777, ORDER)
+    assert send(bridge, body).body["status"] == "parked"
+    table = bridge.resources.refs["ParkedWebhooksTable"]
+    (item,) = [i for i in bridge.dynamodb.scan(TableName=table)["Items"] if "envelope" in i]
+    envelope = QueueEnvelope.model_validate_json(item["envelope"]["S"])
+    days_ago = envelope.received_at - timedelta(days=5)
+    item["envelope"]["S"] = envelope.model_copy(update={"received_at": days_ago}).model_dump_json()
+    bridge.dynamodb.put_item(TableName=table, Item=item)
+
+    before = datetime.now(UTC)
+    code, out = parked("replay", {"ECWID_STORE_IDS": f"{STORE},777"})
+    assert (code, out.startswith("replayed 1 parked webhook(s)")) == (0, True)
+
+    (message,) = bridge.messages("EcwidOrderQueue")
+    replayed = QueueEnvelope.model_validate_json(message["Body"])
+    assert replayed.received_at == days_ago  # the body is kept as ingest built it
+    sent = message["MessageAttributes"].get("retry_window_start", {}).get("StringValue")
+    start = window_start(sent, replayed.received_at, datetime.now(UTC))
+    assert before - timedelta(seconds=1) <= start <= datetime.now(UTC)
 
 
 def test_replay_of_a_deployed_stack_reads_the_functions_store_ids(

@@ -25,13 +25,25 @@ API (``/v1``), each answer JSON in Stripe's shapes, with ``Request-Id`` and ``St
 * ``expand[]=a.b`` (also ``expand[0]=``, as stripe-python sends it; ``data.`` on lists; at most
   4 levels) replaces an id by its object; ``expand[]=refunds`` on a charge and
   ``expand[]=payments`` on an invoice include those lists. A property that holds no id is 400;
-* lists, newest first (``created``, then load order), ``{"object": "list", "data", "has_more",
-  "url"}``, ``limit`` 1-100 (default 10), ``starting_after`` / ``ending_before`` cursors,
-  ``created`` / ``created[gt|gte|lt|lte]``; unknown parameters are 400 as on Stripe:
-  ``GET /v1/refunds?charge=|payment_intent=``, ``/v1/checkout/sessions?subscription=|
-  payment_intent=|customer=``, ``/v1/invoice_payments?invoice=``, ``/v1/disputes?charge=|
-  payment_intent=``, ``/v1/invoices?subscription=|customer=|status=``,
-  ``/v1/charges?payment_intent=|customer=``.
+* lists (docs.stripe.com/api/pagination), newest first (``created``, then the later loaded),
+  ``{"object": "list", "data", "has_more", "url"}``, ``limit`` 1-100 (default 10),
+  ``starting_after`` / ``ending_before`` cursors (an object of the list's type, matching the
+  filters or not; unknown: 404), ``created`` / ``created[gt|gte|lt|lte]``; unknown parameters
+  are 400 as on Stripe: ``GET /v1/payment_intents?customer=``, ``/v1/charges?payment_intent=|
+  customer=``, ``/v1/invoices?subscription=|customer=|status=|collection_method=``,
+  ``/v1/checkout/sessions?subscription=|payment_intent=|customer=|status=``,
+  ``/v1/refunds?charge=|payment_intent=``, ``/v1/disputes?charge=|payment_intent=``,
+  ``/v1/invoice_payments?invoice=``, ``/v1/customers?email=``; ``expand[]=data.customer``
+  (any expandable property of the items) expands each item;
+* events: ``GET /v1/events`` and ``/v1/events/{id}`` for the events of the last 30 days by the
+  fake's clock (docs.stripe.com/api/events/list: "going back up to 30 days"), as they were
+  created (never converted to the pinned version), filtered by ``type`` (``*`` a wildcard:
+  ``charge.*``) or ``types[]`` (up to 20 exact names, not with ``type``). Every event loaded
+  is kept; :meth:`FakeStripeApi.add_events` keeps events without loading their objects;
+* optionally (``rate_limit_per_second``, off unless set) Stripe's rate limiter: past that many
+  requests in any second per account and mode, ``429`` with ``{"error": {"type":
+  "invalid_request_error", "code": "rate_limit", ...}}`` (docs.stripe.com/rate-limits,
+  /error-codes).
 
 Derived fields (Stripe's rules, computed on every read from the objects held then):
 
@@ -85,7 +97,9 @@ Admin interface under ``/_stripe`` (no auth, not recorded):
 
 * ``POST /_stripe/events`` ``{"event": {...}, "stripe_objects": [...]}``: :meth:`load_event`;
 * ``PUT /_stripe/objects`` ``{"objects": [...], "api_version": ..., "created": ...}`` (or a bare
-  list): :meth:`put_objects`; ``DELETE /_stripe/objects``: forget every object;
+  list): :meth:`put_objects`; ``DELETE /_stripe/objects``: forget every object and event;
+* ``PUT /_stripe/events`` ``{"events": [...]}`` (or a bare list): :meth:`add_events`;
+* ``GET|PUT /_stripe/settings`` ``{"rate_limit_per_second": <requests> | null}``;
 * ``GET /_stripe/objects/{id}``: what is held for an id, as loaded;
 * ``GET /_stripe/state``: keys (masked), pinned version, objects held, request count;
 * ``GET /_stripe/requests`` (``DELETE`` forgets them); ``POST /_stripe/reset``: objects and
@@ -100,10 +114,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import copy
 import itertools
 import json
+import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +134,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from partnero_bridge_cli.local.fakeserver import dumps, loads
+from partnero_bridge_cli.local.throttle import SlidingWindowLimit
 
 __all__ = [
     "ADMIN_PREFIX",
@@ -148,18 +166,30 @@ _RESOURCES: Final[Mapping[str, str]] = {
     "refunds": "refund",
     "disputes": "dispute",
     "invoice_payments": "invoice_payment",
+    "events": "event",
 }
-# List routes: path segment -> the filters Stripe documents for it (that the fake serves).
+# List routes: path segment -> the filters Stripe documents for it (that the fake serves),
+# each an equality on a property naming an id or a status (docs.stripe.com/api, "List all
+# ..." of each resource). Every list also takes ``created`` and the pagination parameters.
 _LIST_FILTERS: Final[Mapping[str, tuple[str, ...]]] = {
+    "payment_intents": ("customer",),
+    "charges": ("payment_intent", "customer"),
+    "invoices": ("subscription", "customer", "status", "collection_method"),
+    "checkout/sessions": ("subscription", "payment_intent", "customer", "status"),
     "refunds": ("charge", "payment_intent"),
-    "checkout/sessions": ("subscription", "payment_intent", "customer"),
+    "disputes": ("charge", "payment_intent"),
     # payment[...]: the invoice payments made by one PaymentIntent.
     "invoice_payments": ("invoice", "payment[type]", "payment[payment_intent]"),
-    "disputes": ("charge", "payment_intent"),
-    "invoices": ("subscription", "customer", "status"),
-    "charges": ("payment_intent", "customer"),
+    "customers": ("email",),
+    # ``type`` (``*`` a wildcard) and ``types[]`` are read apart (docs.stripe.com/api/events/list).
+    "events": (),
 }
 _LIST_PARAMETERS: Final = frozenset({"limit", "starting_after", "ending_before", "created"})
+# Events are kept, listed and retrieved for 30 days (docs.stripe.com/api/events/list: "List
+# events, going back up to 30 days"; /api/events/retrieve: "if it was created in the last 30
+# days").
+EVENT_RETENTION_SECONDS: Final = 30 * 24 * 3600
+_MAX_EVENT_TYPES: Final = 20
 # Id prefix -> object type, to resolve an id being expanded.
 _ID_PREFIXES: Final[Mapping[str, str]] = {
     "ch_": "charge",
@@ -174,6 +204,7 @@ _ID_PREFIXES: Final[Mapping[str, str]] = {
     "dp_": "dispute",
     "du_": "dispute",
     "inpay_": "invoice_payment",
+    "evt_": "event",
 }
 # Properties Stripe answers as an id unless expanded.
 _EXPANDABLE: Final = frozenset(
@@ -281,6 +312,7 @@ class _Snapshot:
     created: int
     """The carrying event's ``created`` (0 for an extra object)."""
     seq: int
+    """Load order of the first snapshot of this id: the tie-break among equal ``created``."""
     livemode: bool
     account: str | None
     event: str | None
@@ -291,7 +323,11 @@ class _Snapshot:
 
     @property
     def sort_key(self) -> tuple[int, int]:
-        return _integer(self.obj.get("created")), self.seq
+        """Lists are newest first: by the object's ``created``, then the later loaded."""
+        return _created_of(self.obj), self.seq
+
+    def visible_to(self, access: _Access) -> bool:
+        return self.livemode == access.livemode and self.account == access.account
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -304,6 +340,14 @@ class _Snapshot:
             "event": self.event,
             "snapshot_created": self.created if self.carried else None,
         }
+
+
+def _created_of(obj: Mapping[str, Any]) -> int:
+    """An object's ``created`` (Unix seconds); an invoice older than 2019 has ``date``."""
+    created = obj.get("created")
+    if created is None and obj.get("object") == "invoice":
+        created = obj.get("date")
+    return _integer(created)
 
 
 @dataclass(frozen=True)
@@ -352,12 +396,120 @@ class _Access:
     version: str | None
 
 
+def _id_of(value: Any) -> str | None:
+    """The id a property holds: itself when a string, an expanded object's ``id``."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _invoice_status(obj: Mapping[str, Any]) -> str:
+    """An invoice's ``status``, as the conversion to the pinned version derives it."""
+    status = obj.get("status")
+    if isinstance(status, str):
+        return status
+    if obj.get("paid"):
+        return "paid"
+    return "uncollectible" if obj.get("forgiven") else "open"
+
+
+@dataclass
+class _Ordered:
+    """Snapshots newest first, each with its position in its type's whole list (cursors)."""
+
+    items: list[_Snapshot] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+
+    def add(self, snapshot: _Snapshot, position: int) -> None:
+        self.items.append(snapshot)
+        self.positions.append(position)
+
+
+class _Index:
+    """Lookups derived from what the store holds, built on the first read after a change.
+
+    Lists are read often and written rarely (a seeded history of thousands of payments is
+    paged at 100 and read payment by payment), so every list, cursor and derived field is a
+    dictionary lookup here rather than a scan of every object held.
+    """
+
+    def __init__(self, store: _Store) -> None:
+        self.store = store
+        snapshots = [*store.objects.values(), *store.events.values()]
+        # A payment derived from an older invoice never hides one loaded with its id.
+        snapshots += [
+            derived
+            for derived in store.derived_invoice_payments()
+            if ("invoice_payment", derived.object_id) not in store.objects
+        ]
+        self.snapshots: dict[tuple[str, str], _Snapshot] = {}
+        self.by_kind: dict[str, _Ordered] = {}
+        self.position: dict[tuple[str, str], int] = {}
+        self._by_value: dict[tuple[str, str], dict[str, _Ordered]] = {}
+        for snapshot in sorted(snapshots, key=lambda s: s.sort_key, reverse=True):
+            key = (snapshot.kind, snapshot.object_id)
+            if key in self.snapshots:
+                continue  # two derived payments with one id: the newer stands
+            ordered = self.by_kind.setdefault(snapshot.kind, _Ordered())
+            self.snapshots[key] = snapshot
+            self.position[key] = len(ordered.items)
+            ordered.add(snapshot, len(ordered.items))
+
+    def ordered(self, kind: str) -> _Ordered:
+        return self.by_kind.get(kind, _Ordered())
+
+    def with_value(self, kind: str, param: str, value: str) -> _Ordered:
+        """The snapshots of ``kind`` whose filter ``param`` names ``value``, newest first."""
+        table = self._by_value.get((kind, param))
+        if table is None:
+            table = {}
+            ordered = self.ordered(kind)
+            for snapshot, position in zip(ordered.items, ordered.positions, strict=True):
+                for held in self.values(kind, param, snapshot.obj):
+                    table.setdefault(held, _Ordered()).add(snapshot, position)
+            self._by_value[(kind, param)] = table
+        return table.get(value, _Ordered())
+
+    def values(self, kind: str, param: str, obj: Mapping[str, Any]) -> set[str]:
+        """What a list filter compares with, read from the object as held (any version)."""
+        if kind == "invoice" and param == "subscription":
+            parent = obj.get("parent")
+            details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
+            nested = details.get("subscription") if isinstance(details, Mapping) else None
+            found = {_id_of(obj.get("subscription")), _id_of(nested)}
+        elif kind == "invoice" and param == "status":
+            found = {_invoice_status(obj)}
+        elif param.startswith("payment["):
+            payment = obj.get("payment")
+            inner = param[len("payment[") : -1]
+            found = {_id_of(payment.get(inner)) if isinstance(payment, Mapping) else None}
+        elif kind == "refund" and param == "payment_intent":
+            # A refund made on a charge still belongs to that charge's PaymentIntent.
+            charge = self.snapshots.get(("charge", _id_of(obj.get("charge")) or ""))
+            of_charge = _id_of(charge.obj.get("payment_intent")) if charge else None
+            found = {_id_of(obj.get("payment_intent")), of_charge}
+        else:
+            found = {_id_of(obj.get(param))}
+        return {value for value in found if value}
+
+    def related(self, kind: str, param: str, value: str, access: _Access) -> list[_Snapshot]:
+        """The visible snapshots of ``kind`` naming ``value`` in ``param``, newest first."""
+        return [s for s in self.with_value(kind, param, value).items if s.visible_to(access)]
+
+
 @dataclass
 class _Store:
-    """The objects held, by type and id; every read is derived from them."""
+    """The objects held, by type and id, and the events; every read is derived from them."""
 
     objects: dict[tuple[str, str], _Snapshot] = field(default_factory=dict)
+    events: dict[str, _Snapshot] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _index: _Index | None = None
+
+    def index(self) -> _Index:
+        if self._index is None:
+            self._index = _Index(self)
+        return self._index
 
     # ---- loading ---------------------------------------------------------------------------
 
@@ -375,13 +527,41 @@ class _Store:
         livemode = bool(event.get("livemode", False))
         account = event.get("account") if isinstance(event.get("account"), str) else None
         event_id = str(event.get("id")) if event.get("id") is not None else None
-        seq = next(self.seq)
         count = 0
         for obj in _nested_objects(loads(dumps(carried))):
-            self._put(obj, version, True, created, seq, livemode, account, event_id)
+            self._put(obj, version, True, created, livemode, account, event_id)
             count += 1
         count += self.put_extra(extra, version, livemode, account, event_id)
+        if event_id is not None:
+            self.record_event(event)
         return count
+
+    def record_event(self, event: Mapping[str, Any]) -> None:
+        """Keep an event for ``/v1/events`` as given (its objects are not loaded)."""
+        if not isinstance(event, Mapping):
+            raise ValueError("an event must be a JSON object")
+        body = loads(dumps(event))
+        event_id, created = body.get("id"), body.get("created")
+        if not isinstance(event_id, str) or not event_id:
+            raise ValueError('an event needs a string "id"')
+        if isinstance(created, bool) or not isinstance(created, int):
+            raise ValueError("an event needs an integer created time")
+        if not isinstance(body.get("type"), str):
+            raise ValueError('an event needs a string "type"')
+        body.setdefault("object", "event")
+        held = self.events.get(event_id)
+        self.events[event_id] = _Snapshot(
+            obj=body,
+            kind="event",
+            version=body.get("api_version") if isinstance(body.get("api_version"), str) else None,
+            carried=True,
+            created=created,
+            seq=held.seq if held is not None else next(self.seq),
+            livemode=bool(body.get("livemode", False)),
+            account=body.get("account") if isinstance(body.get("account"), str) else None,
+            event=event_id,
+        )
+        self._index = None
 
     def put_extra(
         self,
@@ -391,23 +571,21 @@ class _Store:
         account: str | None,
         event_id: str | None,
     ) -> int:
-        seq = next(self.seq)
         count = 0
         for given in objects:
             obj = self._checked(given)
-            self._put(obj, version, False, 0, seq, livemode, account, event_id)
+            self._put(obj, version, False, 0, livemode, account, event_id)
             count += 1
         return count
 
     def put_carried(
         self, objects: Iterable[Mapping[str, Any]], version: str | None, created: int
     ) -> int:
-        seq = next(self.seq)
         count = 0
         for given in objects:
             obj = self._checked(given)
             livemode = bool(obj.get("livemode", False))
-            self._put(obj, version, True, created, seq, livemode, None, None)
+            self._put(obj, version, True, created, livemode, None, None)
             count += 1
         return count
 
@@ -426,46 +604,42 @@ class _Store:
         version: str | None,
         carried: bool,
         created: int,
-        seq: int,
         livemode: bool,
         account: str | None,
         event_id: str | None,
     ) -> None:
-        snapshot = _Snapshot(
-            obj=obj,
-            kind=str(obj["object"]),
-            version=version,
-            carried=carried,
-            created=created,
-            seq=seq,
-            livemode=bool(obj.get("livemode", livemode)),
-            account=account,
-            event=event_id,
-        )
-        key = (snapshot.kind, snapshot.object_id)
+        kind = str(obj["object"])
+        key = (kind, str(obj["id"]))
         held = self.objects.get(key)
         if held is not None:
             if held.carried and not carried:
                 return  # an extra object is served only until an event carries that id
             if held.carried and carried and created < held.created:
                 return  # an older snapshot than the one held
-        self.objects[key] = snapshot
+        self.objects[key] = _Snapshot(
+            obj=obj,
+            kind=kind,
+            version=version,
+            carried=carried,
+            created=created,
+            seq=held.seq if held is not None else next(self.seq),
+            livemode=bool(obj.get("livemode", livemode)),
+            account=account,
+            event=event_id,
+        )
+        self._index = None
 
     # ---- finding ---------------------------------------------------------------------------
 
-    def visible(self, access: _Access) -> Iterator[_Snapshot]:
-        for snapshot in self.objects.values():
-            if snapshot.livemode == access.livemode and snapshot.account == access.account:
-                yield snapshot
-
     def of_kind(self, kind: str, access: _Access) -> list[_Snapshot]:
-        return [s for s in self.visible(access) if s.kind == kind]
+        """The visible snapshots of a type, newest first."""
+        return [s for s in self.index().ordered(kind).items if s.visible_to(access)]
 
     def get(self, kind: str, object_id: str, access: _Access) -> _Snapshot | None:
-        snapshot = self.objects.get((kind, object_id))
-        if snapshot is None or snapshot.livemode != access.livemode:
+        snapshot = self.index().snapshots.get((kind, object_id))
+        if snapshot is None or not snapshot.visible_to(access):
             return None
-        return snapshot if snapshot.account == access.account else None
+        return snapshot
 
     def find(self, object_id: str, access: _Access) -> _Snapshot | None:
         """An object by id alone (for ``expand``): by its prefix, else any served type."""
@@ -479,13 +653,15 @@ class _Store:
         return None
 
     def refunds_of_charge(self, charge_id: str, access: _Access) -> list[_Snapshot]:
-        return [s for s in self.of_kind("refund", access) if s.obj.get("charge") == charge_id]
+        return self.index().related("refund", "charge", charge_id, access)
 
     # ---- reading: derived fields and versions ----------------------------------------------
 
     def render(self, snapshot: _Snapshot, access: _Access) -> dict[str, Any]:
         """The object as Stripe would answer it now (not expanded)."""
         obj = copy.deepcopy(snapshot.obj)
+        if snapshot.kind == "event":
+            return obj  # an event is answered in the version it was created in
         pinned = access.version is not None
         older = _date(snapshot.version) < _date(access.version)
         if pinned and older:
@@ -513,22 +689,18 @@ class _Store:
             obj["refunded"] = refunded >= _integer(obj.get("amount")) and refunded > 0
             if isinstance(obj.get("refunds"), dict):
                 obj["refunds"] = self.list_body(
-                    [self.render(r, access) for r in self._newest_first(refunds)],
+                    [self.render(r, access) for r in refunds],
                     f"/v1/charges/{obj['id']}/refunds",
                     has_more=False,
                 )
-        if any(d.obj.get("charge") == obj["id"] for d in self.of_kind("dispute", access)):
+        if self.index().related("dispute", "charge", str(obj["id"]), access):
             obj["disputed"] = True
 
     def _derive_payment_intent(self, obj: dict[str, Any], access: _Access) -> None:
         if obj.get("latest_charge") is None:
-            charges = [
-                c
-                for c in self.of_kind("charge", access)
-                if c.obj.get("payment_intent") == obj["id"]
-            ]
+            charges = self.index().related("charge", "payment_intent", str(obj["id"]), access)
             if charges:
-                obj["latest_charge"] = self._newest_first(charges)[0].object_id
+                obj["latest_charge"] = charges[0].object_id
 
     def _derive_invoice(self, obj: dict[str, Any], access: _Access) -> None:
         if access.version is not None:
@@ -540,13 +712,16 @@ class _Store:
 
     # ---- invoice payments ------------------------------------------------------------------
 
-    def invoice_payments(self, access: _Access) -> list[_Snapshot]:
-        """Loaded ``invoice_payment`` objects plus those derived from pre-basil invoices."""
-        held = self.of_kind("invoice_payment", access)
-        named = {_payment_target(s.obj) for s in held}
+    def derived_invoice_payments(self) -> list[_Snapshot]:
+        """One InvoicePayment per payment a pre-basil invoice names, unless one was loaded."""
+        named = {
+            _payment_target(s.obj)
+            for (kind, _), s in self.objects.items()
+            if kind == "invoice_payment"
+        }
         derived: list[_Snapshot] = []
-        for invoice in self.of_kind("invoice", access):
-            if _date(invoice.version) >= _date(PINNED_VERSION):
+        for (kind, _), invoice in self.objects.items():
+            if kind != "invoice" or _date(invoice.version) >= _date(PINNED_VERSION):
                 continue
             for payment in _payments_of_legacy_invoice(invoice.obj):
                 if _payment_target(payment) in named:
@@ -564,10 +739,14 @@ class _Store:
                         event=invoice.event,
                     )
                 )
-        return held + derived
+        return derived
+
+    def invoice_payments(self, access: _Access) -> list[_Snapshot]:
+        """Loaded ``invoice_payment`` objects plus those derived from pre-basil invoices."""
+        return self.of_kind("invoice_payment", access)
 
     def invoice_payment(self, object_id: str, access: _Access) -> _Snapshot | None:
-        return next((s for s in self.invoice_payments(access) if s.object_id == object_id), None)
+        return self.get("invoice_payment", object_id, access)
 
     # ---- lists -----------------------------------------------------------------------------
 
@@ -767,14 +946,32 @@ _API_RULES: Final = Map(
 class _App:
     """All state of the fake, guarded by one lock, and the WSGI application serving it."""
 
-    def __init__(self, api_keys: Iterable[str], pinned_version: str) -> None:
+    def __init__(
+        self,
+        api_keys: Iterable[str],
+        pinned_version: str,
+        clock: Callable[[], float] = time.time,
+        rate_limit_per_second: int | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.store = _Store()
         self.keys: set[str] = set()
         self.pinned_version = pinned_version
         self.recorded: list[StripeRequest] = []
+        self.clock = clock
+        self.limit: SlidingWindowLimit | None = None
         for key in api_keys:
             self.add_key(key)
+        self.set_rate_limit(rate_limit_per_second)
+
+    def set_rate_limit(self, per_second: int | None) -> None:
+        """Answer 429 past ``per_second`` requests in any second (None: no limit)."""
+        with self.lock:
+            self.limit = None if per_second is None else SlidingWindowLimit(per_second, 1.0)
+
+    def now(self) -> int:
+        """The fake's time, Unix seconds (what "the last 30 days" of events counts from)."""
+        return int(self.clock())
 
     def add_key(self, key: str) -> None:
         if not isinstance(key, str) or not key or any(ch.isspace() for ch in key):
@@ -803,6 +1000,7 @@ class _App:
         version = request.headers.get("Stripe-Version", "").strip() or None
         account = request.headers.get("Stripe-Account") or None
         try:
+            self.throttle(key, account)
             with self.lock:
                 body = self.answer(request, key, version, account)
             status = 200
@@ -826,6 +1024,25 @@ class _App:
         return Response(
             dumps(body), status=status, headers=headers, content_type="application/json"
         )
+
+    def throttle(self, key: str | None, account: str | None) -> None:
+        """Stripe's rate limiter, when one is set: per account and mode, a 429 past it.
+
+        docs.stripe.com/rate-limits: requests over the limit are answered ``429``; the error
+        code is ``rate_limit`` (docs.stripe.com/error-codes: "Too many requests hit the API
+        too quickly"), of type ``invalid_request_error`` as the SDKs read it.
+        """
+        limit = self.limit
+        if limit is None:
+            return
+        mode = "live" if key is not None and _key_mode(key) else "test"
+        if limit.admit(f"{account or ''}:{mode}") is not None:
+            raise StripeError(
+                429,
+                "Request rate limit exceeded. You can learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+                code="rate_limit",
+            )
 
     @staticmethod
     def presented_key(request: Request) -> str | None:
@@ -889,10 +1106,9 @@ class _App:
     ) -> dict[str, Any]:
         expand = _expansions(query, allowed=set())
         kind = _RESOURCES[name]
-        if kind == "invoice_payment":
-            snapshot = self.store.invoice_payment(object_id, access)
-        else:
-            snapshot = self.store.get(kind, object_id, access)
+        snapshot = self.store.get(kind, object_id, access)
+        if snapshot is not None and kind == "event" and not self.event_kept(snapshot):
+            raise _missing(kind, object_id)
         if snapshot is None:
             other = _Access(not access.livemode, access.account, access.version)
             found_elsewhere = self.store.get(kind, object_id, other)
@@ -924,18 +1140,16 @@ class _App:
             return obj
         value = obj.get(name)
         if obj.get("object") == "charge" and name == "refunds" and not isinstance(value, dict):
-            refunds = self.store._newest_first(self.store.refunds_of_charge(str(obj["id"]), access))
+            refunds = self.store.refunds_of_charge(str(obj["id"]), access)
             value = self.store.list_body(
                 [self.store.render(r, access) for r in refunds],
                 f"/v1/charges/{obj['id']}/refunds",
                 has_more=False,
             )
         elif obj.get("object") == "invoice" and name == "payments" and not isinstance(value, dict):
-            payments = [
-                p for p in self.store.invoice_payments(access) if p.obj.get("invoice") == obj["id"]
-            ]
+            payments = self.store.index().related("invoice_payment", "invoice", obj["id"], access)
             value = self.store.list_body(
-                [self.store.render(p, access) for p in self.store._newest_first(payments)],
+                [self.store.render(p, access) for p in payments],
                 f"/v1/invoices/{obj['id']}/payments",
                 has_more=False,
             )
@@ -956,10 +1170,21 @@ class _App:
     def list_objects(
         self, name: str, query: list[tuple[str, str]], access: _Access
     ) -> dict[str, Any]:
+        """A list as Stripe pages it (docs.stripe.com/api/pagination).
+
+        Newest first; ``limit`` 1-100 (default 10); ``starting_after`` / ``ending_before``
+        name an object of the list's type (404 ``resource_missing`` otherwise; one of the
+        two at most) and page from its place, whether or not it matches the filters;
+        ``has_more`` says whether more objects lie beyond the page in that direction;
+        ``created`` (Unix seconds, or ``created[gt|gte|lt|lte]``) bounds the objects' own
+        ``created``. Events are listed for their last 30 days only.
+        """
+        kind = _RESOURCES[name]
         filters = _LIST_FILTERS[name]
         expand = _expansions(query, allowed=set())
         params: dict[str, str] = {}
         created: list[tuple[str, int]] = []
+        types: list[str] = []
         for param, value in query:
             if param == "expand[]" or (param.startswith("expand[") and param.endswith("]")):
                 continue
@@ -968,6 +1193,14 @@ class _App:
                 if op not in ("eq", "gt", "gte", "lt", "lte"):
                     raise StripeError(400, f"Received unknown parameter: {param}", param=param)
                 created.append((op, _int_param(param, value)))
+                continue
+            if kind == "event" and (
+                param == "types[]" or (param.startswith("types[") and param[6:-1].isdigit())
+            ):
+                types.append(value)
+                continue
+            if kind == "event" and param == "type":
+                params[param] = value
                 continue
             if param not in filters and param not in _LIST_PARAMETERS:
                 raise StripeError(400, f"Received unknown parameter: {param}", param=param)
@@ -979,83 +1212,116 @@ class _App:
                 f"Invalid limit: must be between 1 and {_MAX_LIMIT}",
                 param="limit",
             )
-        kind = _RESOURCES[name]
-        if kind == "invoice_payment":
-            candidates = self.store.invoice_payments(access)
-        else:
-            candidates = self.store.of_kind(kind, access)
-        rendered = [(s, self.store.render(s, access)) for s in self.store._newest_first(candidates)]
-        charges_of_intent: set[str] = set()
-        if kind == "refund" and "payment_intent" in params:
-            charges_of_intent = {
-                c.object_id
-                for c in self.store.of_kind("charge", access)
-                if c.obj.get("payment_intent") == params["payment_intent"]
-            }
-
-        def matches(obj: Mapping[str, Any]) -> bool:
-            for param in filters:
-                if param not in params:
-                    continue
-                wanted = params[param]
-                if kind == "invoice" and param == "subscription":
-                    parent = obj.get("parent")
-                    details = parent.get("subscription_details") if parent else None
-                    held = obj.get("subscription") or (
-                        details.get("subscription") if isinstance(details, Mapping) else None
-                    )
-                elif param.startswith("payment["):
-                    payment = obj.get("payment")
-                    held = payment.get(param[len("payment[") : -1]) if payment else None
-                elif kind == "refund" and param == "payment_intent":
-                    if (
-                        obj.get("payment_intent") == wanted
-                        or obj.get("charge") in charges_of_intent
-                    ):
-                        continue
-                    return False
-                else:
-                    held = obj.get(param)
-                if isinstance(held, Mapping):
-                    held = held.get("id")
-                if held != wanted:
-                    return False
-            stamp = _integer(obj.get("created"))
-            for op, bound in created:
-                if not {
-                    "eq": stamp == bound,
-                    "gt": stamp > bound,
-                    "gte": stamp >= bound,
-                    "lt": stamp < bound,
-                    "lte": stamp <= bound,
-                }[op]:
-                    return False
-            return True
-
-        data = [obj for _, obj in rendered if matches(obj)]
-        ids = [str(obj["id"]) for obj in data]
         if "starting_after" in params and "ending_before" in params:
             raise StripeError(
                 400, "You may only specify one of these parameters: ending_before, starting_after."
             )
-        if "starting_after" in params:
-            cursor = params["starting_after"]
-            if cursor not in ids:
-                raise _missing(kind, cursor, param="starting_after")
-            page_all = data[ids.index(cursor) + 1 :]
-            page, has_more = page_all[:limit], len(page_all) > limit
-        elif "ending_before" in params:
-            cursor = params["ending_before"]
-            if cursor not in ids:
-                raise _missing(kind, cursor, param="ending_before")
-            before = data[: ids.index(cursor)]
-            page, has_more = before[-limit:], len(before) > limit
+        type_matches = self.event_types(params.get("type"), types) if kind == "event" else None
+        index = self.store.index()
+        chosen = [param for param in filters if param in params]
+        if chosen:
+            candidates = index.with_value(kind, chosen[0], params[chosen[0]])
         else:
-            page, has_more = data[:limit], len(data) > limit
-        body = self.store.list_body(page, f"/v1/{name}", has_more)
+            candidates = index.ordered(kind)
+        lower = max(
+            (bound + (op == "gt") for op, bound in created if op in ("gt", "gte", "eq")),
+            default=None,
+        )
+        upper = min(
+            (bound - (op == "lt") for op, bound in created if op in ("lt", "lte", "eq")),
+            default=None,
+        )
+        if kind == "event":
+            oldest = self.now() - EVENT_RETENTION_SECONDS
+            lower = oldest if lower is None else max(lower, oldest)
+
+        def matches(snapshot: _Snapshot) -> bool:
+            if not snapshot.visible_to(access):
+                return False
+            for param in chosen[1:]:
+                if params[param] not in index.values(kind, param, snapshot.obj):
+                    return False
+            if type_matches is not None and not type_matches(str(snapshot.obj.get("type"))):
+                return False
+            stamp = _created_of(snapshot.obj)
+            return (lower is None or stamp >= lower) and (upper is None or stamp <= upper)
+
+        def too_old(snapshot: _Snapshot) -> bool:
+            return lower is not None and _created_of(snapshot.obj) < lower
+
+        def too_new(snapshot: _Snapshot) -> bool:
+            return upper is not None and _created_of(snapshot.obj) > upper
+
+        items, positions = candidates.items, candidates.positions
+        page: list[_Snapshot] = []
+        if "ending_before" in params:
+            # Walk towards newer objects from the cursor, then answer newest first.
+            end = bisect.bisect_left(positions, self.cursor(kind, params, "ending_before", access))
+            for snapshot in reversed(items[:end]):
+                if too_new(snapshot):
+                    break
+                if matches(snapshot):
+                    page.append(snapshot)
+                    if len(page) > limit:
+                        break
+            has_more = len(page) > limit
+            page = page[:limit][::-1]
+        else:
+            start = 0
+            if "starting_after" in params:
+                position = self.cursor(kind, params, "starting_after", access)
+                start = bisect.bisect_right(positions, position)
+            for snapshot in itertools.islice(items, start, None):
+                if too_old(snapshot):
+                    break
+                if matches(snapshot):
+                    page.append(snapshot)
+                    if len(page) > limit:
+                        break
+            has_more = len(page) > limit
+            page = page[:limit]
+        body = self.store.list_body(
+            [self.store.render(snapshot, access) for snapshot in page], f"/v1/{name}", has_more
+        )
         for path in expand:
             body = self.expand(body, path.split("."), access, path)
         return body
+
+    def cursor(self, kind: str, params: Mapping[str, str], param: str, access: _Access) -> int:
+        """The place in its type's list of the object a cursor names (404 if none)."""
+        object_id = params[param]
+        snapshot = self.store.get(kind, object_id, access)
+        if snapshot is None:
+            raise _missing(kind, object_id, param=param)
+        return self.store.index().position[(kind, object_id)]
+
+    @staticmethod
+    def event_types(pattern: str | None, types: list[str]) -> Callable[[str], bool] | None:
+        """The ``type`` / ``types[]`` filter of the event list (docs.stripe.com/api/events/list:
+        ``type`` "a specific event name, or group of events using * as a wildcard";
+        ``types`` "an array of up to 20 strings containing specific event names"; "either
+        type or types, but not both")."""
+        if pattern is not None and types:
+            raise StripeError(
+                400, "You may only specify one of these parameters: type, types.", param="types"
+            )
+        if len(types) > _MAX_EVENT_TYPES:
+            raise StripeError(
+                400,
+                f"Invalid array: types must have at most {_MAX_EVENT_TYPES} elements",
+                param="types",
+            )
+        if types:
+            wanted = frozenset(types)
+            return lambda kind: kind in wanted
+        if pattern is not None:
+            compiled = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+            return lambda kind: compiled.fullmatch(kind) is not None
+        return None
+
+    def event_kept(self, snapshot: _Snapshot) -> bool:
+        """Whether Stripe still serves this event (created in the last 30 days)."""
+        return _created_of(snapshot.obj) >= self.now() - EVENT_RETENTION_SECONDS
 
     # ---- admin -----------------------------------------------------------------------------
 
@@ -1087,6 +1353,28 @@ class _App:
                 if not isinstance(extra, list):
                     raise ValueError("stripe_objects must be a list")
                 return {"loaded": self.store.load_event(event, extra)}
+            if route == ("PUT", ("events",)) and len(parts) == 1:
+                payload = _json_body(request)
+                if isinstance(payload, list):
+                    payload = {"events": payload}
+                if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+                    raise ValueError('expected {"events": [...]} or a list of events')
+                for event in payload["events"]:
+                    self.store.record_event(event)
+                return {"recorded": len(payload["events"])}
+            if route == ("PUT", ("settings",)) and len(parts) == 1:
+                payload = _json_body(request)
+                if not isinstance(payload, dict) or set(payload) - {"rate_limit_per_second"}:
+                    raise ValueError('expected {"rate_limit_per_second": <requests> or null}')
+                per_second = payload.get("rate_limit_per_second")
+                if per_second is not None and (
+                    isinstance(per_second, bool) or not isinstance(per_second, int)
+                ):
+                    raise ValueError("rate_limit_per_second must be a whole number or null")
+                self.set_rate_limit(per_second)
+                return self.settings()
+            if route == ("GET", ("settings",)) and len(parts) == 1:
+                return self.settings()
             if route == ("PUT", ("objects",)) and len(parts) == 1:
                 payload = _json_body(request)
                 if isinstance(payload, list):
@@ -1126,12 +1414,17 @@ class _App:
             raise ValueError("created must be an integer")
         return self.store.put_carried(objects, version, created)
 
+    def settings(self) -> dict[str, Any]:
+        return {"rate_limit_per_second": self.limit.limit if self.limit is not None else None}
+
     def state(self) -> dict[str, Any]:
         return {
             "pinned_version": self.pinned_version,
             "api_keys": sorted(_mask(key) for key in self.keys),
             "objects": [s.summary() for s in self.store.objects.values()],
+            "event_count": len(self.store.events),
             "request_count": len(self.recorded),
+            **self.settings(),
         }
 
 
@@ -1200,8 +1493,15 @@ class FakeStripeApi:
         host: str = "127.0.0.1",
         port: int = 0,
         pinned_version: str = PINNED_VERSION,
+        *,
+        clock: Callable[[], float] = time.time,
+        rate_limit_per_second: int | None = None,
     ) -> None:
-        self._app = _App(api_keys, pinned_version)
+        """``clock`` (Unix seconds) is what "the last 30 days" of events count from;
+        ``rate_limit_per_second`` (None: none) answers 429 ``rate_limit`` past that many
+        requests in any second, per account and mode, as Stripe's rate limiter does (its
+        own limits are 100 a second in live mode and 25 in test mode)."""
+        self._app = _App(api_keys, pinned_version, clock, rate_limit_per_second)
         self._host = host
         self._port = port
         self._server: BaseWSGIServer | None = None
@@ -1304,12 +1604,32 @@ class FakeStripeApi:
         with self._app.lock:
             return self._app.put_objects(list(objects), api_version, created)
 
+    def add_events(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Keep events for ``GET /v1/events`` as given, without loading the objects they
+        carry (a seeded history holds each object's current state already). An event needs
+        ``id``, ``type`` and ``created``; its ``livemode`` and ``account`` say who sees it.
+        Returns how many were kept."""
+        with self._app.lock:
+            count = 0
+            for event in events:
+                self._app.store.record_event(event)
+                count += 1
+            return count
+
+    def set_rate_limit(self, per_second: int | None) -> None:
+        """Answer 429 ``rate_limit`` past ``per_second`` requests in any second (None: off)."""
+        self._app.set_rate_limit(per_second)
+
+    def now(self) -> int:
+        """The fake's clock, Unix seconds."""
+        return self._app.now()
+
     def clear_objects(self) -> None:
         """Forget every object (recorded requests stay)."""
         self._app.reset_objects()
 
     def reset(self) -> None:
-        """Forget every object and recorded request (the keys stay)."""
+        """Forget every object, event and recorded request (the keys and settings stay)."""
         with self._app.lock:
             self._app.reset_objects()
             self._app.recorded.clear()

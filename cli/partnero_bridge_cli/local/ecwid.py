@@ -11,9 +11,22 @@ Ecwid's documented behaviour as far as the bridge relies on it:
   ``internalId``;
 * ``GET /api/v3/{storeId}/profile`` answers a small but realistically shaped store profile whose
   ``formatsAndUnits.currency`` is the store currency (orders themselves carry no currency);
-* ``GET /api/v3/{storeId}/orders`` answers a simple search result (``ids``, ``email``,
-  ``customerId``, ``paymentStatus``, ``fulfillmentStatus``, ``offset``, ``limit``); like Ecwid it
-  leaves unfinished (``INCOMPLETE``) orders out unless ``paymentStatus`` asks for them;
+* ``GET /api/v3/{storeId}/orders`` answers a search result ``{total, count, offset, limit,
+  items}`` (docs.ecwid.com "Search orders"): ``ids``, ``email``, ``customerId``,
+  ``paymentStatus``, ``fulfillmentStatus``, ``createdFrom``/``createdTo`` (the order's
+  ``createTimestamp``) and ``updatedFrom``/``updatedTo`` (its ``updateTimestamp``), each bound
+  inclusive and given as a UNIX timestamp, ``yyyy-MM-dd HH:mm:ss Z``, ``yyyy-MM-dd HH:mm:ss``
+  or ``yyyy-MM-dd`` (UTC); ``offset`` and ``limit`` (at most 100, default 100). Like Ecwid it
+  leaves unfinished (``INCOMPLETE``) orders out unless ``paymentStatus`` asks for them. Orders
+  come in the order they were first stored (Ecwid documents no order: callers must not rely
+  on one);
+* ``GET /api/v3/{storeId}/orders/deleted`` answers the deleted-items history (docs.ecwid.com
+  "Get deleted items history"): ``from_date``/``to_date`` bound the deletion date (same
+  formats), ``offset``/``limit`` page it, items are ``{"id": <order number>, "orderId":
+  <public id>, "date": "yyyy-MM-dd HH:mm:ss +0000"}`` and are kept 6 months;
+* optionally (``rate_limit_per_minute``, off unless set) Ecwid's rate limit: past that many
+  requests a minute with one token, ``429`` with a ``Retry-After`` header (Ecwid's REST API
+  overview: 600 requests per minute per token, then 429 and ``Retry-After: N``);
 * ``Authorization: Bearer <token>`` must carry the store's own token. A missing or wrong token, an
   unknown store and a token passed in the query string (no longer accepted by Ecwid) are all
   ``403 INVALID_API_TOKEN``; a suspended store is ``402 STORE_IS_SUSPENDED``; an unknown order is
@@ -23,7 +36,8 @@ Ecwid's documented behaviour as far as the bridge relies on it:
 Only reads are implemented: other methods on the API are ``405 METHOD_NOT_ALLOWED``.
 
 On top of the API it offers an admin interface under ``/_ecwid`` (no auth, not recorded) so
-another process can read and drive it (stores, orders, recorded requests, faults), and the same
+another process can read and drive it (stores, orders, deletions with their date, recorded
+requests, faults, ``settings`` for the rate limit), and the same
 fault injection as the Partnero sandbox (:class:`~partnero_bridge_cli.local.fakeserver.Fault`:
 error statuses with ``Retry-After``, hangs, connection resets, malformed bodies) so that rate
 limits and outages can be exercised.
@@ -38,8 +52,10 @@ import argparse
 import copy
 import hmac
 import re
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final, cast
 
@@ -57,6 +73,7 @@ from partnero_bridge_cli.local.fakeserver import (
     segments,
     serve_until_signalled,
 )
+from partnero_bridge_cli.local.throttle import SlidingWindowLimit
 
 __all__ = [
     "ADMIN_PREFIX",
@@ -74,6 +91,16 @@ ADMIN_PREFIX: Final = "/_ecwid"
 
 _DEFAULT_SEARCH_LIMIT: Final = 100
 _MAX_SEARCH_LIMIT: Final = 100
+# docs.ecwid.com "Get deleted items history": "we keep the data about deleted items for 6
+# months only"; its limit: "Maximum allowed value: 100", default 100 (the response table
+# says 10; Ecwid's own Java client always sends one).
+DELETED_RETENTION_SECONDS: Final = 183 * 24 * 3600
+_DEFAULT_DELETED_LIMIT: Final = 100
+# docs.ecwid.com/api-reference (REST API overview): "up to 600 requests per minute per
+# token", then 429 with a "Retry-After: N" header.
+ECWID_REQUESTS_PER_MINUTE: Final = 600
+_DATE_FORMATS: Final = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
+_ECWID_DATE: Final = "%Y-%m-%d %H:%M:%S %z"
 _STORE_ID_RE: Final = re.compile(r"^[1-9][0-9]{0,17}$")
 _CURRENCY_RE: Final = re.compile(r"^[A-Za-z]{3}$")
 _MASK: Final = "***"
@@ -120,6 +147,40 @@ def currency_format(currency: str) -> tuple[str, str, int]:
     if symbol is None:
         return "", f" {code}", precision
     return symbol, "", precision
+
+
+def ecwid_date(timestamp: int) -> str:
+    """Unix seconds as Ecwid writes dates in orders (``2014-09-20 19:59:43 +0000``)."""
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime(_ECWID_DATE)
+
+
+def parse_ecwid_time(text: str) -> int | None:
+    """A date parameter of Ecwid's searches as Unix seconds, or None if not one of its formats.
+
+    Ecwid's order search (``createdFrom``...) and deleted-items history (``from_date``,
+    ``to_date``) take "UNIX timestamp", ``yyyy-MM-dd HH:mm:ss Z``, ``yyyy-MM-dd HH:mm:ss``
+    and ``yyyy-MM-dd`` ("2015-04-22 (this is 2015-04-22 00:00:00 UTC)"); a date-time
+    without a zone is read as UTC too.
+    """
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    for pattern in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(text, pattern)  # noqa: DTZ007 - UTC when no zone
+        except ValueError:
+            continue
+        return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+    return None
+
+
+def _order_time(order: Mapping[str, Any], stamp: str, date: str) -> int | None:
+    """An order's ``createTimestamp``/``updateTimestamp``, else its date text read."""
+    value = order.get(stamp)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = order.get(date)
+    return parse_ecwid_time(text) if isinstance(text, str) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,6 +274,9 @@ class _Store:
     """Orders by public id, in the order they were first stored."""
     aliases: dict[str, str] = field(default_factory=dict)
     """``str(internalId)`` -> public id."""
+    deleted: list[dict[str, Any]] = field(default_factory=list)
+    """Deletions, oldest first: ``{"id", "orderId", "date", "timestamp"}`` (see
+    :meth:`removed_item`)."""
 
     def resolve(self, order_id: str) -> str | None:
         if order_id in self.orders:
@@ -229,13 +293,32 @@ class _Store:
             self.aliases[str(internal)] = public
         return public
 
-    def remove(self, order_id: str) -> bool:
+    def remove(self, order_id: str, when: int) -> bool:
+        """Delete an order, remembering it in the deleted-items history at ``when``."""
         public = self.resolve(order_id)
         if public is None:
             return False
-        del self.orders[public]
+        order = self.orders.pop(public)
         self._drop_aliases(public)
+        self.deleted.append(self.removed_item(order, when))
         return True
+
+    @staticmethod
+    def removed_item(order: Mapping[str, Any], when: int) -> dict[str, Any]:
+        """One entry of ``GET /orders/deleted``.
+
+        docs.ecwid.com "Get deleted items history": each item has ``id`` ("Internal item
+        ID", for orders the order number; on current stores ``orderNumber`` equals
+        ``internalId``) and ``date`` ("Item deletion date"). Ecwid's Java client also reads
+        ``orderId`` (the public id) and parses ``date`` as ``yyyy-MM-dd HH:mm:ss z``.
+        """
+        number = order.get("internalId", order.get("orderNumber"))
+        return {
+            "id": int(number) if str(number).isdigit() else number,
+            "orderId": str(order["id"]),
+            "date": ecwid_date(when),
+            "timestamp": when,
+        }
 
     def _drop_aliases(self, public: str) -> None:
         for alias in [alias for alias, target in self.aliases.items() if target == public]:
@@ -260,9 +343,25 @@ class _Api(FakeApi):
     admin_prefix: ClassVar[str] = ADMIN_PREFIX
     label: ClassVar[str] = "fake Ecwid"
 
-    def __init__(self) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, rate_limit_per_minute: int | None = None
+    ) -> None:
         super().__init__()
         self.stores: dict[str, _Store] = {}
+        self.clock = clock
+        self.limit: SlidingWindowLimit | None = None
+        self.set_rate_limit(rate_limit_per_minute)
+
+    def set_rate_limit(self, per_minute: int | None) -> None:
+        """Answer 429 with ``Retry-After`` past ``per_minute`` requests a token (None: off)."""
+        with self.lock:
+            self.limit = None if per_minute is None else SlidingWindowLimit(per_minute, 60.0)
+
+    def settings(self) -> dict[str, Any]:
+        return {"rate_limit_per_minute": self.limit.limit if self.limit is not None else None}
+
+    def now(self) -> int:
+        return int(self.clock())
 
     # ---- state management (also used by the Python API) ----------------------------------
 
@@ -296,10 +395,13 @@ class _Api(FakeApi):
         with self.lock:
             return self.store(store_id).put(normalised)
 
-    def delete_order(self, store_id: object, order_id: object) -> None:
+    def delete_order(self, store_id: object, order_id: object, when: object = None) -> None:
         key = _order_key(order_id, "an order id")
+        if when is not None and (isinstance(when, bool) or not isinstance(when, int)):
+            raise ValueError("a deletion time must be Unix seconds (an integer)")
         with self.lock:
-            if not self.store(store_id).remove(key):
+            stamp = self.now() if when is None else when
+            if not self.store(store_id).remove(key, stamp):
                 raise KeyError(f"store {_store_key(store_id)} has no order {key}")
 
     def get_order(self, store_id: object, order_id: object) -> dict[str, Any] | None:
@@ -316,19 +418,39 @@ class _Api(FakeApi):
             for store in self.stores.values():
                 store.orders.clear()
                 store.aliases.clear()
+                store.deleted.clear()
 
     # ---- admin interface -------------------------------------------------------------------
 
     def admin_methods(self, parts: list[str]) -> tuple[str, ...] | None:
+        if parts == ["settings"]:
+            return ("GET", "PUT")
         if len(parts) == 2 and parts[0] == "stores":
             return ("GET", "PUT")
+        if len(parts) == 3 and parts[0] == "stores" and parts[2] == "orders":
+            return ("PUT",)
+        if len(parts) == 3 and parts[0] == "stores" and parts[2] == "deleted":
+            return ("GET",)
         if len(parts) == 4 and parts[0] == "stores" and parts[2] == "orders":
             return ("GET", "PUT", "DELETE")
         return super().admin_methods(parts)
 
     def admin_route(self, method: str, parts: list[str], body: Any) -> Answer:
+        if parts == ["settings"]:
+            if method == "PUT":
+                self.admin_put_settings(body)
+            return Answer(200, self.settings())
         if parts[0] != "stores":
             return super().admin_route(method, parts, body)
+        if len(parts) == 3 and parts[2] == "deleted":
+            items = self.store(parts[1]).deleted
+            return Answer(200, [self.served_removed(item) for item in items])
+        if len(parts) == 3:
+            if not isinstance(body, list) or not all(isinstance(o, dict) for o in body):
+                raise ValueError("Expected a list of orders")
+            for order in body:
+                self.put_order(parts[1], order)
+            return Answer(200, {"stored": len(body)})
         if len(parts) == 2:
             if method == "PUT":
                 self.admin_put_store(parts[1], body)
@@ -347,7 +469,9 @@ class _Api(FakeApi):
                 )
             self.put_order(store_id, order)
         elif method == "DELETE":
-            self.delete_order(store_id, order_id)
+            # An optional {"deleted_at": <Unix seconds>} dates the deletion (default now).
+            when = body.get("deleted_at") if isinstance(body, dict) else None
+            self.delete_order(store_id, order_id, when)
             return Answer(200, {"ok": True})
         found = self.get_order(store_id, order_id)
         if found is None:
@@ -368,12 +492,27 @@ class _Api(FakeApi):
         suspended = body.get("suspended", existing.suspended if existing else False)
         self.add_store(store_id, token, currency, suspended)
 
+    def admin_put_settings(self, body: Any) -> None:
+        if not isinstance(body, dict) or set(body) - {"rate_limit_per_minute"}:
+            raise ValueError('Expected {"rate_limit_per_minute": <requests> or null}')
+        per_minute = body.get("rate_limit_per_minute")
+        if per_minute is not None and (
+            isinstance(per_minute, bool) or not isinstance(per_minute, int)
+        ):
+            raise ValueError("rate_limit_per_minute must be a whole number or null")
+        self.set_rate_limit(per_minute)
+
     def admin_state(self) -> Any:
         return {
             "stores": [store.summary() for store in self.stores.values()],
             "faults": [fault.to_json() for fault in self.faults],
             "requestCount": len(self.recorded()),
+            "settings": self.settings(),
         }
+
+    @staticmethod
+    def served_removed(item: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: value for name, value in item.items() if name != "timestamp"}
 
     def record_json(self, record: RecordedRequest) -> dict[str, Any]:
         """A recorded request with tokens masked wherever they were sent."""
@@ -410,6 +549,7 @@ class _Api(FakeApi):
                 if not parts:
                     raise _EcwidError(404, f"Resource not found: {path}")
                 store = self.authenticate(parts[0], query, headers)
+                self.throttle(store)
                 route, params = self.resolve(method, parts[1:], path)
                 if store.suspended:
                     raise _EcwidError(
@@ -444,6 +584,17 @@ class _Api(FakeApi):
             message = "Invalid access token for this store"
         raise _EcwidError(403, message, "INVALID_API_TOKEN")
 
+    def throttle(self, store: _Store) -> None:
+        """Ecwid's limit per token, when one is set: 429 with ``Retry-After`` past it."""
+        limit = self.limit
+        if limit is None:
+            return
+        wait = limit.admit(store.token)
+        if wait is not None:
+            message, code = _FAULT_ERRORS[429]
+            retry = str(SlidingWindowLimit.whole_seconds(wait))
+            raise _EcwidError(429, message, code, {"Retry-After": retry})
+
     def resolve(self, method: str, rest: list[str], path: str) -> tuple[_Route, list[str]]:
         route: _Route
         params: list[str]
@@ -451,6 +602,8 @@ class _Api(FakeApi):
             route, params = self.profile, []
         elif rest == ["orders"]:
             route, params = self.search_orders, []
+        elif rest == ["orders", "deleted"]:
+            route, params = self.deleted_orders, []
         elif len(rest) == 2 and rest[0] == "orders" and rest[1]:
             route, params = self.order, [rest[1]]
         else:
@@ -488,9 +641,23 @@ class _Api(FakeApi):
         fulfillment = wanted("fulfillmentStatus")
         email = query.get("email", "").strip().lower() or None
         customer = query.get("customerId", "").strip() or None
+        created_from, created_to = self.query_time(query, "createdFrom", "createdTo")
+        updated_from, updated_to = self.query_time(query, "updatedFrom", "updatedTo")
+
+        def within(order: Mapping[str, Any], stamp: str, date: str, low: Any, high: Any) -> bool:
+            if low is None and high is None:
+                return True
+            when = _order_time(order, stamp, date)
+            return (
+                when is not None and (low is None or when >= low) and (high is None or when <= high)
+            )
 
         found: list[dict[str, Any]] = []
         for public, order in store.orders.items():
+            if not within(order, "createTimestamp", "createDate", created_from, created_to):
+                continue
+            if not within(order, "updateTimestamp", "updateDate", updated_from, updated_to):
+                continue
             internal = order.get("internalId")
             if ids is not None and public not in ids and str(internal) not in ids:
                 continue
@@ -517,6 +684,57 @@ class _Api(FakeApi):
                 "items": page,
             },
         )
+
+    def deleted_orders(self, store: _Store, params: list[str], query: dict[str, str]) -> Answer:
+        """``GET /api/v3/{storeId}/orders/deleted``: the orders deleted from the store.
+
+        docs.ecwid.com "Get deleted items history": ``from_date`` / ``to_date`` bound the
+        deletion date (the formats of :func:`parse_ecwid_time`), ``offset`` / ``limit``
+        page (limit at most 100, default 100); the answer is ``{total, count, offset,
+        limit, items: [{id, date}]}``, kept for 6 months. Items come oldest deletion first
+        (Ecwid documents no order).
+        """
+        offset = self.query_int(query, "offset", 0, 0, 10**9)
+        limit = self.query_int(query, "limit", _DEFAULT_DELETED_LIMIT, 1, _MAX_SEARCH_LIMIT)
+        low, high = self.query_time(query, "from_date", "to_date")
+        oldest = self.now() - DELETED_RETENTION_SECONDS
+        found = [
+            item
+            for item in store.deleted
+            if item["timestamp"] >= oldest
+            and (low is None or item["timestamp"] >= low)
+            and (high is None or item["timestamp"] <= high)
+        ]
+        page = [self.served_removed(item) for item in found[offset : offset + limit]]
+        return Answer(
+            200,
+            {
+                "total": len(found),
+                "count": len(page),
+                "offset": offset,
+                "limit": limit,
+                "items": page,
+            },
+        )
+
+    @staticmethod
+    def query_time(
+        query: Mapping[str, str], lower: str, upper: str
+    ) -> tuple[int | None, int | None]:
+        """Two date parameters (lower and upper bound, both inclusive) as Unix seconds."""
+        bounds: list[int | None] = []
+        for name in (lower, upper):
+            raw = query.get(name, "").strip()
+            value = parse_ecwid_time(raw) if raw else None
+            if raw and value is None:
+                raise _EcwidError(
+                    400,
+                    f"Wrong parameter '{name}' value: expected a UNIX timestamp or a date "
+                    "('yyyy-MM-dd HH:mm:ss Z', 'yyyy-MM-dd HH:mm:ss', 'yyyy-MM-dd')",
+                    "WRONG_PARAMETER",
+                )
+            bounds.append(value)
+        return bounds[0], bounds[1]
 
     def profile(self, store: _Store, params: list[str], query: dict[str, str]) -> Answer:
         prefix, suffix, precision = currency_format(store.currency)
@@ -620,8 +838,15 @@ class FakeEcwid(FakeService[_Api]):
         stores: Mapping[int | str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
+        clock: Callable[[], float] = time.time,
+        rate_limit_per_minute: int | None = None,
     ) -> None:
-        super().__init__(_Api(), host, port)
+        """``clock`` (Unix seconds) dates deletions and bounds the 6 months of deleted-order
+        history; ``rate_limit_per_minute`` (None: none) answers 429 with ``Retry-After``
+        past that many requests a minute per token, as Ecwid does past
+        :data:`ECWID_REQUESTS_PER_MINUTE`."""
+        super().__init__(_Api(clock, rate_limit_per_minute), host, port)
         for store_id, token in (stores or {}).items():
             self.add_store(store_id, token)
 
@@ -641,9 +866,41 @@ class FakeEcwid(FakeService[_Api]):
         """
         self._api.put_order(store_id, order)
 
-    def delete_order(self, store_id: int | str, order_id: int | str) -> None:
-        """Remove an order (by public id or internalId); ``KeyError`` if there is none."""
-        self._api.delete_order(store_id, order_id)
+    def delete_order(
+        self, store_id: int | str, order_id: int | str, deleted_at: int | None = None
+    ) -> None:
+        """Remove an order (by public id or internalId); ``KeyError`` if there is none.
+
+        It is listed by ``GET /orders/deleted`` as deleted at ``deleted_at`` (Unix
+        seconds; default: the fake's clock now).
+        """
+        self._api.delete_order(store_id, order_id, deleted_at)
+
+    def put_orders(self, store_id: int | str, orders: Iterable[Mapping[str, Any]]) -> int:
+        """Store (or replace) several orders, in order; returns how many."""
+        count = 0
+        for order in orders:
+            self._api.put_order(store_id, order)
+            count += 1
+        return count
+
+    def store_currency(self, store_id: int | str) -> str:
+        """The store's currency (``KeyError`` for an unknown store)."""
+        with self._api.lock:
+            return self._api.store(store_id).currency
+
+    def deleted_orders(self, store_id: int | str) -> list[dict[str, Any]]:
+        """The store's deleted-items history, oldest first (``{"id", "orderId", "date"}``)."""
+        with self._api.lock:
+            return [self._api.served_removed(item) for item in self._api.store(store_id).deleted]
+
+    def set_rate_limit(self, per_minute: int | None) -> None:
+        """Answer 429 with ``Retry-After`` past ``per_minute`` requests a token (None: off)."""
+        self._api.set_rate_limit(per_minute)
+
+    def now(self) -> int:
+        """The fake's clock, Unix seconds."""
+        return self._api.now()
 
     def order(self, store_id: int | str, order_id: int | str) -> dict[str, Any] | None:
         """A copy of a stored order, or None."""

@@ -68,6 +68,7 @@ _PAGE = Path(__file__).with_name("pages") / "sandbox.html"
 ADMIN_PREFIX: Final = "/_sandbox"
 
 _DEFAULT_PAGE_SIZE: Final = 10
+_DEFAULT_TRANSACTION_PAGE_SIZE: Final = 15
 _MAX_PAGE_SIZE: Final = 250
 _MAX_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z
 _EMAIL_RE: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -629,8 +630,10 @@ class _Api(FakeApi):
     def live_transactions(self, key: str) -> list[dict[str, Any]]:
         return [t for t in self.transactions if t["key"] == key and not t["deleted"]]
 
-    def page(self, items: list[dict[str, Any]], call: _Call) -> Answer:
-        limit = self.query_int(call.query, "limit", _DEFAULT_PAGE_SIZE, 1, _MAX_PAGE_SIZE)
+    def page(
+        self, items: list[dict[str, Any]], call: _Call, default_limit: int = _DEFAULT_PAGE_SIZE
+    ) -> Answer:
+        limit = self.query_int(call.query, "limit", default_limit, 1, _MAX_PAGE_SIZE)
         page = self.query_int(call.query, "page", 1, 1, 10**9)
         total = len(items)
         last_page = max(1, -(-total // limit))
@@ -869,11 +872,25 @@ class _Api(FakeApi):
         return _ok(transaction)
 
     def list_transactions(self, call: _Call) -> Answer:
-        key = call.query.get("key")
-        items = [
-            t for t in self.transactions if not t["deleted"] and (key is None or t["key"] == key)
-        ]
-        return self.page(items, call)
+        """``GET /v1/transactions``: live transactions, oldest first, filtered by ``key``,
+        ``customer.key`` and ``partner.key``; ``limit`` 1-250 (default 15) and ``page``
+        (developers.partnero.com and docs.partnero.com, "Get a list of transactions")."""
+        wanted = {
+            name: call.query[name]
+            for name in ("key", "customer.key", "partner.key")
+            if call.query.get(name) is not None
+        }
+
+        def matches(transaction: dict[str, Any]) -> bool:
+            held = {
+                "key": transaction["key"],
+                "customer.key": transaction["customer"]["key"],
+                "partner.key": transaction["partner"]["key"],
+            }
+            return all(held[name] == value for name, value in wanted.items())
+
+        items = [t for t in self.transactions if not t["deleted"] and matches(t)]
+        return self.page(items, call, default_limit=_DEFAULT_TRANSACTION_PAGE_SIZE)
 
     def get_transaction(self, call: _Call) -> Answer:
         matches = self.live_transactions(call.params[0])

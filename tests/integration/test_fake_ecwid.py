@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from partnero_bridge_cli.local.ecwid import NO_ANSWER_STATUS, FakeEcwid, Fault
+from partnero_bridge_cli.local.ecwid import NO_ANSWER_STATUS, FakeEcwid, Fault, ecwid_date
+from partnero_bridge_cli.local.fakeserver import dumps
 
 pytestmark = pytest.mark.integration
 
@@ -270,6 +271,164 @@ def test_search_orders(ecwid: FakeEcwid, client: httpx.Client) -> None:
     bad = client.get("/orders", params={"limit": 500})
     assert bad.status_code == 400
     assert bad.json()["errorCode"] == "WRONG_PARAMETER"
+
+
+def dated_order(number: int, created: int, updated: int, **extra: Any) -> dict[str, Any]:
+    return minimal_order(
+        f"D{number:04d}",
+        600000000 + number,
+        createTimestamp=created,
+        createDate=ecwid_date(created),
+        updateTimestamp=updated,
+        updateDate=ecwid_date(updated),
+        **extra,
+    )
+
+
+def test_search_by_creation_and_update_dates(ecwid: FakeEcwid, client: httpx.Client) -> None:
+    day = 86400
+    base = 1764547200  # 2025-12-01 00:00:00 UTC
+    for number in range(10):
+        # created one a day; updated a day after creation, the odd ones ten days after
+        later = 10 * day if number % 2 else day
+        ecwid.put_order(
+            STORE, dated_order(number, base + number * day, base + number * day + later)
+        )
+    ecwid.put_order(STORE, minimal_order("N0DATE", 1))  # no dates: outside every date filter
+
+    def ids(**params: Any) -> list[str]:
+        answer = client.get("/orders", params=params)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["total"] >= body["count"] == len(body["items"])
+        return [order["id"] for order in body["items"]]
+
+    # bounds are inclusive, in Unix seconds or Ecwid's date formats (UTC without a zone)
+    assert ids(createdFrom=base + 2 * day, createdTo=base + 4 * day) == [
+        "D0002",
+        "D0003",
+        "D0004",
+    ]
+    assert ids(createdFrom="2025-12-03", createdTo="2025-12-05 00:00:00") == [
+        "D0002",
+        "D0003",
+        "D0004",
+    ]
+    assert ids(createdFrom="2025-12-03 01:00:00 +0100", createdTo="2025-12-04") == [
+        "D0002",
+        "D0003",
+    ]
+    assert ids(updatedFrom=base + 10 * day) == ["D0001", "D0003", "D0005", "D0007", "D0009"]
+    # a scan's upper bound fixed: D0005 (updated on day 15) is left to the next run
+    assert ids(updatedFrom=base + 10 * day, updatedTo=base + 13 * day) == ["D0001", "D0003"]
+    assert ids(updatedTo=base + 2 * day) == ["D0000"]
+    both = ids(createdFrom=base, createdTo=base + 5 * day, updatedFrom=base + 10 * day)
+    assert both == ["D0001", "D0003", "D0005"]
+    assert len(ids()) == 11
+
+    for bad in ({"updatedFrom": "yesterday"}, {"createdTo": "2025-13-01"}):
+        refused = client.get("/orders", params=bad)
+        assert refused.status_code == 400
+        assert refused.json()["errorCode"] == "WRONG_PARAMETER"
+
+
+def test_search_pages_at_most_100(ecwid: FakeEcwid, client: httpx.Client) -> None:
+    ecwid.put_orders(STORE, [minimal_order(f"P{n:04d}", 700000000 + n) for n in range(250)])
+    seen: list[str] = []
+    for offset in (0, 100, 200):
+        page = client.get("/orders", params={"offset": offset, "limit": 100}).json()
+        assert (page["total"], page["offset"], page["limit"]) == (250, offset, 100)
+        assert page["count"] == len(page["items"]) == min(100, 250 - offset)
+        seen += [order["id"] for order in page["items"]]
+    assert seen == [f"P{n:04d}" for n in range(250)]
+    assert client.get("/orders", params={"offset": 250}).json()["items"] == []
+    assert client.get("/orders", params={"limit": 101}).status_code == 400
+
+
+def test_deleted_orders_are_listed_with_their_deletion_date() -> None:
+    now = 1767225600  # 2026-01-01 00:00:00 UTC
+    day = 86400
+    with FakeEcwid({STORE: TOKEN}, clock=lambda: now) as fake:
+        for number in range(5):
+            fake.put_order(STORE, minimal_order(f"G{number}", 800 + number))
+        fake.delete_order(STORE, "G0", deleted_at=now - 200 * day)  # beyond the 6 months kept
+        fake.delete_order(STORE, "G1", deleted_at=now - 3 * day)
+        fake.delete_order(STORE, 802, deleted_at=now - 2 * day)  # by internalId
+        fake.delete_order(STORE, "G3")  # now
+        admin = httpx.request(
+            "DELETE",
+            f"{fake.root_url}/_ecwid/stores/{STORE}/orders/G4",
+            json={"deleted_at": now - day},
+        )
+        assert admin.status_code == 200
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=f"{fake.url}/{STORE}", headers=headers, timeout=5) as client:
+            everything = client.get("/orders/deleted").json()
+            assert (everything["total"], everything["count"]) == (4, 4)
+            assert everything["limit"] == 100
+            assert everything["items"][0] == {
+                "id": 801,
+                "orderId": "G1",
+                "date": "2025-12-29 00:00:00 +0000",
+            }
+            window = client.get(
+                "/orders/deleted", params={"from_date": now - 2 * day, "to_date": "2025-12-31"}
+            ).json()
+            assert [item["orderId"] for item in window["items"]] == ["G2", "G4"]
+            paged = client.get("/orders/deleted", params={"offset": 1, "limit": 2}).json()
+            assert (paged["total"], paged["count"]) == (4, 2)
+            assert [item["orderId"] for item in paged["items"]] == ["G2", "G4"]
+            assert client.get("/orders/G1").status_code == 404
+            bad = client.get("/orders/deleted", params={"from_date": "soon"})
+            assert bad.status_code == 400
+        # oldest deletion first, whatever order they were recorded in
+        assert [item["orderId"] for item in fake.deleted_orders(STORE)] == [
+            "G0",
+            "G1",
+            "G2",
+            "G4",
+            "G3",
+        ]
+        listed = httpx.get(f"{fake.root_url}/_ecwid/stores/{STORE}/deleted").json()
+        assert len(listed) == 5
+        fake.reset()
+        assert fake.deleted_orders(STORE) == []
+
+
+def test_an_optional_rate_limit_answers_429_with_retry_after() -> None:
+    with FakeEcwid({STORE: TOKEN, JPY_STORE: JPY_TOKEN}, rate_limit_per_minute=3) as fake:
+        fake.put_order(STORE, minimal_order())
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=f"{fake.url}/{STORE}", headers=headers, timeout=5) as client:
+            answers = [client.get("/orders/AB12C") for _ in range(4)]
+            assert [a.status_code for a in answers] == [200, 200, 200, 429]
+            limited = answers[-1]
+            assert 1 <= int(limited.headers["Retry-After"]) <= 60
+            assert limited.json()["errorCode"] == "RATE_LIMITED"
+            # the limit is per token
+            other = httpx.get(
+                f"{fake.url}/{JPY_STORE}/profile",
+                headers={"Authorization": f"Bearer {JPY_TOKEN}"},
+            )
+            assert other.status_code == 200
+            admin = f"{fake.root_url}/_ecwid/settings"
+            assert httpx.get(admin).json() == {"rate_limit_per_minute": 3}
+            assert httpx.put(admin, json={"rate_limit_per_minute": None}).status_code == 200
+            assert client.get("/orders/AB12C").status_code == 200
+            assert httpx.put(admin, json={"per_minute": 5}).status_code == 400
+
+
+def test_admin_stores_orders_in_bulk(ecwid: FakeEcwid, admin: httpx.Client) -> None:
+    orders = [minimal_order(f"B{n}", 100 + n, total=Decimal("10.10")) for n in range(3)]
+    stored = admin.put(
+        f"/stores/{STORE}/orders",
+        content=dumps(orders),
+        headers={"Content-Type": "application/json"},
+    )
+    assert stored.json() == {"stored": 3}
+    assert [o["id"] for o in ecwid.orders(STORE)] == ["B0", "B1", "B2"]
+    assert admin.put(f"/stores/{STORE}/orders", json={"id": "x"}).status_code == 400
+    assert admin.get("/settings").json() == {"rate_limit_per_minute": None}
 
 
 # ---- profile and store states -----------------------------------------------------------------

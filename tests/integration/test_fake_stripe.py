@@ -4,6 +4,7 @@ fields, version conversion to the pinned version and the field cases' snapshot r
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -472,3 +473,197 @@ def test_admin_routes_load_show_and_reset(stripe_api: FakeStripeApi, http: httpx
     assert http.get("/v1/charges/ch_1").status_code == 404
     bad = httpx.post(f"{admin}/events", json={"event": {"id": "evt_1"}})
     assert bad.status_code == 400
+
+
+# ---- lists for reconciliation: payment intents, cursors, windows, events, rate limit -----------
+
+
+def intent(number: int, created: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": f"pi_{number:03d}",
+        "object": "payment_intent",
+        "amount": 1000 + number,
+        "currency": "usd",
+        "status": "succeeded",
+        "customer": f"cus_{number % 2}",
+        "latest_charge": None,
+        "created": created,
+        "livemode": False,
+        **fields,
+    }
+
+
+def test_payment_intents_are_listed_newest_first_and_expand_their_customer(
+    stripe_api: FakeStripeApi, http: httpx.Client
+) -> None:
+    stripe_api.put_objects(
+        [
+            {"id": "cus_0", "object": "customer", "email": "zero@example.com", "created": 1},
+            {"id": "cus_1", "object": "customer", "email": "one@example.com", "created": 1},
+            *(intent(n, 1764400000 + n // 2) for n in range(1, 8)),
+        ]
+    )
+    body = http.get("/v1/payment_intents", params={"expand[]": "data.customer"}).json()
+    assert (body["object"], body["url"], body["has_more"]) == ("list", "/v1/payment_intents", False)
+    # equal created: the later loaded first, as Stripe lists the later created first
+    assert [p["id"] for p in body["data"]] == [f"pi_{n:03d}" for n in (7, 6, 5, 4, 3, 2, 1)]
+    assert body["data"][0]["customer"] == {
+        "id": "cus_1",
+        "object": "customer",
+        "email": "one@example.com",
+        "created": 1,
+    }
+    mine = http.get("/v1/payment_intents", params={"customer": "cus_0"}).json()["data"]
+    assert [p["id"] for p in mine] == ["pi_006", "pi_004", "pi_002"]
+    unknown = http.get("/v1/payment_intents", params={"status": "succeeded"})
+    assert unknown.status_code == 400
+    assert error_of(unknown)["param"] == "status"
+
+
+def test_cursors_page_both_ways_from_an_object_outside_the_filters(
+    stripe_api: FakeStripeApi, http: httpx.Client
+) -> None:
+    stripe_api.put_objects([intent(n, 1764400000 + n) for n in range(1, 11)])
+    # pi_005 belongs to cus_1: the cursor still marks a place in the customer's list
+    after = http.get(
+        "/v1/payment_intents", params={"customer": "cus_0", "starting_after": "pi_005"}
+    ).json()
+    assert [p["id"] for p in after["data"]] == ["pi_004", "pi_002"]
+    before = http.get(
+        "/v1/payment_intents",
+        params={"customer": "cus_0", "ending_before": "pi_005", "limit": 2},
+    ).json()
+    assert ([p["id"] for p in before["data"]], before["has_more"]) == (["pi_008", "pi_006"], True)
+    rest = http.get(
+        "/v1/payment_intents", params={"customer": "cus_0", "ending_before": "pi_008"}
+    ).json()
+    assert ([p["id"] for p in rest["data"]], rest["has_more"]) == (["pi_010"], False)
+    both = http.get(
+        "/v1/payment_intents", params={"starting_after": "pi_001", "ending_before": "pi_002"}
+    )
+    assert both.status_code == 400
+    missing = http.get("/v1/payment_intents", params={"ending_before": "pi_404"})
+    assert (missing.status_code, error_of(missing)["param"]) == (404, "ending_before")
+
+
+def test_created_bounds_are_exact_at_their_edges(
+    stripe_api: FakeStripeApi, http: httpx.Client
+) -> None:
+    stripe_api.put_objects([intent(n, 1764400000 + n) for n in range(1, 11)])
+
+    def ids(**params: Any) -> list[str]:
+        answer = http.get("/v1/payment_intents", params=params)
+        assert answer.status_code == 200, answer.text
+        return [p["id"] for p in answer.json()["data"]]
+
+    assert ids(**{"created[gte]": 1764400003, "created[lte]": 1764400005}) == [
+        "pi_005",
+        "pi_004",
+        "pi_003",
+    ]
+    assert ids(**{"created[gt]": 1764400003, "created[lt]": 1764400005}) == ["pi_004"]
+    assert ids(created=1764400007) == ["pi_007"]
+    # a cursor and a window together: the window still bounds the page
+    assert ids(**{"created[gte]": 1764400004, "starting_after": "pi_006"}) == ["pi_005", "pi_004"]
+    assert http.get("/v1/payment_intents", params={"created[after]": 1}).status_code == 400
+    assert http.get("/v1/payment_intents", params={"created[gte]": "x"}).status_code == 400
+
+
+def test_events_cover_the_last_30_days_and_filter_by_type() -> None:
+    now = 1767225600
+    day = 86400
+    with FakeStripeApi(api_keys=[TEST_KEY], clock=lambda: now) as fake:
+        fake.add_events(
+            [
+                event(charge("ch_old"), created=now - 31 * day),
+                {**event(charge("ch_a"), created=now - 29 * day), "type": "charge.succeeded"},
+                {
+                    **event(refund("re_a", 5, "succeeded"), created=now - 2 * day),
+                    "type": "charge.refunded",
+                },
+                {
+                    **event(intent(1, now - day), created=now - day),
+                    "type": "payment_intent.succeeded",
+                },
+            ]
+        )
+        # loading an event (as a webhook flow does) keeps it for the list too
+        fake.load_event({**event(charge("ch_b"), created=now - 10), "type": "charge.captured"})
+        headers = {"Authorization": f"Bearer {TEST_KEY}"}
+        with httpx.Client(base_url=fake.url, headers=headers, timeout=5) as client:
+
+            def types(**params: Any) -> list[str]:
+                answer = client.get("/v1/events", params=params)
+                assert answer.status_code == 200, answer.text
+                return [e["type"] for e in answer.json()["data"]]
+
+            assert types() == [
+                "charge.captured",
+                "payment_intent.succeeded",
+                "charge.refunded",
+                "charge.succeeded",
+            ]
+            assert types(type="charge.*") == [
+                "charge.captured",
+                "charge.refunded",
+                "charge.succeeded",
+            ]
+            assert types(**{"types[]": ["charge.refunded", "payment_intent.succeeded"]}) == [
+                "payment_intent.succeeded",
+                "charge.refunded",
+            ]
+            assert types(**{"types[0]": "charge.succeeded"}) == ["charge.succeeded"]
+            assert types(**{"created[gte]": now - 3 * day}) == [
+                "charge.captured",
+                "payment_intent.succeeded",
+                "charge.refunded",
+            ]
+            # never older than 30 days, whatever the window asks
+            assert types(**{"created[lt]": now - 30 * day}) == []
+            kept = client.get(f"/v1/events/evt_ch_a_{now - 29 * day}")
+            assert kept.status_code == 200
+            assert kept.json()["data"]["object"]["id"] == "ch_a"
+            gone = client.get(f"/v1/events/evt_ch_old_{now - 31 * day}")
+            assert (gone.status_code, error_of(gone)["code"]) == (404, "resource_missing")
+            both = client.get("/v1/events", params={"type": "charge.*", "types[]": "x"})
+            assert both.status_code == 400
+            many = client.get("/v1/events", params={"types[]": [f"t.{n}" for n in range(21)]})
+            assert (many.status_code, error_of(many)["param"]) == (400, "types")
+            assert client.get("/v1/events", params={"delivery_success": "true"}).status_code == 400
+        with pytest.raises(ValueError, match="type"):
+            fake.add_events([{"id": "evt_x", "created": now}])
+
+
+def test_an_optional_rate_limit_answers_429_rate_limit() -> None:
+    with FakeStripeApi(api_keys=[TEST_KEY, LIVE_KEY], rate_limit_per_second=3) as fake:
+        headers = {"Authorization": f"Bearer {TEST_KEY}"}
+        with httpx.Client(base_url=fake.url, headers=headers, timeout=5) as client:
+            statuses = [client.get("/v1/charges").status_code for _ in range(4)]
+            assert statuses == [200, 200, 200, 429]
+            limited = client.get("/v1/charges")
+            assert error_of(limited)["type"] == "invalid_request_error"
+            assert error_of(limited)["code"] == "rate_limit"
+            # live mode counts apart
+            live = client.get("/v1/charges", headers={"Authorization": f"Bearer {LIVE_KEY}"})
+            assert live.status_code == 200
+            admin = fake.admin_url
+            assert httpx.get(f"{admin}/settings").json() == {"rate_limit_per_second": 3}
+            off = httpx.put(f"{admin}/settings", json={"rate_limit_per_second": None})
+            assert off.json() == {"rate_limit_per_second": None}
+            assert all(client.get("/v1/charges").status_code == 200 for _ in range(10))
+            refused = httpx.put(f"{admin}/settings", json={"rate_limit_per_second": "fast"})
+            assert refused.status_code == 400
+        assert [r.status for r in fake.requests()].count(429) == 2
+
+
+def test_admin_keeps_events_in_bulk(stripe_api: FakeStripeApi, http: httpx.Client) -> None:
+    now = int(time.time())
+    recorded = httpx.put(
+        f"{stripe_api.admin_url}/events",
+        json=[{**event(charge(f"ch_{n}"), created=now - n), "id": f"evt_{n}"} for n in range(3)],
+    )
+    assert recorded.json() == {"recorded": 3}
+    assert http.get("/v1/charges").json()["data"] == []  # events only: no objects loaded
+    listed = http.get("/v1/events", params={"limit": 2}).json()
+    assert ([e["id"] for e in listed["data"]], listed["has_more"]) == (["evt_0", "evt_1"], True)
+    assert httpx.get(f"{stripe_api.admin_url}/state").json()["event_count"] == 3

@@ -345,6 +345,43 @@ def test_same_key_twice_creates_two_transactions(
     assert listed["meta"]["total"] == 2
 
 
+def test_transactions_are_read_by_key_and_listed_by_customer_or_partner(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    """What a reconciler reads: one key, and the whole list paged (15 by default)."""
+    sandbox.add_partner("partner-b")
+    client.post("/customers", json=new_customer())
+    client.post("/customers", json={"partner": {"key": "partner-b"}, "key": "cust-2"})
+    for number in range(20):
+        customer = "cust-1" if number % 4 else "cust-2"
+        client.post("/transactions", json=new_transaction(f"order-{number}", customer))
+
+    one = client.get("/transactions/order-3")
+    assert one.status_code == 200
+    assert (one.json()["data"]["key"], one.json()["data"]["customer"]) == (
+        "order-3",
+        {"key": "cust-1"},
+    )
+    assert client.get("/transactions/order-99").status_code == 404
+
+    first = client.get("/transactions").json()
+    assert (first["meta"]["per_page"], first["meta"]["total"], first["meta"]["last_page"]) == (
+        15,
+        20,
+        2,
+    )
+    second = client.get(first["links"]["next"]).json()
+    keys = [t["key"] for t in first["data"] + second["data"]]
+    assert keys == [f"order-{number}" for number in range(20)]
+
+    by_customer = client.get("/transactions", params={"customer.key": "cust-2"}).json()
+    assert [t["key"] for t in by_customer["data"]] == [f"order-{n}" for n in (0, 4, 8, 12, 16)]
+    by_partner = client.get("/transactions", params={"partner.key": "partner-b", "limit": 2})
+    assert by_partner.json()["meta"]["total"] == 5
+    both = client.get("/transactions", params={"partner.key": PARTNER, "customer.key": "cust-2"})
+    assert both.json()["data"] == []
+
+
 def test_delete_by_path_marks_every_copy_deleted(
     sandbox: PartneroSandbox, client: httpx.Client
 ) -> None:

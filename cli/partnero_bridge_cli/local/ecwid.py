@@ -49,6 +49,7 @@ Run it in the foreground with::
 """
 
 import argparse
+import bisect
 import copy
 import hmac
 import re
@@ -300,7 +301,8 @@ class _Store:
             return False
         order = self.orders.pop(public)
         self._drop_aliases(public)
-        self.deleted.append(self.removed_item(order, when))
+        # Kept in deletion-date order, whatever order the deletions were recorded in.
+        bisect.insort(self.deleted, self.removed_item(order, when), key=lambda i: i["timestamp"])
         return True
 
     @staticmethod

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from partnero_bridge.errors import RetryableError
+from partnero_bridge.errors import ConfigurationError, RetryableError
 
 USER_AGENT = "partnero-bridge/0.1"
 # Connecting gets at most this long (less when the client's timeout is shorter).
@@ -37,10 +37,29 @@ def send(
     client: httpx.Client, service: str, method: str, path: str, **kwargs: Any
 ) -> httpx.Response:
     """``client.request``; a timeout or connection failure raises RetryableError naming
-    ``service`` (``"Partnero"``, ``"Stripe retrieve charges"``) and the failure's kind."""
+    ``service`` (``"Partnero"``, ``"Stripe retrieve charges"``) and the failure's kind.
+
+    A redirect (3xx) raises ConfigurationError: redirects are not followed, so it is never
+    an answer to the request but a wrong or moved API URL or a maintenance page in front
+    of the API; the delivery is retried until that is fixed, not dead-lettered.
+    """
     try:
-        return client.request(method, path, **kwargs)
+        response = client.request(method, path, **kwargs)
     except httpx.TimeoutException as exc:
         raise RetryableError(f"{service} did not answer in time ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
         raise RetryableError(f"{service} connection failed ({type(exc).__name__})") from None
+    if 300 <= response.status_code < 400:
+        raise ConfigurationError(
+            f"{service} answered {response.status_code}, a redirect to "
+            f"{_host(response.headers.get('location'))}: check its API URL"
+        )
+    return response
+
+
+def _host(location: str | None) -> str:
+    """Only the redirect target's host: its path or query may carry more than a log should."""
+    try:
+        return httpx.URL(location or "").host or "no host"
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return "an unreadable location"

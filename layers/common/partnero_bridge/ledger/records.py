@@ -204,6 +204,12 @@ class CommissionRecord(LedgerRecord):
     lease_until: int | None = None
     needs_check: bool | None = None
 
+    @field_validator("detail", mode="after")
+    @classmethod
+    def _no_addresses(cls, value: str | None) -> str | None:
+        # Partnero's answers may name the customer: no e-mail address is kept in the text.
+        return mask_emails_in(value) if value is not None else None
+
     @field_validator("facts", mode="before")
     @classmethod
     def _facts_from_json_text(cls, value: object) -> object:

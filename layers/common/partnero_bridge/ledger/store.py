@@ -25,7 +25,7 @@ is conditional on still holding it, so no concurrent entry can be lost.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -110,6 +110,7 @@ class Ledger:
         self._lease_seconds = lease_seconds
         self.history_retention_days = history_retention_days
         self._since: int | None = None
+        self.scanned = 0  # items read by the last items_naming scan
 
     # -- reading --------------------------------------------------------------------------
     def _get(self, pk: str) -> dict[str, AttributeValueTypeDef] | None:
@@ -445,6 +446,92 @@ class Ledger:
             UpdateExpression="REMOVE " + ", ".join(f"not_referred_sales.{n}" for n in names),
             ExpressionAttributeNames=names,
         )
+
+    # -- forgetting a person -------------------------------------------------------------------
+    def items_naming(self, customer_key: str) -> Iterator[CommissionRecord | StripeCustomerRecord]:
+        """Every commission item and identity-map item whose ``customer_key`` is this one.
+
+        The table is keyed by payment, not by customer, so this is a paginated Scan of the
+        whole table (read capacity for every item): an operator's command, never processing.
+        ``scanned`` counts the items read so far.
+        """
+        self.scanned = 0
+        paginator = self._dynamodb.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self._table,
+            FilterExpression="customer_key = :key",
+            ExpressionAttributeValues={":key": {"S": customer_key}},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            self.scanned += page.get("ScannedCount", 0)
+            for item in page.get("Items", []):
+                entity = item.get("entity", {}).get("S")
+                if entity == StripeCustomerRecord.entity_name:
+                    yield StripeCustomerRecord.from_item(item)
+                elif entity == CommissionRecord.entity_name:
+                    yield CommissionRecord.from_item(item)
+
+    def delete_customer(self, customer_key: str) -> CustomerRecord | None:
+        """Delete the customer item of ``customer_key``; returns it as it was (None: none)."""
+        answer = self._dynamodb.delete_item(
+            TableName=self._table,
+            Key={"pk": {"S": keys.customer(customer_key)}},
+            ReturnValues="ALL_OLD",
+        )
+        old = answer.get("Attributes")
+        return CustomerRecord.from_item(old) if old else None
+
+    def forget_stripe_customer_key(self, pk: str, customer_key: str) -> bool:
+        """Remove the customer key from an identity-map item, if it still is this one
+        (partner and opt-out are kept: they name no one). False: it changed meanwhile."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": pk}},
+                UpdateExpression="REMOVE customer_key SET updated_at = :now",
+                ConditionExpression="customer_key = :key",
+                ExpressionAttributeValues={":key": {"S": customer_key}, ":now": {"S": _now_iso()}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def mask_commission_texts(self, record: CommissionRecord, now: float) -> bool:
+        """Write ``record``'s readable texts (``detail``, its history) back with every
+        e-mail address masked (a record read from the table has them masked already; the
+        item may still hold them as an earlier release wrote them), unless a delivery holds
+        the item now. Amounts, keys and states are not touched. False: the item is claimed
+        (run again later)."""
+        from botocore.exceptions import ClientError
+
+        values: dict[str, AttributeValueTypeDef] = {
+            ":history": to_attribute(
+                [e.model_dump(mode="json", exclude_none=True) for e in record.history]
+            ),
+            ":now": {"N": str(int(now))},
+        }
+        expression = "SET history = :history"
+        if record.detail is not None:
+            expression += ", detail = :detail"
+            values[":detail"] = {"S": record.detail}
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": record.pk}},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_not_exists(lease_token) OR lease_until < :now",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     # -- the Stripe identity map --------------------------------------------------------------
     def learn_stripe_customer(self, record: StripeCustomerRecord, *, replace_opt_out: bool) -> None:

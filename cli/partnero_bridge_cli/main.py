@@ -18,6 +18,14 @@ def _project_root(start: Path) -> Path:
     )
 
 
+def _checkout(start: Path) -> Path | None:
+    """The folder holding template.yaml, or None (only the local stack needs it)."""
+    try:
+        return _project_root(start)
+    except SystemExit:
+        return None
+
+
 def _rate(text: str) -> float:
     """``--rate``: messages a second, a number >= 0."""
     try:
@@ -112,6 +120,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the signed API Gateway event (for sam local invoke -e)",
     )
+    explain = commands.add_parser(
+        "explain",
+        help="tell one payment's story: deliveries, source state, decision, ledger, Partnero",
+        description="Reads, never writes: the deliveries the ledger kept about the payment, "
+        "its state read from Stripe or Ecwid now and the decision the bridge makes from it, "
+        "what the ledger says Partnero holds and what Partnero holds, and whether they agree. "
+        "ID is a Stripe invoice, payment intent, charge, checkout session, refund or dispute "
+        "id, or an Ecwid order as STORE:ORDER (e.g. 1003:K8XTQ). Exit status 0: they agree; "
+        "2: they differ; 1: it cannot tell. Reaches the local stack through AWS_ENDPOINT_URL, "
+        "a deployed stack through --stack-name (the process function's settings).",
+    )
+    explain.add_argument("id", help="in_..., pi_..., ch_..., cs_..., re_... or STORE:ORDER")
+    explain.add_argument(
+        "--stack-name", default=None, help="a deployed stack (default: the local stack)"
+    )
+    explain.add_argument("--json", action="store_true", help="the story as JSON")
     commands.add_parser("openapi", help="print the OpenAPI description of the routes")
     args = parser.parse_args(argv)
 
@@ -137,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         from partnero_bridge_cli.dlq import run as run_dlq
 
         return run_dlq(args)
+
+    if args.command == "explain":
+        from partnero_bridge_cli.explain import run as run_explain
+
+        return run_explain(args, _checkout(Path.cwd()))
 
     if args.command == "parked":
         from partnero_bridge_cli.parked import run as run_parked

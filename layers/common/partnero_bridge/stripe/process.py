@@ -135,6 +135,18 @@ def _learn_from_session(session: Mapping[str, Any], runtime: Runtime) -> None:
         )
 
 
+def completed_attribution(found: Attribution, identity: StripeCustomerRecord | None) -> Attribution:
+    """The payment's own referral, completed by what the identity map learned before
+    (``identity``: its Stripe customer's map item, if any). Pure: nothing is learned."""
+    if found.customer_key and found.partner_key:
+        return found
+    email_key = normalize_customer_key(found.email) if found.email else None
+    customer_key = found.customer_key or (identity.customer_key if identity else None) or email_key
+    partner_key = found.partner_key or (identity.partner_key if identity else None)
+    opted_out = found.opted_out or bool(identity and identity.opted_out)
+    return replace(found, customer_key=customer_key, partner_key=partner_key, opted_out=opted_out)
+
+
 def _attribution(found: Attribution, runtime: Runtime) -> Attribution:
     """The payment's own referral, completed by what the identity map learned before.
 
@@ -148,10 +160,8 @@ def _attribution(found: Attribution, runtime: Runtime) -> Attribution:
     identity = (
         runtime.ledger.stripe_customer(found.stripe_customer) if found.stripe_customer else None
     )
-    email_key = normalize_customer_key(found.email) if found.email else None
-    customer_key = found.customer_key or (identity.customer_key if identity else None) or email_key
-    partner_key = found.partner_key or (identity.partner_key if identity else None)
-    opted_out = found.opted_out or bool(identity and identity.opted_out)
+    completed = completed_attribution(found, identity)
+    customer_key, partner_key = completed.customer_key, completed.partner_key
     if found.stripe_customer and customer_key and not (identity and identity.customer_key):
         runtime.ledger.learn_stripe_customer(
             StripeCustomerRecord(
@@ -161,7 +171,7 @@ def _attribution(found: Attribution, runtime: Runtime) -> Attribution:
             ),
             replace_opt_out=False,
         )
-    return replace(found, customer_key=customer_key, partner_key=partner_key, opted_out=opted_out)
+    return completed
 
 
 def _decide(ref: PaymentRef, delivery: Delivery, runtime: Runtime) -> Outcome:

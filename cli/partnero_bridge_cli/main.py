@@ -136,6 +136,24 @@ def main(argv: list[str] | None = None) -> int:
         "--stack-name", default=None, help="a deployed stack (default: the local stack)"
     )
     explain.add_argument("--json", action="store_true", help="the story as JSON")
+    forget = commands.add_parser(
+        "forget",
+        help="remove or mask a person's records in the ledger (an e-mail or customer key)",
+        description="Deletes the customer's sign-up item, removes the customer key from "
+        "identity-map items and masks e-mail addresses in the texts of commission items that "
+        "name the customer (their amounts, keys and customer key are kept: the record of "
+        "what Partnero holds). Identity-map and commission items are found by a full scan "
+        "of the ledger table. Prints what it changed. Reaches the local stack through "
+        "AWS_ENDPOINT_URL, a deployed stack through --stack-name.",
+    )
+    forget.add_argument("person", help="an e-mail address or a Partnero customer key")
+    forget.add_argument(
+        "--dry-run", action="store_true", help="say what would change, write nothing"
+    )
+    forget.add_argument(
+        "--stack-name", default=None, help="a deployed stack (default: the local stack)"
+    )
+    forget.add_argument("--json", action="store_true", help="the report as JSON")
     commands.add_parser("openapi", help="print the OpenAPI description of the routes")
     args = parser.parse_args(argv)
 
@@ -166,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         from partnero_bridge_cli.explain import run as run_explain
 
         return run_explain(args, _checkout(Path.cwd()))
+
+    if args.command == "forget":
+        from partnero_bridge_cli.forget import run as run_forget
+
+        return run_forget(args, _checkout(Path.cwd()))
 
     if args.command == "parked":
         from partnero_bridge_cli.parked import run as run_parked

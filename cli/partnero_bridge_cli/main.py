@@ -182,12 +182,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "explain":
         from partnero_bridge_cli.explain import run as run_explain
+        from partnero_bridge_cli.stack_settings import bridge_logs_to_stderr
 
+        bridge_logs_to_stderr()
         return run_explain(args, _checkout(Path.cwd()))
 
     if args.command == "forget":
         from partnero_bridge_cli.forget import run as run_forget
+        from partnero_bridge_cli.stack_settings import bridge_logs_to_stderr
 
+        bridge_logs_to_stderr()
         return run_forget(args, _checkout(Path.cwd()))
 
     if args.command == "parked":

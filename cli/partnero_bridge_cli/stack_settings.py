@@ -8,6 +8,8 @@ the environment the way ``make run`` resolves them.
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -98,3 +100,14 @@ def deployed_settings(
     )
     variables = configuration.get("Environment", {}).get("Variables", {})
     return BridgeSettings.from_environ(variables)
+
+
+def bridge_logs_to_stderr() -> None:
+    """For a command that prints its own output: the bridge's log lines (JSON, to stdout in
+    a function) go to stderr, warnings and errors only."""
+    from partnero_bridge.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
+    logger.setLevel(logging.WARNING)

@@ -9,6 +9,7 @@ event would exceed Lambda's 6 MB synchronous invocation payload, with
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -153,3 +154,69 @@ def test_a_large_body_under_both_quotas_reaches_the_function(
 
     assert answer.status_code == 200
     assert len(recorder.events) == 1
+
+
+# -- chunked request bodies (Transfer-Encoding: chunked, no Content-Length) -----------------
+
+
+def chunked(body: bytes, size: int = 7) -> bytes:
+    parts = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+def exchange(gateway: Gateway, data: bytes) -> list[bytes]:
+    """Send raw bytes on one connection; the status lines of every answer read back."""
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", answer)
+
+
+def test_a_chunked_body_reaches_the_function_whole(gateway: Gateway, recorder: Recorder) -> None:
+    body = b'{"id":"evt_chunked","object":"event"}'
+    head = (
+        b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    # The same connection then carries a second request: nothing of the first is left over.
+    second = (
+        b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+
+    statuses = exchange(gateway, head + chunked(body) + second)
+
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+    assert [e.get("body") for e in recorder.events] == [body.decode(), "{}"]
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        pytest.param(b"zz\r\nabc\r\n0\r\n\r\n", id="size-not-hex"),
+        pytest.param(b"5\r\nab", id="cut-short"),
+        pytest.param(b"3\r\nabcXX0\r\n\r\n", id="no-crlf-after-data"),
+    ],
+)
+def test_a_malformed_chunked_body_is_a_400_without_invoking(
+    gateway: Gateway, recorder: Recorder, encoded: bytes
+) -> None:
+    head = b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    assert exchange(gateway, head + encoded)[0].startswith(b"HTTP/1.1 400 ")
+    assert recorder.events == []
+
+
+def test_a_chunked_body_over_the_payload_quota_is_refused(
+    gateway: Gateway, recorder: Recorder
+) -> None:
+    head = (
+        b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"%x\r\n" % (MAX_BODY_BYTES + 1)
+    )
+
+    assert exchange(gateway, head)[0].startswith(b"HTTP/1.1 413 ")
+    assert recorder.events == []

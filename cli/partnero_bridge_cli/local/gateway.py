@@ -156,6 +156,61 @@ def response_from(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(result["statusCode"]), headers, raw
 
 
+class BodyRefused(Exception):
+    """A request body the gateway answers itself, without invoking the function."""
+
+    def __init__(self, status: int, answer: bytes = b'{"message":"Bad Request"}') -> None:
+        super().__init__(status)
+        self.status = status
+        self.answer = answer
+
+
+_MAX_CHUNK_LINE = 4096
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def read_body(request: BaseHTTPRequestHandler) -> bytes:
+    """The request body, by ``Content-Length`` or ``Transfer-Encoding: chunked`` (which a
+    client may send instead, and API Gateway takes): BodyRefused 413 past HTTP API's 10 MB
+    (refused unread), 400 when its length or chunks cannot be read."""
+    encoding = (request.headers.get("Transfer-Encoding") or "").strip().lower()
+    if encoding:
+        if encoding != "chunked":
+            raise BodyRefused(400)
+        return _read_chunked(request.rfile)
+    declared = request.headers.get("Content-Length") or "0"
+    if not (declared.isascii() and declared.isdigit()):
+        raise BodyRefused(400)
+    length = int(declared)
+    if length > MAX_BODY_BYTES:
+        raise BodyRefused(413, TOO_LARGE)
+    return request.rfile.read(length) if length else b""
+
+
+def _read_chunked(stream: Any) -> bytes:
+    body = bytearray()
+    while True:
+        line = stream.readline(_MAX_CHUNK_LINE + 1)
+        size_text = line.split(b";", 1)[0].strip()
+        if len(line) > _MAX_CHUNK_LINE or not size_text or not set(size_text) <= _HEX:
+            raise BodyRefused(400)
+        size = int(size_text, 16)
+        if len(body) + size > MAX_BODY_BYTES:
+            raise BodyRefused(413, TOO_LARGE)
+        if size == 0:
+            break
+        data = stream.read(size)
+        if len(data) < size or stream.read(2) != b"\r\n":
+            raise BodyRefused(400)
+        body += data
+    while True:  # trailer fields, up to the empty line
+        line = stream.readline(_MAX_CHUNK_LINE + 1)
+        if not line or len(line) > _MAX_CHUNK_LINE:
+            raise BodyRefused(400)
+        if line in (b"\r\n", b"\n"):
+            return bytes(body)
+
+
 class _Server(ThreadingHTTPServer):
     # The default listen backlog (5) resets connections when a sender fires a burst, as
     # Stripe or a load test does; API Gateway queues them instead.
@@ -200,18 +255,12 @@ class Gateway:
         return None
 
     def serve(self, request: BaseHTTPRequestHandler) -> None:
-        declared = request.headers.get("Content-Length") or "0"
-        length = int(declared) if declared.isascii() and declared.isdigit() else -1
-        if length < 0:
-            request.close_connection = True  # the body's end is unknown
-            self._reply(request, 400, [], b'{"message":"Bad Request"}')
+        try:
+            body = read_body(request)
+        except BodyRefused as refused:
+            request.close_connection = True  # the rest of the body is unread or unknown
+            self._reply(request, refused.status, [], refused.answer)
             return
-        if length > MAX_BODY_BYTES:
-            # Refused unread, as API Gateway does: the connection cannot be reused.
-            request.close_connection = True
-            self._reply(request, 413, [], TOO_LARGE)
-            return
-        body = request.rfile.read(length) if length else b""
         path = urlsplit(request.path).path
         matched = self._match(request.command, path)
         if matched is None:

@@ -545,8 +545,8 @@ class _Store:
             self._put(obj, version, True, created, livemode, account, event_id)
             count += 1
         count += self.put_extra(extra, version, livemode, account, event_id)
-        if event_id is not None:
-            self.record_event(event)
+        if isinstance(event.get("id"), str) and isinstance(event.get("type"), str):
+            self.record_event(event)  # listed by /v1/events too, as Stripe keeps it
         return count
 
     def record_event(self, event: Mapping[str, Any]) -> None:

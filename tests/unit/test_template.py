@@ -112,6 +112,8 @@ _SALE_RULES = {
     "PARTNERO_PROGRAM_CURRENCY": ref("PartneroProgramCurrency"),
     "PARTNERO_CONVERTS_CURRENCIES": ref("PartneroConvertsCurrencies"),
     "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
+    # The payment's delivery history, written with its ledger record.
+    "BRIDGE_HISTORY_RETENTION_DAYS": ref("HistoryRetentionDays"),
 }
 
 # Exactly what each function gets besides COMMON_ENV: ingest functions never see the

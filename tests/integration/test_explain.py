@@ -210,6 +210,26 @@ def test_an_unknown_id_is_one_line(shop: Shop) -> None:
     assert err.getvalue().startswith("partnero-bridge explain: 'order-17' is neither")
 
 
+def test_explain_finds_an_invoice_by_any_of_its_ids_and_says_a_subscription_checkout_is_none(
+    shop: Shop,
+) -> None:
+    shop.deliver("checkout.session.completed.subscription")
+    shop.deliver("invoice.paid.subscription_create")
+    runtime = shop.runtime()
+
+    for asked in ("in_FIRSTAdaPartneroDemo", "pi_FIRSTAdaPartneroDemo", "ch_FIRSTAdaPartneroDemo"):
+        story = explain(asked, runtime)
+        assert story.ledger_key == "stripe#invoice:in_FIRSTAdaPartneroDemo", asked
+        assert story.agree, asked
+        assert story.partnero_holds == Decimal("20.00")
+
+    checkout = explain("cs_test_a1AdaSubscriptionCheckout0PartneroDemo0000000000000000000", runtime)
+    assert checkout.source_error == (
+        "Stripe: a subscription checkout: its invoices are the payments"
+    )
+    assert not checkout.agree
+
+
 # -- Ecwid ------------------------------------------------------------------------------------
 
 STORE = 1003

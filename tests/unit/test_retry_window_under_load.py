@@ -154,15 +154,6 @@ def simulate(source: Source, deliveries: int, arriving_over: float, seed: int = 
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "not fixed yet: hand-backs count as SQS receives; with batches of 10 and record "
-        "budgets of 105 s (Stripe) and 82 s (Ecwid) in 120 s, a hanging Partnero hands back "
-        "8 (5) of 10 records, and 1,395 of 3,000 Stripe deliveries (16 Ecwid) reach "
-        "MaxReceives (200) before their window, the first after 15 h; batches of 2 end none"
-    ),
-)
 @pytest.mark.parametrize(("source", "per_hour"), [(Source.STRIPE, 3000), (Source.ECWID, 3000)])
 def test_no_delivery_reaches_the_receive_backstop_before_its_window(
     source: Source, per_hour: int, figures: Any

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from argparse import Namespace
 
+import boto3
 import pytest
 
 from partnero_bridge_cli import parked as parked_cli
@@ -31,6 +32,8 @@ def no_aws_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    # A fresh process has no default session: one left by another test may hold credentials.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 def parked(action: str, stack_name: str | None = None) -> tuple[int, str, str]:

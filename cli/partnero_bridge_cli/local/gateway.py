@@ -11,6 +11,9 @@ not invoked.
 ``requestContext.http.sourceIp`` is the TCP peer's address. Tests simulate other clients
 with the request header ``X-Bridge-Test-Source-Ip`` (a test-only header of this gateway,
 removed from the headers the function sees; API Gateway has no such thing).
+
+Local-only ``GET`` paths (the delivery feed, ``/_local/deliveries``) are answered by the
+stack itself, never by a function.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
@@ -32,6 +35,8 @@ from partnero_bridge_cli.local.functions import Invocation
 from partnero_bridge_cli.local.template import HttpRoute
 
 Invoke = Callable[[str, dict[str, Any]], Invocation]
+# A local-only GET path: its query parameters in, (status, JSON body) out.
+LocalRoute = Callable[[Mapping[str, str]], tuple[int, Any]]
 # HTTP API's payload quota (10 MB, not adjustable).
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Lambda's synchronous invocation payload quota (6 MB): the whole event as JSON.
@@ -219,8 +224,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class Gateway:
-    def __init__(self, port: int, routes: list[HttpRoute], invoke: Invoke) -> None:
+    def __init__(
+        self,
+        port: int,
+        routes: list[HttpRoute],
+        invoke: Invoke,
+        local: Mapping[str, LocalRoute] | None = None,
+    ) -> None:
         self._routes = [(route, _path_pattern(route.path)) for route in routes]
+        self._local = dict(local or {})
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -261,7 +273,14 @@ class Gateway:
             request.close_connection = True  # the rest of the body is unread or unknown
             self._reply(request, refused.status, [], refused.answer)
             return
-        path = urlsplit(request.path).path
+        url = urlsplit(request.path)
+        path = url.path
+        if path in self._local and request.command in ("GET", "HEAD"):
+            status, answer = self._local[path](dict(parse_qsl(url.query)))
+            self._reply(
+                request, status, [("cache-control", "no-store")], json.dumps(answer).encode()
+            )
+            return
         matched = self._match(request.command, path)
         if matched is None:
             self._reply(

@@ -24,9 +24,10 @@ On top of the API it offers an admin interface under ``/_sandbox`` (no auth) so 
 can read and drive it: ``state``, ``requests``, ``reset``, ``faults``, ``partners``;
 ``settings`` (``{"accept_any_partner": bool, "reward_rate": number}``); ``POST
 transactions/<key>/rewards/approve`` and ``.../rewards/pay`` (for every live transaction with
-that key). It also injects faults (error statuses with ``Retry-After``, hangs, connection
-resets, malformed bodies, and answers lost after Partnero accepted the request) so retries and
-idempotency can be exercised.
+that key); ``deliveries`` (what became of each delivery the local stack took in, when the
+sandbox runs inside it: see :meth:`PartneroSandbox.show_deliveries`). It also injects faults
+(error statuses with ``Retry-After``, hangs, connection resets, malformed bodies, and answers
+lost after Partnero accepted the request) so retries and idempotency can be exercised.
 
 Run it in the foreground with::
 
@@ -325,6 +326,8 @@ class _Api(FakeApi):
     admin_prefix: ClassVar[str] = ADMIN_PREFIX
     label: ClassVar[str] = "sandbox"
     fault_fields_first: ClassVar[bool] = True
+    # The local stack's delivery feed, for the page; None when the sandbox runs on its own.
+    delivery_feed: Callable[[], Any] | None = None
 
     def __init__(
         self,
@@ -478,6 +481,8 @@ class _Api(FakeApi):
             return ("GET", "POST")
         if parts == ["settings"]:
             return ("GET", "PUT")
+        if parts == ["deliveries"]:
+            return ("GET",)
         if (
             len(parts) == 4
             and parts[0] == "transactions"
@@ -491,6 +496,9 @@ class _Api(FakeApi):
     def admin_route(self, method: str, parts: list[str], body: Any) -> Answer:
         if parts[0] == "transactions":
             return Answer(200, {"transactions": self.move_rewards(parts[1], parts[3])})
+        if parts == ["deliveries"]:
+            feed = self.delivery_feed
+            return Answer(200, {"available": True, **feed()} if feed else {"available": False})
         if parts == ["settings"]:
             if method == "PUT":
                 if not isinstance(body, dict):
@@ -996,6 +1004,11 @@ class PartneroSandbox(FakeService[_Api]):
     def reset(self) -> None:
         """Forget customers, transactions, recorded requests and faults."""
         super().reset()
+
+    def show_deliveries(self, feed: Callable[[], Mapping[str, Any]] | None) -> None:
+        """Serve ``feed()`` (the local stack's delivery feed: ``{"version", "deliveries":
+        [...]}``) at ``GET /_sandbox/deliveries``, for the page; None: no feed."""
+        self._api.delivery_feed = feed
 
     # ---- settings --------------------------------------------------------------------------
 

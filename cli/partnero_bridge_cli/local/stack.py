@@ -7,7 +7,9 @@
 - an HTTP gateway with the template's routes (to the ingest functions), and pollers for the
   SQS triggers (to the process functions);
 - the Partnero sandbox, unless PARTNERO_API_URL points somewhere else;
-- the fake Ecwid API, unless ECWID_API_URL does; the fake Stripe API, unless STRIPE_API_URL does.
+- the fake Ecwid API, unless ECWID_API_URL does; the fake Stripe API, unless STRIPE_API_URL does;
+- the delivery feed (what became of each delivery, read from the functions' logs), served at
+  ``GET /_local/deliveries`` on the gateway and shown on the sandbox page.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from partnero_bridge_cli.local.aws import (
     create_resources,
     ecwid_store_tokens,
 )
+from partnero_bridge_cli.local.deliveries import FEED_PATH, DeliveryFeed
 from partnero_bridge_cli.local.functions import Invocation, LocalFunction
 from partnero_bridge_cli.local.gateway import Gateway
 from partnero_bridge_cli.local.pollers import QueuePoller
@@ -186,6 +189,7 @@ class LocalStack:
         self._print_lock = threading.Lock()
         self.resources: Any = None
         self.parameters: dict[str, str] = {}
+        self.feed = DeliveryFeed()
 
     # -- output -------------------------------------------------------------------------
     def log(self, line: str) -> None:
@@ -193,7 +197,11 @@ class LocalStack:
             print(line, flush=True)
 
     def _function_log(self, name: str) -> Any:
-        return lambda line: self.log(f"[{name}] {line}")
+        def write(line: str) -> None:
+            self.feed.observe(line)
+            self.log(f"[{name}] {line}")
+
+        return write
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -213,6 +221,7 @@ class LocalStack:
                 partners=SANDBOX_PARTNERS,
                 port=self.config.sandbox_port,
             )
+            self.sandbox.show_deliveries(self.feed.snapshot)
             self.sandbox.start()
             self.env["PARTNERO_API_URL"] = self.sandbox.url
 
@@ -268,7 +277,9 @@ class LocalStack:
                 self.pollers.append(poller)
                 poller.start()
 
-        self.gateway = Gateway(self.config.port, self.stack.routes(), self.invoke)
+        self.gateway = Gateway(
+            self.config.port, self.stack.routes(), self.invoke, {FEED_PATH: self.feed.answer}
+        )
         self.gateway.start()
 
         from partnero_bridge_cli.local.shop import ExampleShop
@@ -338,10 +349,11 @@ class LocalStack:
                     if self.env["PARTNERO_API_KEY"] == SANDBOX_API_KEY
                     else "from PARTNERO_API_KEY)"
                 ),
-                f"  watch what the bridge sends: {self.sandbox.root_url}/",
+                f"  watch every delivery and what the bridge sends: {self.sandbox.root_url}/",
             ]
         else:
             lines += ["", f"Partnero: {self.env['PARTNERO_API_URL']}"]
+        lines += [f"Every delivery and its outcome (JSON): {base}{FEED_PATH}"]
         if self.ecwid is not None:
             lines += [
                 f"Fake Ecwid API: {self.ecwid.url} (stores: "

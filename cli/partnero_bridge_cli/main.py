@@ -37,6 +37,17 @@ def _rate(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    """``--timeout``: seconds, a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds >= 0")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="partnero-bridge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         "send",
         help="sign a sample event (events/) and post it to the bridge",
         description="Like `stripe trigger`, for all three sources. NAME is a sample such as "
-        "stripe/invoice.paid, ecwid/order.created or signup, or a JSON file.",
+        "stripe/invoice.paid, ecwid/order.created or signup, or a JSON file of your own. "
+        "Against the local stack it then waits for what became of the delivery and prints "
+        "it (created, updated, reversed, duplicate, ignored and why, retrying, "
+        "dead-lettered...). Exit status 1 when the bridge answered an error or "
+        "dead-lettered the delivery.",
     )
     send.add_argument("name", nargs="?", help="sample name or file (omit to list them)")
     send.add_argument(
@@ -119,6 +134,18 @@ def main(argv: list[str] | None = None) -> int:
         "--print-event",
         action="store_true",
         help="print the signed API Gateway event (for sam local invoke -e)",
+    )
+    send.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="do not wait for what became of the delivery (the local stack's delivery feed)",
+    )
+    send.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="wait at most this long for the delivery's outcome (default: 30)",
     )
     explain = commands.add_parser(
         "explain",
@@ -154,6 +181,22 @@ def main(argv: list[str] | None = None) -> int:
         "--stack-name", default=None, help="a deployed stack (default: the local stack)"
     )
     forget.add_argument("--json", action="store_true", help="the report as JSON")
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="compare a window of Stripe payments or Ecwid orders with Partnero and the ledger",
+        description="Lists the payments created or touched in the window (Stripe: payments, "
+        "invoices, checkout sessions, refunds, disputes, events of the last 30 days; Ecwid: "
+        "orders updated or created in it, deleted orders), decides what Partnero should hold "
+        "for each with the webhooks' own code, and reports the differences by kind with "
+        "totals per currency: missing, wrong_amount, extra, adjustment_needed, wrong_partner, "
+        "not_referred, undecidable. --apply heals only missing, wrong_amount and extra, "
+        "through the work queue. Resumes an unfinished run of the same window. Exit status "
+        "0: nothing to heal (or all queued); 2: some; 1: could not run. Reaches the local "
+        "stack through AWS_ENDPOINT_URL, a deployed stack through --stack-name.",
+    )
+    from partnero_bridge_cli.reconcile import add_arguments as reconcile_arguments
+
+    reconcile_arguments(reconcile)
     commands.add_parser("openapi", help="print the OpenAPI description of the routes")
     args = parser.parse_args(argv)
 
@@ -173,7 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.name:
             print("samples:\n  " + "\n  ".join(available(root)))
             return 0
-        return send_sample(root, args.name, args.url, args.fresh, args.print_event)
+        from partnero_bridge_cli.send import DEFAULT_WAIT_SECONDS
+
+        timeout = DEFAULT_WAIT_SECONDS if args.timeout is None else args.timeout
+        wait = None if args.no_wait else timeout
+        return send_sample(
+            root, args.name, args.url, args.fresh, args.print_event, wait_seconds=wait
+        )
 
     if args.command == "dlq":
         from partnero_bridge_cli.dlq import run as run_dlq
@@ -193,6 +242,13 @@ def main(argv: list[str] | None = None) -> int:
 
         bridge_logs_to_stderr()
         return run_forget(args, _checkout(Path.cwd()))
+
+    if args.command == "reconcile":
+        from partnero_bridge_cli.reconcile import run as run_reconcile
+        from partnero_bridge_cli.stack_settings import bridge_logs_to_stderr
+
+        bridge_logs_to_stderr()
+        return run_reconcile(args, _checkout(Path.cwd()))
 
     if args.command == "parked":
         from partnero_bridge_cli.parked import run as run_parked

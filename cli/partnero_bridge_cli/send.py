@@ -6,10 +6,17 @@ Samples live in ``events/``: ``signup/*.json`` (request bodies), ``ecwid/webhook
 stack's demo secrets unless ECWID_CLIENT_SECRET / STRIPE_WEBHOOK_SECRETS are set; the
 first of a comma-separated list). An Ecwid sample's ``eventCreated`` is stamped with the
 send time before it is signed, so a sample is never refused as stale. When
-the target is the local stack, the Ecwid order a webhook names is put into the fake Ecwid
-API first, and a Stripe event (as sent) is loaded into the fake Stripe API with the objects
-Stripe would hold for it that it does not carry (``stripe/state/<name>.json``, the sample's
-sidecar: its payment intent, charge, refunds...), so processing can read them back.
+the target is the local stack, the Ecwid order a sample webhook names is put into the fake
+Ecwid API first (a webhook file of your own is sent as it is: its order must be in the fake
+Ecwid already), and a Stripe event (as sent) is loaded into the fake Stripe API with the
+objects Stripe would hold for it that it does not carry (``state/<name>.json`` next to the
+event file, its sidecar: its payment intent, charge, refunds...), so processing can read them
+back.
+
+Against the local stack, ``send`` then waits for what became of the delivery (its id:
+``stripe-<event id>``, ``ecwid-<eventId>``, ``signup-<hash>``) and prints it, read from the
+stack's delivery feed (``GET /_local/deliveries``): created, updated, reversed, duplicate,
+ignored with its reason, retrying with its error and next attempt, dead-lettered...
 """
 
 from __future__ import annotations
@@ -29,7 +36,11 @@ import httpx
 from partnero_bridge.ecwid.signature import SIGNATURE_HEADER as ECWID_HEADER
 from partnero_bridge.ecwid.signature import expected_signature
 from partnero_bridge.signup import signature as signup_signature
+from partnero_bridge.signup.mapping import delivery_id as signup_delivery_id
+from partnero_bridge.signup.mapping import to_delivery
+from partnero_bridge.signup.models import SignupRequest
 from partnero_bridge.stripe import signature as stripe_signature
+from partnero_bridge_cli.local.deliveries import FEED_PATH
 from partnero_bridge_cli.local.stack import (
     DEMO_ECWID_CLIENT_SECRET,
     DEMO_SIGNUP_SECRET,
@@ -52,6 +63,11 @@ ALIASES = {
     "stripe/checkout.session.completed": "stripe/checkout.session.completed.payment",
     "stripe/charge.refunded": "stripe/charge.refunded.partial",
 }
+# How long `send` waits for the outcome by default, and how often it looks.
+DEFAULT_WAIT_SECONDS = 30.0
+_POLL_SECONDS = 0.25
+# Outcomes after which nothing more happens to the delivery (until it is sent again).
+_UNFINISHED = frozenset({"queued", "retrying"})
 
 
 @dataclass(frozen=True)
@@ -85,9 +101,13 @@ def _source_of(path: Path, body: dict[str, Any]) -> Source:
 
 
 def find_sample(root: Path, name: str) -> Sample:
+    """The sample ``name`` names: a file as given (your own, even one named like a sample's
+    short name), else a sample of ``events/`` by its name, short name or a unique prefix."""
     base = events_dir(root)
+    given = Path(name)
     name = ALIASES.get(name.removesuffix(".json"), name.removesuffix(".json"))
     candidates = [
+        given,
         Path(name),
         Path(f"{name}.json"),
         base / f"{name}.json",
@@ -165,9 +185,43 @@ def _is_local(url: str) -> bool:
     return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
+def is_project_sample(root: Path, path: Path) -> bool:
+    """Whether ``path`` is one of the project's samples (``events/``), not a file of one's own."""
+    return path.resolve().is_relative_to(events_dir(root).resolve())
+
+
+def delivery_id_of(source: Source, raw: bytes) -> str | None:
+    """The delivery id ingest gives the request ``raw`` (as signed and sent), or None when
+    ingest queues nothing for it (a sign-up without a partner key, or one it refuses)."""
+    body = json.loads(raw)
+    if source == "stripe":
+        return f"stripe-{body.get('id')}"
+    if source == "ecwid":
+        return f"ecwid-{body.get('eventId')}"
+    try:
+        request = SignupRequest.model_validate(body)
+    except ValueError:
+        return None
+    # `send` signs every sign-up, as a shop's backend does.
+    delivery = to_delivery(request, None, trusted=True)
+    return signup_delivery_id(delivery) if delivery is not None else None
+
+
 def send(
-    root: Path, name: str, url: str | None, fresh: bool, print_event: bool, out: TextIO = sys.stdout
+    root: Path,
+    name: str,
+    url: str | None,
+    fresh: bool,
+    print_event: bool,
+    out: TextIO = sys.stdout,
+    wait_seconds: float | None = DEFAULT_WAIT_SECONDS,
 ) -> int:
+    """Sign and post one sample; then, against the local stack and unless ``wait_seconds``
+    is None, wait up to that long for the delivery's outcome and print it.
+
+    Exit status: 0 sent (and, when waiting, any outcome but a dead letter, or none yet);
+    1 the bridge could not be reached, answered an error, or dead-lettered the delivery.
+    """
     sample = find_sample(root, name)
     raw, headers = signed_request(sample, fresh)
     if print_event:
@@ -178,10 +232,18 @@ def send(
         or os.environ.get("BRIDGE_URL")
         or f"http://127.0.0.1:{os.environ.get('BRIDGE_PORT', '3000')}"
     ).rstrip("/")
-    if sample.source == "ecwid" and _is_local(base):
-        _provide_ecwid_order(root, sample.body, out)
-    if sample.source == "stripe" and _is_local(base):
+    local = _is_local(base)
+    if sample.source == "ecwid" and local:
+        if is_project_sample(root, sample.path):
+            _provide_ecwid_order(root, sample.body, out)
+        else:
+            out.write("your own webhook: the fake Ecwid serves the order you put there, if any\n")
+    if sample.source == "stripe" and local:
         _provide_stripe_event(raw, stripe_state(sample.path), out)
+    # Where the feed stood before sending: only what changes after counts.
+    since = _feed_version(base) if local and wait_seconds is not None else None
+    if local and wait_seconds is not None and since is None:
+        out.write(f"note: no delivery feed at {base}{FEED_PATH}; not waiting for the outcome\n")
     target = f"{base}{ROUTES[sample.source]}"
     started = time.perf_counter()
     try:
@@ -197,7 +259,69 @@ def send(
     out.write(
         f"POST {target}  ({shown})\n-> {answer.status_code} in {elapsed:.0f} ms: {answer.text}\n"
     )
-    return 0 if answer.status_code < 300 else 1
+    if answer.status_code >= 300:
+        return 1
+    if since is None or wait_seconds is None:
+        return 0
+    delivery = delivery_id_of(sample.source, raw)
+    if not _was_queued(answer) or delivery is None:
+        out.write("nothing was queued: no delivery to wait for\n")
+        return 0
+    return wait_for_outcome(base, delivery, since, wait_seconds, out)
+
+
+def _was_queued(answer: httpx.Response) -> bool:
+    """Ingest's answer says it queued the request (not ignored, parked or refused)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") == "accepted"
+
+
+def _feed(base: str, **query: str | int) -> dict[str, Any] | None:
+    try:
+        answer = httpx.get(f"{base}{FEED_PATH}", params=query, timeout=5)
+        body = answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return body if isinstance(body, dict) and isinstance(body.get("deliveries"), list) else None
+
+
+def _feed_version(base: str) -> int | None:
+    feed = _feed(base, limit=0)
+    return int(feed["version"]) if feed is not None else None
+
+
+def wait_for_outcome(
+    base: str, delivery_id: str, since: int, wait_seconds: float, out: TextIO
+) -> int:
+    """Print each new outcome of ``delivery_id`` in the local stack's delivery feed (changed
+    after version ``since``) until a final one, or until ``wait_seconds`` have passed (also
+    when its next attempt falls later). 1 when it was dead-lettered, else 0."""
+    deadline = time.monotonic() + wait_seconds
+    shown: str | None = None
+    while True:
+        feed = _feed(base, delivery_id=delivery_id, since=since, limit=1)
+        entry = feed["deliveries"][0] if feed and feed["deliveries"] else None
+        if entry is not None and entry["outcome"] != "queued" and entry["summary"] != shown:
+            shown = entry["summary"]
+            out.write(f"{delivery_id}: {shown}\n")
+            out.flush()
+        outcome = entry["outcome"] if entry is not None else "queued"
+        if outcome not in _UNFINISHED:
+            return 1 if outcome == "dead_lettered" else 0
+        left = deadline - time.monotonic()
+        if outcome == "retrying" and entry is not None and entry["retry_in_seconds"] > left:
+            out.write(f"{delivery_id}: not waiting for its next attempt (see {base}{FEED_PATH})\n")
+            return 0
+        if left <= 0:
+            out.write(
+                f"{delivery_id}: no outcome after {wait_seconds:.0f} s, still queued "
+                f"(see {base}{FEED_PATH})\n"
+            )
+            return 0
+        time.sleep(min(_POLL_SECONDS, left))
 
 
 def _provide_ecwid_order(root: Path, webhook: dict[str, Any], out: TextIO) -> None:

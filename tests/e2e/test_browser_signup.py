@@ -113,6 +113,19 @@ def test_newcomer_sends_a_stripe_event_and_watches_it_on_the_sandbox_page(
         sent = newcomer.cli("send", "stripe/invoice.paid")
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert "-> 200" in sent.stdout
+        # What became of it, printed by send and listed on the page's deliveries.
+        delivery = "stripe-evt_1RAda0InvoicePaidFirst00"
+        assert f"{delivery}: created 20.00 USD: paid - Stripe invoice" in sent.stdout
+        listed = f"#deliveries tr[data-delivery='{delivery}']"
+        WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, listed))
+        cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, f"{listed} td")]
+        assert cells[1:6] == [
+            "stripe",
+            "invoice.paid",
+            "Stripe invoice in_FIRSTAdaPartneroDemo",
+            "created",
+            "created 20.00 USD: paid",
+        ]
         row = "tr[data-key='stripe_in_FIRSTAdaPartneroDemo']"
         WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, row))
         cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, f"{row} td")]

@@ -168,7 +168,9 @@ def parse_line(line: str) -> LogFact | None:
         kind=kind,
         delivery_id=_masked(delivery_id),
         at=_timestamp(record),
-        event_type=_text(record, "event_type"),
+        # A sign-up has no event type of its own: its kind stands for it.
+        event_type=_text(record, "event_type")
+        or ("sign-up" if message == "sign-up accepted" else ""),
         concerns=concerns,
         status=status,
         reason=_text(record, "error_kind" if failed else "reason"),

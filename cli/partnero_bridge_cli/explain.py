@@ -44,6 +44,7 @@ from partnero_bridge.observability import mask_key
 from partnero_bridge.partnero import read_holding
 
 if TYPE_CHECKING:
+    from partnero_bridge.config import BridgeSettings
     from partnero_bridge.ecwid.models import EcwidOrder
     from partnero_bridge.runtime import Runtime
     from partnero_bridge.stripe.payment import PaymentState
@@ -693,6 +694,18 @@ def stack_runtime(
 ) -> Runtime:
     """A runtime with the settings of ``source``'s process function, local or deployed."""
     from partnero_bridge.runtime import Runtime
+
+    return Runtime(process_settings(source, stack_name, root, env))
+
+
+def process_settings(
+    source: Literal["stripe", "ecwid"],
+    stack_name: str | None,
+    root: Path | None,
+    env: Mapping[str, str],
+) -> BridgeSettings:
+    """The settings of ``source``'s process function: a deployed stack's (``stack_name``)
+    or the local stack's (from ``root``'s template.yaml and ``env``)."""
     from partnero_bridge_cli.stack_settings import deployed_settings, local_settings
 
     function = PROCESS_FUNCTIONS[source]
@@ -711,7 +724,7 @@ def stack_runtime(
                 "`make run` prints; for a deployed stack, pass --stack-name"
             )
         settings = local_settings(root, function, env)
-    return Runtime(settings)
+    return settings
 
 
 def run(

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 from partnero_bridge.config import BridgeSettings, SecretReader, get_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import httpx
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
@@ -36,8 +39,15 @@ def _boto_config() -> Any:
 
 
 class Runtime:
-    def __init__(self, settings: BridgeSettings) -> None:
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        transports: Mapping[str, httpx.BaseTransport] | None = None,
+    ) -> None:
         self.settings = settings
+        # The HTTP transport of the "partnero" and "stripe" clients, when not the default
+        # (a reconciliation paces its requests and counts them, see reconcile.pacing).
+        self.transports: Mapping[str, httpx.BaseTransport] = transports or {}
 
     @cached_property
     def secrets(self) -> SecretReader:
@@ -121,6 +131,7 @@ class Runtime:
             api_key=lambda: self.secrets.field(arn, "api_key"),
             timeout_seconds=self.settings.partnero_timeout_seconds,
             on_unauthorized=lambda: self.secrets.invalidate(arn),
+            transport=self.transports.get("partnero"),
         )
 
     @cached_property
@@ -153,6 +164,7 @@ class Runtime:
             api_key=api_key,
             timeout_seconds=self.settings.stripe_timeout_seconds,
             on_unauthorized=lambda: self.secrets.invalidate(arn),
+            transport=self.transports.get("stripe"),
         )
 
 

@@ -1,4 +1,5 @@
-"""Ecwid REST API client: the order behind a webhook, and the store's currency.
+"""Ecwid REST API client: the order behind a webhook, the store's currency, and (to
+reconcile a window) pages of the order search and of the deleted orders' history.
 
 Ecwid answers, and what they mean here:
 - 200: the order; 404: the order no longer exists (deleted): an outcome;
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -24,6 +27,21 @@ from partnero_bridge.partnero import parse_retry_after
 
 # A store's currency hardly ever changes: one profile call per container per hour.
 CURRENCY_CACHE_SECONDS = 3600
+# Ecwid's order search and deleted-items history answer at most 100 items a page.
+SEARCH_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of an Ecwid list: its items, Ecwid's total, and the next page's offset."""
+
+    items: list[dict[str, Any]]
+    total: int
+    next_offset: int
+
+    @property
+    def has_more(self) -> bool:
+        return bool(self.items) and self.next_offset < self.total
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -63,6 +81,67 @@ class EcwidClient:
                 f"{', '.join(fields[:10]) or 'not an object'}"
             ) from None
 
+    def search_orders(
+        self,
+        store_id: int | str,
+        token: str,
+        *,
+        by: Literal["updated", "created"],
+        date_from: int,
+        date_to: int,
+        offset: int = 0,
+        limit: int = SEARCH_PAGE_SIZE,
+    ) -> OrderPage:
+        """One page of ``GET /{storeId}/orders?updatedFrom=&updatedTo=&offset=&limit=``
+        (``by="updated"``: the orders last updated in ``[date_from, date_to]``) or
+        ``?createdFrom=&createdTo=`` (``by="created"``), Unix seconds, both inclusive, as
+        Ecwid's search takes them. Items are the orders as JSON objects, not yet validated
+        (one order in an odd shape must not hide the others)."""
+        params = {
+            f"{by}From": str(int(date_from)),
+            f"{by}To": str(int(date_to)),
+            "offset": str(offset),
+            "limit": str(limit),
+        }
+        return self._page(f"{store_id}/orders", token, params, offset)
+
+    def deleted_orders(
+        self,
+        store_id: int | str,
+        token: str,
+        *,
+        deleted_from: int,
+        deleted_to: int,
+        offset: int = 0,
+        limit: int = SEARCH_PAGE_SIZE,
+    ) -> OrderPage:
+        """One page of ``GET /{storeId}/orders/deleted?from_date=&to_date=``: the orders
+        deleted in ``[deleted_from, deleted_to]`` (Unix seconds). Items are
+        ``{"id": <order number>, "orderId": <public id>, "date": ...}``; Ecwid keeps them
+        for 6 months."""
+        params = {
+            "from_date": str(int(deleted_from)),
+            "to_date": str(int(deleted_to)),
+            "offset": str(offset),
+            "limit": str(limit),
+        }
+        return self._page(f"{store_id}/orders/deleted", token, params, offset)
+
+    def _page(self, path: str, token: str, params: dict[str, str], offset: int) -> OrderPage:
+        response = self._get(path, token, params)
+        if response.status_code == 404:
+            raise ConfigurationError("Ecwid answered 404 for a list: check the store")
+        try:
+            body = response.json()
+        except ValueError:
+            raise RetryableError("Ecwid answered a list with a body that is not JSON") from None
+        items = body.get("items") if isinstance(body, dict) else None
+        total = body.get("total") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not isinstance(total, int):
+            raise RetryableError("Ecwid's list has no items and total")
+        found = [item for item in items if isinstance(item, dict)]
+        return OrderPage(found, total, offset + len(items))
+
     def currency(self, store_id: int | str, token: str) -> str:
         cached = self._currencies.get(str(store_id))
         if cached and self._clock() - cached[0] < CURRENCY_CACHE_SECONDS:
@@ -77,9 +156,14 @@ class EcwidClient:
         self._currencies[str(store_id)] = (self._clock(), currency)
         return currency
 
-    def _get(self, path: str, token: str) -> httpx.Response:
+    def _get(self, path: str, token: str, params: dict[str, str] | None = None) -> httpx.Response:
         response = send(
-            self._http, "Ecwid", "GET", path, headers={"Authorization": f"Bearer {token}"}
+            self._http,
+            "Ecwid",
+            "GET",
+            path,
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
         )
         status = response.status_code
         logger.info("ecwid call", extra={"operation": path.split("/")[1], "status_code": status})

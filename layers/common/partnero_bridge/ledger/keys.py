@@ -41,3 +41,9 @@ def stripe_payment(kind: StripeObject, stripe_id: str) -> str:
 
 def stripe_customer(stripe_customer_id: str) -> str:
     return f"stripe-customer#{stripe_customer_id}"
+
+
+def reconcile_checkpoint(scope: str, window: str) -> str:
+    """Where a reconciliation of ``scope`` (``stripe``, ``ecwid:<storeId>``) over ``window``
+    keeps its progress; its pages of results are ``<this>#page#<n>``."""
+    return f"reconcile#{scope}#{window}"

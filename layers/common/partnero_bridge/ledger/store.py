@@ -354,6 +354,28 @@ class Ledger:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def ask_partnero_next(self, ledger_key: str) -> bool:
+        """Make the next delivery about ``ledger_key`` ask Partnero what it holds instead of
+        trusting this item (``needs_check``, as after an attempt that may have reached
+        Partnero unrecorded). A reconciliation that found Partnero differing from the item
+        marks it before it queues the re-check, so the re-check decides from Partnero's
+        word. False: there is no such commission item (nothing to mark)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": ledger_key}},
+                UpdateExpression="SET needs_check = :yes",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(alias_of)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     # -- customers --------------------------------------------------------------------------
     def record_customer(
         self, customer_key: str, status: str, partner_key: str, delivery_id: str, detail: str

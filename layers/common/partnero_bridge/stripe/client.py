@@ -33,6 +33,13 @@ default 100) and ``starting_after`` paging while ``has_more``, at least one filt
 - ``/v1/invoices?subscription=`` or ``?customer=``
 - ``/v1/charges?payment_intent=`` or ``?customer=``
 
+List one page of the objects created in a window (:meth:`StripeClient.list_window`), for
+reconciliation: ``created[gte]``/``created[lte]`` (Unix seconds), ``limit``,
+``starting_after``; events also by ``types[]``:
+
+- ``/v1/invoices``, ``/v1/payment_intents``, ``/v1/charges``, ``/v1/checkout/sessions``,
+  ``/v1/refunds``, ``/v1/disputes``, ``/v1/events`` (Stripe keeps events 30 days)
+
 The key needs only *read* access: a restricted key (``rk_live_``/``rk_test_``) with Read on
 Charges, Refunds, PaymentIntents, Invoices (and Invoice Payments where the dashboard lists
 them apart), Checkout Sessions, Subscriptions, Customers and Disputes is enough. Its mode
@@ -96,8 +103,22 @@ LISTABLE: Mapping[str, frozenset[str]] = {
     "invoices": frozenset({"subscription", "customer"}),
     "charges": frozenset({"payment_intent", "customer"}),
 }
+# Resources listed by creation date, one page at a time, to reconcile a window.
+WINDOW_LISTABLE: frozenset[str] = frozenset(
+    {
+        "invoices",
+        "payment_intents",
+        "charges",
+        "checkout/sessions",
+        "refunds",
+        "disputes",
+        "events",
+    }
+)
 # Stripe's page size is 1-100.
 MAX_PAGE_SIZE = 100
+# Event types ``GET /v1/events`` takes in one ``types[]`` filter.
+MAX_EVENT_TYPES = 20
 # A list longer than this is not one payment's state: refused rather than read for ever.
 DEFAULT_MAX_ITEMS = 1000
 
@@ -297,6 +318,41 @@ class StripeClient:
                     f"Stripe's {resource} list has more items but no last id to page from"
                 )
             starting_after = last_id
+
+    def list_window(
+        self,
+        resource: str,
+        created_from: int,
+        created_to: int,
+        *,
+        starting_after: str | None = None,
+        limit: int = MAX_PAGE_SIZE,
+        types: Sequence[str] = (),
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of ``GET /v1/{resource}`` created in ``[created_from, created_to]``
+        (Unix seconds, both inclusive), newest first as Stripe lists: ``(objects,
+        has_more)``. The next page starts after the last object's id. ``types``: the event
+        types wanted (events only, at most 20).
+        """
+        if resource not in WINDOW_LISTABLE:
+            raise ValueError(f"the bridge does not list Stripe {resource} by date")
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit is 1-{MAX_PAGE_SIZE}")
+        if types and (resource != "events" or len(types) > MAX_EVENT_TYPES):
+            raise ValueError(f"types[] filters events only, at most {MAX_EVENT_TYPES}")
+        params: list[tuple[str, str]] = [
+            ("limit", str(limit)),
+            ("created[gte]", str(int(created_from))),
+            ("created[lte]", str(int(created_to))),
+        ]
+        params += [("types[]", kind) for kind in types]
+        if starting_after is not None:
+            params.append(("starting_after", starting_after))
+        page = self._get(f"v1/{resource}", params, resource, None)
+        data = page.get("data")
+        if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+            raise RetryableError(f"Stripe's {resource} list has no data list of objects")
+        return data, page.get("has_more") is True
 
     def _get(
         self,

@@ -1,0 +1,345 @@
+"""``partnero-bridge reconcile``: does Partnero hold what Stripe or Ecwid says is due, for
+every payment of a window?
+
+A thin command over ``partnero_bridge.reconcile`` (the same code a scheduled
+reconciliation runs): it finds the source's process function's settings (a deployed
+stack's with ``--stack-name``, else the local stack's), runs the reconciliation with a
+progress display on stderr (only on a terminal, never with ``--quiet``), and prints the
+report as a table, JSON or CSV. See docs/reconcile.md.
+
+Exit status: 0 when nothing is missing, wrong or extra (or ``--apply`` queued every such
+payment to be healed), 2 when some is and ``--apply`` was not given, 1 when it could not
+run (the reason on stderr, one line; a stopped run resumes where it stopped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from partnero_bridge.reconcile.compare import KIND_ORDER, Finding, Kind
+
+if TYPE_CHECKING:
+    from partnero_bridge.config import BridgeSettings
+    from partnero_bridge.reconcile.run import Progress as RunProgress
+    from partnero_bridge.reconcile.run import Report
+
+FORMATS = ("table", "json", "csv")
+# The share of each API's rate limit a run takes by default (reconcile.pacing.DEFAULT_SHARE;
+# not imported here, so building the command line stays light for every other command).
+DEFAULT_SHARE = 0.5
+CSV_COLUMNS = (
+    "kind",
+    "source_id",
+    "currency",
+    "due",
+    "held",
+    "difference",
+    "ledger_holds",
+    "transaction_key",
+    "ledger_key",
+    "partner_key",
+    "created",
+    "healing",
+    "detail",
+)
+
+
+def parse_when(text: str, *, end_of_day: bool = False) -> int:
+    """``YYYY-MM-DD`` (UTC; with ``end_of_day`` its last second, so ``--until`` includes
+    the day) or an ISO 8601 date and time (UTC unless it names an offset), as Unix seconds.
+    """
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        if len(text) == 10:
+            start = datetime.combine(day, time(0, 0), UTC)
+            if end_of_day:
+                return int((start + timedelta(days=1)).timestamp()) - 1
+            return int(start.timestamp())
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date: {text!r} (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
+
+
+def share(text: str) -> float:
+    """``--rate-share``: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1 (0: no pacing)")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``reconcile`` subcommand's options."""
+    parser.add_argument("--source", choices=["stripe", "ecwid"], required=True)
+    parser.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        help="Ecwid only: this store (repeatable; default: every configured store)",
+    )
+    parser.add_argument(
+        "--since",
+        required=True,
+        type=parse_when,
+        help="window start: YYYY-MM-DD (UTC) or an ISO 8601 date and time",
+    )
+    parser.add_argument(
+        "--until",
+        type=lambda text: parse_when(text, end_of_day=True),
+        default=None,
+        help="window end, inclusive (a date: its whole day; default: when the run starts)",
+    )
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="heal what is missing, wrong or extra through the work queue (report-only "
+        "kinds are never touched)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table", help="report format")
+    parser.add_argument(
+        "--all", action="store_true", help="list every payment, the ones that agree too"
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="start the window over instead of resuming an unfinished run of it",
+    )
+    parser.add_argument(
+        "--rate-share",
+        type=share,
+        default=DEFAULT_SHARE,
+        help=f"share of each API's rate limit to use (default: {DEFAULT_SHARE}; 0: no pacing)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=4, help="payments compared at once (default: 4)"
+    )
+    parser.add_argument(
+        "--stack-name", default=None, help="a deployed stack (default: the local stack)"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
+    )
+
+
+# -- progress -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def progress_display(err: TextIO, enabled: bool) -> Iterator[Callable[[RunProgress], None]]:
+    """A spinner line on stderr with the run's figures, updated after each page."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(file=err),
+        disable=not enabled,
+    )
+    with progress:
+        task = progress.add_task("listing", total=None)
+
+        def update(state: RunProgress) -> None:
+            progress.update(
+                task,
+                description=f"{state.scope} {state.stream}: {state.listed} listed, "
+                f"{state.payments} payments compared, {state.healable} to heal",
+            )
+
+        yield update
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def _grid(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _money(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def shown(report: Report, every: bool) -> list[Finding]:
+    return [f for f in report.findings if every or f.kind is not Kind.OK]
+
+
+def render_table(report: Report, every: bool = False) -> str:
+    """The report for a person: what was compared, totals per kind and currency, rows."""
+    data = report.to_json()
+    window = data["window"]
+    applied = any(run.applied for run in report.runs)
+    lines = [
+        f"Reconcile {report.source}, {window['since']} .. "
+        f"{window['until'] or 'the run start'}" + (" (--apply)" if applied else ""),
+    ]
+    for run in data["runs"]:
+        lines.append(
+            f"  {run['scope']}: run {run['run_id']}, window end {run['window_end']}, "
+            f"{run['payments']} payments from {run['listed']} objects listed"
+            + (" (resumed)" if run["resumed"] else "")
+        )
+    calls = ", ".join(f"{name} {count}" for name, count in data["calls"].items()) or "none"
+    lines.append(f"  remote calls: {calls} ({data['calls_per_payment']} per payment)")
+    lines.append("")
+    table = [["KIND", "COUNT", "CURRENCY", "DUE", "HELD", "DIFFERENCE"]]
+    for kind, by_currency in report.totals().items():
+        for currency, totals in by_currency.items():
+            table.append(
+                [
+                    kind.value,
+                    str(totals.count),
+                    currency or "-",
+                    str(totals.due),
+                    str(totals.held),
+                    str(totals.difference),
+                ]
+            )
+    counts = report.counts()
+    missing_kinds = [k.value for k in KIND_ORDER if not counts[k.value]]
+    lines += _grid(table) if len(table) > 1 else ["no payment in the window"]
+    if missing_kinds:
+        lines.append(f"none: {', '.join(missing_kinds)}")
+    rows = shown(report, every)
+    lines.append("")
+    if rows:
+        grid = [["KIND", "PAYMENT", "CURRENCY", "DUE", "HELD", "DIFFERENCE", "HEALING", "DETAIL"]]
+        grid += [
+            [
+                f.kind.value,
+                f.source_id,
+                f.currency or "-",
+                _money(f.due),
+                _money(f.held),
+                str(f.difference),
+                f.healing or "-",
+                f.detail,
+            ]
+            for f in rows
+        ]
+        lines += _grid(grid)
+    else:
+        lines.append("every payment agrees")
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(report: Report, every: bool = False) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for finding in shown(report, every):
+        writer.writerow({k: ("" if v is None else v) for k, v in finding.row().items()})
+    return out.getvalue()
+
+
+def render(report: Report, output: str, every: bool = False) -> str:
+    if output == "json":
+        return json.dumps(report.to_json(shown(report, every)), indent=2) + "\n"
+    if output == "csv":
+        return render_csv(report, every)
+    return render_table(report, every)
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+
+def run(
+    args: Any,
+    root: Path | None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    settings: BridgeSettings | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """The ``reconcile`` subcommand (see the module docstring for the exit status)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from partnero_bridge.errors import DeliveryError
+    from partnero_bridge.reconcile.run import RunStopped
+    from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
+    from partnero_bridge_cli.dlq import describe_error
+    from partnero_bridge_cli.explain import ExplainError, process_settings
+    from partnero_bridge_cli.stack_settings import SettingsError
+
+    env = os.environ if env is None else env
+    quiet = bool(args.quiet)
+    if args.store and args.source != "ecwid":
+        err.write("partnero-bridge reconcile: --store is for --source ecwid\n")
+        return 1
+    if args.until is not None and args.until < args.since:
+        err.write("partnero-bridge reconcile: --until is before --since\n")
+        return 1
+    try:
+        settings = settings or process_settings(args.source, args.stack_name, root, env)
+        runtime, meters = paced_runtime(settings, args.rate_share)
+        with progress_display(err, not quiet and err.isatty()) as on_progress:
+            report = reconcile_source(
+                runtime,
+                meters,
+                args.source,
+                args.since,
+                args.until,
+                stores=args.store,
+                apply=args.apply,
+                restart=args.restart,
+                workers=max(1, args.workers),
+                on_progress=on_progress,
+            )
+    except RunStopped as exc:
+        err.write(
+            f"partnero-bridge reconcile: stopped: {exc}; run the same command again to "
+            "resume where it stopped\n"
+        )
+        return 1
+    except (ExplainError, SettingsError) as exc:
+        err.write(f"partnero-bridge reconcile: {exc}\n")
+        return 1
+    except DeliveryError as exc:
+        err.write(f"partnero-bridge reconcile: {exc.kind}: {exc.reason}\n")
+        return 1
+    except (BotoCoreError, ClientError) as exc:
+        err.write(f"partnero-bridge reconcile: {describe_error(exc, args.stack_name)}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("partnero-bridge reconcile: interrupted; run the same command again to resume\n")
+        return 130
+    out.write(render(report, args.format, args.all))
+    drift = report.drift
+    if not quiet:
+        err.write(
+            f"compared {len(report.findings)} payment(s) in {report.seconds:.1f} s: "
+            f"{len(drift)} missing, wrong or extra"
+            + (f", {sum(1 for f in drift if f.healing)} queued to heal" if args.apply else "")
+            + "\n"
+        )
+    if drift and not all(f.healing for f in drift):
+        return 2
+    return 0

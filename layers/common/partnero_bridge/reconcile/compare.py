@@ -1,0 +1,376 @@
+"""The comparison, pure: what the source says is due against what Partnero holds.
+
+For one payment (a Stripe payment or an Ecwid order) it takes the target the webhooks'
+own decision code makes from the source's state now (``stripe.payment.decide_payment``,
+``ecwid.mapping.decide``, with the identity the ledger fixed), the ledger's record, and
+what Partnero answered for each transaction key the ledger recorded (or the payment's
+base key), and gives one :class:`Kind` with the amounts, in Decimal major units, in the
+payment's currency.
+
+Kinds, in the order they are decided:
+
+- ``undecidable``: the source could not be read or decided (an order Ecwid serves in a
+  shape with negative money, an unknown currency, a payment Stripe answers 404 for),
+  Partnero could not be asked, or Partnero holds a transaction under the bridge's key that
+  the ledger never recorded (an earlier release or someone else made it: left alone);
+- ``missing``: something is due and Partnero holds nothing (the referral checked as the
+  webhooks check it, below);
+- ``not_referred``: money, but nobody to credit it to: no customer and no partner, a partner
+  key Partnero refused, no partner key and a customer Partnero does not know, or a customer
+  whose referral postdates the payment (a payment is never attributed to a referral made
+  after it; the webhooks' own wait for a sign-up, ``BRIDGE_SIGNUP_WAIT_SECONDS``, is the
+  only grace);
+- ``adjustment_needed``: the partner's reward on what Partnero holds is paid and the amount
+  due differs: a person settles it, the bridge never takes a paid reward back;
+- ``wrong_partner``: Partnero's transaction names another partner than the payment's
+  (its own referral, or the one the ledger fixed with its first transaction);
+- ``extra``: Partnero holds a transaction the ledger shows the bridge created, for a
+  payment whose target is now nothing (refunded, cancelled, deleted since);
+- ``wrong_amount``: both hold something and the amounts (or currencies) differ, or more
+  than one transaction is live for the payment;
+- ``ok``: they agree (nothing due and nothing held included).
+
+Only ``missing``, ``wrong_amount`` and ``extra`` are healed by ``--apply`` (:data:`HEALABLE`);
+the others are reported only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from partnero_bridge.decision import Target
+    from partnero_bridge.ledger.records import CommissionRecord
+
+# The prefixes of every transaction key the bridge makes (``stripe_<id>``,
+# ``ecwid_<store>_<order>``, and the ``_rN`` suffixes the ledger records for re-creations).
+NAMESPACE = ("stripe_", "ecwid_")
+
+
+class Kind(StrEnum):
+    OK = "ok"
+    MISSING = "missing"
+    WRONG_AMOUNT = "wrong_amount"
+    EXTRA = "extra"
+    ADJUSTMENT_NEEDED = "adjustment_needed"
+    WRONG_PARTNER = "wrong_partner"
+    NOT_REFERRED = "not_referred"
+    UNDECIDABLE = "undecidable"
+
+
+# What ``--apply`` heals through the normal path; also what the drift metrics count.
+HEALABLE = frozenset({Kind.MISSING, Kind.WRONG_AMOUNT, Kind.EXTRA})
+# Report order: the healable kinds first, then the report-only ones, ``ok`` last.
+KIND_ORDER = (
+    Kind.MISSING,
+    Kind.WRONG_AMOUNT,
+    Kind.EXTRA,
+    Kind.ADJUSTMENT_NEEDED,
+    Kind.WRONG_PARTNER,
+    Kind.NOT_REFERRED,
+    Kind.UNDECIDABLE,
+    Kind.OK,
+)
+
+
+def in_namespace(transaction_key: str) -> bool:
+    """Whether a transaction key is the bridge's own (never touch any other)."""
+    return transaction_key.startswith(NAMESPACE)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What Partnero answered for one transaction key (``GET /v1/transactions/{key}``)."""
+
+    transaction_key: str
+    amount: Decimal | None  # major units; None: nothing live (404, deleted, archived)
+    currency: str | None = None  # ``amount_units`` when Partnero gives one
+    partner_key: str | None = None  # the transaction's partner when Partnero gives it
+    reward_paid: bool = False
+    error: str = ""  # Partnero could not be asked
+
+
+@dataclass(frozen=True)
+class Referral:
+    """Whether Partnero knows the payment's customer, and since when (asked only for a
+    payment without a partner key of its own, when something is due and nothing held)."""
+
+    customer_known: bool
+    referred_at: int | None = None  # Unix seconds Partnero created the customer
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything known about one payment, gathered by a source's reader (see module doc)."""
+
+    ledger_key: str
+    source_id: str  # the payment as the source names it: ``in_...``, ``pi_...``, ``1003:K8X``
+    target: Target | None  # None only with ``error``
+    error: str = ""  # why the source could not be read or decided
+    record: CommissionRecord | None = None
+    held: tuple[Held, ...] = ()
+    referral: Referral | None = None
+    created: int | None = None  # the payment's time at the source, Unix seconds
+    signup_wait_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One payment's comparison: its kind, and the money in its currency (major units)."""
+
+    kind: Kind
+    ledger_key: str
+    source_id: str
+    transaction_key: str
+    currency: str
+    due: Decimal | None  # what the source's state says Partnero should hold
+    held: Decimal | None  # what Partnero holds (live transactions, summed)
+    ledger_holds: Decimal | None  # what the ledger says Partnero holds
+    detail: str
+    created: int | None = None
+    partner_key: str | None = None
+    healing: str = ""  # "queued" once --apply sent the payment to be decided again
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def difference(self) -> Decimal:
+        """``due - held`` (nothing counts 0): what Partnero is short (negative: over)."""
+        return (self.due or Decimal(0)) - (self.held or Decimal(0))
+
+    def row(self) -> dict[str, Any]:
+        """The finding as JSON-ready text and numbers (Decimal as text)."""
+        return {
+            "kind": self.kind.value,
+            "source_id": self.source_id,
+            "ledger_key": self.ledger_key,
+            "transaction_key": self.transaction_key,
+            "currency": self.currency,
+            "due": _text(self.due),
+            "held": _text(self.held),
+            "ledger_holds": _text(self.ledger_holds),
+            "difference": str(self.difference),
+            "partner_key": self.partner_key,
+            "created": self.created,
+            "detail": self.detail,
+            "healing": self.healing,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Finding:
+        return cls(
+            kind=Kind(row["kind"]),
+            ledger_key=row["ledger_key"],
+            source_id=row["source_id"],
+            transaction_key=row["transaction_key"],
+            currency=row["currency"],
+            due=_decimal(row.get("due")),
+            held=_decimal(row.get("held")),
+            ledger_holds=_decimal(row.get("ledger_holds")),
+            detail=row.get("detail") or "",
+            created=row.get("created"),
+            partner_key=row.get("partner_key"),
+            healing=row.get("healing") or "",
+        )
+
+
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(amount)
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _date(seconds: int | None) -> str:
+    if seconds is None:
+        return "an unknown date"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _money(amount: Decimal | None, currency: str) -> str:
+    return "nothing" if amount is None else f"{amount} {currency}".strip()
+
+
+def needs_referral(evidence: Evidence) -> bool:
+    """Whether :func:`compare` needs to know if Partnero knows the customer (and since
+    when): something is due, Partnero holds nothing, the payment names no partner and
+    no transaction of the ledger fixed who it belongs to. Pure."""
+    target = evidence.target
+    if evidence.error or target is None or target.amount is None or target.customer_key is None:
+        return False
+    if target.partner_key or any(h.amount is not None or h.error for h in evidence.held):
+        return False
+    record = evidence.record
+    return not (record is not None and record.identity_fixed)
+
+
+def _not_referred_because(evidence: Evidence, target: Target) -> str | None:
+    """Why a due commission has nobody to go to (None: it has), as the webhooks decide."""
+    record = evidence.record
+    if (
+        record is not None
+        and record.commission_state == "not_referred"
+        and record.reason == "invalid_partner"
+        and record.partner_key == target.partner_key
+    ):
+        return f"Partnero refused the partner key {target.partner_key}"
+    if target.partner_key or (record is not None and record.identity_fixed):
+        return None
+    referral = evidence.referral
+    if referral is None:
+        return "whether Partnero knows the customer was not asked"
+    if not referral.customer_known:
+        return "no partner key and Partnero does not know the customer"
+    if referral.referred_at is None:
+        return "Partnero knows the customer but not since when: the referral may postdate it"
+    created = evidence.created
+    if created is not None and referral.referred_at > created + evidence.signup_wait_seconds:
+        return (
+            f"the customer was referred {_date(referral.referred_at)}, after the payment "
+            f"({_date(created)})"
+        )
+    return None
+
+
+def compare(evidence: Evidence) -> Finding:
+    """One payment's kind and money (see the module docstring for the rules). Pure."""
+    target = evidence.target
+    record = evidence.record
+    ledger_holds = record.holds if record is not None else None
+    currency = (
+        target.currency
+        if target is not None and target.currency
+        else (record.currency if record is not None and record.currency else "")
+    )
+    base_key = (
+        target.transaction_key
+        if target is not None
+        else (record.transaction_key if record is not None and record.transaction_key else "")
+    )
+    live = [h for h in evidence.held if h.amount is not None and not h.error]
+    held = sum((h.amount for h in live if h.amount is not None), Decimal(0)) if live else None
+    due = target.amount if target is not None and target.customer_key is not None else None
+
+    def found(kind: Kind, detail: str, *, due_shown: Decimal | None = due) -> Finding:
+        return Finding(
+            kind=kind,
+            ledger_key=evidence.ledger_key,
+            source_id=evidence.source_id,
+            transaction_key=live[0].transaction_key if len(live) == 1 else base_key,
+            currency=currency,
+            due=due_shown,
+            held=held,
+            ledger_holds=ledger_holds,
+            detail=detail,
+            created=evidence.created,
+            partner_key=target.partner_key if target is not None else None,
+        )
+
+    if evidence.error or target is None:
+        return found(Kind.UNDECIDABLE, evidence.error or "the source was not decided")
+    failed = [h for h in evidence.held if h.error]
+    if failed:
+        return found(
+            Kind.UNDECIDABLE,
+            f"Partnero could not be asked for {failed[0].transaction_key}: {failed[0].error}",
+        )
+    why = f"{target.reason}: {target.detail}"
+
+    if held is None:
+        if due is None:
+            if target.amount is not None:
+                return found(
+                    Kind.NOT_REFERRED,
+                    "the sale names no partner and no customer",
+                    due_shown=target.amount,
+                )
+            return found(Kind.OK, f"nothing due ({why}) and nothing held")
+        because = _not_referred_because(evidence, target)
+        if because is not None:
+            return found(Kind.NOT_REFERRED, because)
+        return found(Kind.MISSING, f"{_money(due, currency)} due ({why}); Partnero holds nothing")
+
+    # Partnero holds something for the payment from here on.
+    if any(h.reward_paid for h in live) and held != due:
+        return found(
+            Kind.ADJUSTMENT_NEEDED,
+            f"the reward on {_money(held, currency)} is paid; {_money(due, currency)} is due "
+            f"({why}): adjust by hand",
+        )
+    partners = {h.partner_key for h in live if h.partner_key}
+    if target.partner_key and partners and partners != {target.partner_key}:
+        return found(
+            Kind.WRONG_PARTNER,
+            f"Partnero credits {', '.join(sorted(partners))}; the payment's partner is "
+            f"{target.partner_key}",
+        )
+    if due is None:
+        if record is not None and record.identity_fixed:
+            return found(
+                Kind.EXTRA,
+                f"Partnero holds {_money(held, currency)}; nothing is due now ({why})",
+            )
+        return found(
+            Kind.UNDECIDABLE,
+            f"Partnero holds {_money(held, currency)} under the bridge's key but the ledger "
+            "never recorded it (an earlier release or someone else made it): left alone",
+        )
+    currencies = {h.currency.upper() for h in live if h.currency}
+    if currencies and currencies != {currency.upper()}:
+        return found(
+            Kind.WRONG_AMOUNT,
+            f"Partnero holds {held} in {', '.join(sorted(currencies))}; "
+            f"{_money(due, currency)} is due ({why})",
+        )
+    if held != due:
+        return found(
+            Kind.WRONG_AMOUNT,
+            f"Partnero holds {_money(held, currency)}; {_money(due, currency)} is due ({why})",
+        )
+    if len(live) > 1:
+        return found(
+            Kind.WRONG_AMOUNT,
+            f"{len(live)} live transactions for one payment: "
+            + ", ".join(h.transaction_key for h in live),
+        )
+    return found(Kind.OK, f"Partnero holds {_money(held, currency)}, as due ({why})")
+
+
+# -- totals -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    """One kind's money in one currency: payments, and sums in major units."""
+
+    count: int = 0
+    due: Decimal = Decimal(0)
+    held: Decimal = Decimal(0)
+    difference: Decimal = Decimal(0)
+
+    def add(self, finding: Finding) -> None:
+        self.count += 1
+        self.due += finding.due or Decimal(0)
+        self.held += finding.held or Decimal(0)
+        self.difference += finding.difference
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "due": str(self.due),
+            "held": str(self.held),
+            "difference": str(self.difference),
+        }
+
+
+def totals(findings: Iterable[Finding]) -> dict[Kind, dict[str, Totals]]:
+    """Per kind (in :data:`KIND_ORDER`) and currency (sorted): counts and money sums."""
+    found: dict[Kind, dict[str, Totals]] = {}
+    for finding in findings:
+        found.setdefault(finding.kind, {}).setdefault(finding.currency, Totals()).add(finding)
+    return {kind: dict(sorted(found[kind].items())) for kind in KIND_ORDER if kind in found}

@@ -57,12 +57,15 @@ Planner = Callable[[CommissionRecord | None], Plan]
 
 # The event type of a sign-up's re-check of a not-referred sale, in a payment's history.
 RECHECK_EVENT = "recheck"
+# The event type of a reconciliation's re-check (``partnero-bridge reconcile --apply``), and
+# the envelope meta that marks one.
+RECONCILE_EVENT = "reconcile"
 
 
 @dataclass(frozen=True)
 class Delivery:
     """The delivery being processed: its id, when the bridge received it, and what it was
-    (a Stripe event type, an Ecwid webhook's eventType, or RECHECK_EVENT)."""
+    (a Stripe event type, an Ecwid webhook's eventType, RECHECK_EVENT or RECONCILE_EVENT)."""
 
     delivery_id: str
     received_at: datetime

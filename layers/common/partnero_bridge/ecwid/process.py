@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from partnero_bridge.commissions import RECHECK_EVENT, Delivery, Plan
+from partnero_bridge.commissions import RECHECK_EVENT, RECONCILE_EVENT, Delivery, Plan
 from partnero_bridge.decision import Target
 from partnero_bridge.ecwid.client import EcwidClient
 from partnero_bridge.ecwid.mapping import EcwidRules, decide
@@ -68,8 +68,13 @@ def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     token = ecwid_store_tokens(runtime).get(store)
     if not token:
         raise ConfigurationError(f"store {store} has no token in the Ecwid API secret")
-    # A sign-up's re-check comes as an order.updated webhook; its history says what it was.
-    event_type = RECHECK_EVENT if "recheck" in envelope.meta else webhook.eventType
+    # A sign-up's or a reconciliation's re-check comes as an order.updated webhook; its
+    # history says what it was.
+    event_type = webhook.eventType
+    if "recheck" in envelope.meta:
+        event_type = RECHECK_EVENT
+    elif RECONCILE_EVENT in envelope.meta:
+        event_type = RECONCILE_EVENT
     delivery = Delivery(envelope.delivery_id, envelope.received_at, event_type)
 
     client = ecwid_client(runtime)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from partnero_bridge.commissions import RECONCILE_EVENT
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import RetryableError
 from partnero_bridge.ledger.records import AliasRecord, CommissionRecord
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from partnero_bridge.runtime import Runtime
 
 # The meta an envelope carries when a reconciliation queued it (its history says so).
-RECONCILE_META = "reconcile"
+RECONCILE_META = RECONCILE_EVENT
 
 
 @dataclass(frozen=True)

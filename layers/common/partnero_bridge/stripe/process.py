@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from partnero_bridge.commissions import RECHECK_EVENT, Delivery, Plan
+from partnero_bridge.commissions import RECHECK_EVENT, RECONCILE_EVENT, Delivery, Plan
 from partnero_bridge.customer_keys import normalize_customer_key
 from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope
 from partnero_bridge.ledger import keys
@@ -69,7 +69,9 @@ def process_stripe_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     if not isinstance(obj, Mapping):
         # Signed but malformed: nothing to read (the payment events' reader says the same).
         return _ignored(f"{kind} carries no object", "malformed")
-    event_type = RECHECK_EVENT if kind == RECHECK else kind
+    event_type = kind
+    if kind == RECHECK:
+        event_type = RECONCILE_EVENT if RECONCILE_EVENT in envelope.meta else RECHECK_EVENT
     delivery = Delivery(envelope.delivery_id, envelope.received_at, event_type)
     if kind in IDENTITY_EVENTS:
         return _learn_customer(obj, runtime)

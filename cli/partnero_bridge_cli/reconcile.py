@@ -213,14 +213,15 @@ def render_table(report: Report, every: bool = False) -> str:
     table = [["KIND", "COUNT", "CURRENCY", "DUE", "HELD", "DIFFERENCE"]]
     for kind, by_currency in report.totals().items():
         for currency, totals in by_currency.items():
+            money = totals.to_json(currency)
             table.append(
                 [
                     kind.value,
                     str(totals.count),
                     currency or "-",
-                    str(totals.due),
-                    str(totals.held),
-                    str(totals.difference),
+                    money["due"],
+                    money["held"],
+                    money["difference"],
                 ]
             )
     counts = report.counts()
@@ -232,19 +233,20 @@ def render_table(report: Report, every: bool = False) -> str:
     lines.append("")
     if rows:
         grid = [["KIND", "PAYMENT", "CURRENCY", "DUE", "HELD", "DIFFERENCE", "HEALING", "DETAIL"]]
-        grid += [
-            [
-                f.kind.value,
-                f.source_id,
-                f.currency or "-",
-                _money(f.due),
-                _money(f.held),
-                str(f.difference),
-                f.healing or "-",
-                f.detail,
-            ]
-            for f in rows
-        ]
+        for finding in rows:
+            row = finding.row()
+            grid.append(
+                [
+                    finding.kind.value,
+                    finding.source_id,
+                    finding.currency or "-",
+                    _money(row["due"]),
+                    _money(row["held"]),
+                    row["difference"],
+                    finding.healing or "-",
+                    finding.detail,
+                ]
+            )
         lines += _grid(grid)
     else:
         lines.append("every payment agrees")

@@ -43,6 +43,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from partnero_bridge.money import is_currency, quantize
+
 if TYPE_CHECKING:
     from partnero_bridge.decision import Target
     from partnero_bridge.ledger.records import CommissionRecord
@@ -150,10 +152,10 @@ class Finding:
             "ledger_key": self.ledger_key,
             "transaction_key": self.transaction_key,
             "currency": self.currency,
-            "due": _text(self.due),
-            "held": _text(self.held),
-            "ledger_holds": _text(self.ledger_holds),
-            "difference": str(self.difference),
+            "due": _text(self.due, self.currency),
+            "held": _text(self.held, self.currency),
+            "ledger_holds": _text(self.ledger_holds, self.currency),
+            "difference": shown(self.difference, self.currency),
             "partner_key": self.partner_key,
             "created": self.created,
             "detail": self.detail,
@@ -178,8 +180,18 @@ class Finding:
         )
 
 
-def _text(amount: Decimal | None) -> str | None:
-    return None if amount is None else str(amount)
+def shown(amount: Decimal, currency: str) -> str:
+    """``amount`` as text with its currency's minor unit (``12.0`` USD -> ``12.00``), never
+    rounding a digit away (a sub-cent difference stays visible)."""
+    if is_currency(currency.upper()):
+        exact = quantize(amount, currency.upper())
+        if exact == amount:
+            return str(exact)
+    return str(amount)
+
+
+def _text(amount: Decimal | None, currency: str = "") -> str | None:
+    return None if amount is None else shown(amount, currency)
 
 
 def _decimal(text: str | None) -> Decimal | None:
@@ -193,7 +205,7 @@ def _date(seconds: int | None) -> str:
 
 
 def _money(amount: Decimal | None, currency: str) -> str:
-    return "nothing" if amount is None else f"{amount} {currency}".strip()
+    return "nothing" if amount is None else f"{shown(amount, currency)} {currency}".strip()
 
 
 def needs_referral(evidence: Evidence) -> bool:
@@ -279,7 +291,7 @@ def compare(evidence: Evidence) -> Finding:
             Kind.UNDECIDABLE,
             f"Partnero could not be asked for {failed[0].transaction_key}: {failed[0].error}",
         )
-    why = f"{target.reason}: {target.detail}"
+    why = target.reason if target.detail == target.reason else f"{target.reason}: {target.detail}"
 
     if held is None:
         if due is None:
@@ -324,7 +336,7 @@ def compare(evidence: Evidence) -> Finding:
     if currencies and currencies != {currency.upper()}:
         return found(
             Kind.WRONG_AMOUNT,
-            f"Partnero holds {held} in {', '.join(sorted(currencies))}; "
+            f"Partnero holds {shown(held, currency)} in {', '.join(sorted(currencies))}; "
             f"{_money(due, currency)} is due ({why})",
         )
     if held != due:
@@ -359,12 +371,12 @@ class Totals:
         self.held += finding.held or Decimal(0)
         self.difference += finding.difference
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, currency: str = "") -> dict[str, Any]:
         return {
             "count": self.count,
-            "due": str(self.due),
-            "held": str(self.held),
-            "difference": str(self.difference),
+            "due": shown(self.due, currency),
+            "held": shown(self.held, currency),
+            "difference": shown(self.difference, currency),
         }
 
 

@@ -312,7 +312,7 @@ class Report:
             "payments": len(self.findings),
             "counts": self.counts(),
             "totals": {
-                kind.value: {currency: t.to_json() for currency, t in by_currency.items()}
+                kind.value: {currency: t.to_json(currency) for currency, t in by_currency.items()}
                 for kind, by_currency in self.totals().items()
             },
             "calls": dict(sorted(self.calls.items())),

@@ -64,7 +64,9 @@ SOURCES = {
 }
 INGEST = tuple(str(s["ingest"]) for s in SOURCES.values())
 PROCESS = tuple(str(s["process"]) for s in SOURCES.values())
-FUNCTIONS = INGEST + PROCESS
+# The nightly reconciliation: a scheduled planner and the worker of its chunk queue.
+RECONCILE = ("ReconcileScheduleFunction", "ReconcileWorkerFunction")
+FUNCTIONS = INGEST + PROCESS + RECONCILE
 
 # (method, path) -> function that must serve it: only ingest functions answer the internet.
 ROUTES = {
@@ -114,6 +116,22 @@ _SALE_RULES = {
     "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
     # The payment's delivery history, written with its ledger record.
     "BRIDGE_HISTORY_RETENTION_DAYS": ref("HistoryRetentionDays"),
+}
+
+_SALE_SOURCES = {
+    "ECWID_API_URL": ref("EcwidApiUrl"),
+    "ECWID_API_SECRET_ARN": ref("EcwidSecret"),
+    "ECWID_AMOUNT_BASIS": ref("EcwidAmountBasis"),
+    "ECWID_PARTNER_FIELD": ref("EcwidPartnerField"),
+    "ECWID_CUSTOMER_KEY": ref("EcwidCustomerKey"),
+    "ECWID_CURRENCY": ref("EcwidCurrency"),
+    "ECWID_PAID_STATUSES": ref("EcwidPaidStatuses"),
+    "ECWID_PRODUCT_ID": ref("EcwidProductId"),
+    "STRIPE_API_URL": ref("StripeApiUrl"),
+    "STRIPE_API_SECRET_ARN": ref("StripeApiSecret"),
+    "STRIPE_LIVEMODE": ref("StripeLivemode"),
+    "STRIPE_COUNT_OUT_OF_BAND": ref("StripeCountOutOfBand"),
+    "STRIPE_AMOUNT_BASIS": ref("StripeAmountBasis"),
 }
 
 # Exactly what each function gets besides COMMON_ENV: ingest functions never see the
@@ -170,6 +188,28 @@ FUNCTION_ENV: dict[str, dict[str, Any]] = {
         "STRIPE_LIVEMODE": ref("StripeLivemode"),
         "STRIPE_COUNT_OUT_OF_BAND": ref("StripeCountOutOfBand"),
         "STRIPE_AMOUNT_BASIS": ref("StripeAmountBasis"),
+    },
+    # Plans chunks only: no API credential, no table.
+    "ReconcileScheduleFunction": {
+        "RECONCILE_QUEUE_URL": ref("ReconcileQueue"),
+        "RECONCILE_DAYS": ref("ReconcileDays"),
+        "RECONCILE_CHUNK_HOURS": ref("ReconcileChunkHours"),
+        "RECONCILE_HEAL": ref("ReconcileHeal"),
+        "ECWID_STORE_IDS": ref("EcwidStoreIds"),
+    },
+    # Decides as the process functions do; heals through their work queues. No
+    # idempotency table and no dead-letter queue of theirs: it only sends re-checks.
+    "ReconcileWorkerFunction": {
+        "BRIDGE_LEDGER_TABLE": ref("LedgerTable"),
+        "BRIDGE_ECWID_QUEUE_URL": ref("EcwidOrderQueue"),
+        "BRIDGE_STRIPE_QUEUE_URL": ref("StripeEventQueue"),
+        "PARTNERO_API_URL": ref("PartneroApiUrl"),
+        "PARTNERO_SECRET_ARN": ref("PartneroSecret"),
+        "PARTNERO_PROGRAM_CURRENCY": ref("PartneroProgramCurrency"),
+        "PARTNERO_CONVERTS_CURRENCIES": ref("PartneroConvertsCurrencies"),
+        "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
+        "ECWID_STORE_IDS": ref("EcwidStoreIds"),
+        **_SALE_SOURCES,
     },
 }
 
@@ -318,8 +358,10 @@ def test_routes_point_to_the_ingest_functions(resources: dict[str, Any]) -> None
 def test_ingest_answers_http_only_and_process_reads_its_queue_only(
     resources: dict[str, Any], name: str
 ) -> None:
-    kinds = {e["Type"] for e in resources[name]["Properties"]["Events"].values()}
-    assert kinds == ({"HttpApi"} if name in INGEST else {"SQS"})
+    kinds = {e["Type"] for e in resources[name]["Properties"].get("Events", {}).values()}
+    # The scheduled function is started by its AWS::Scheduler::Schedule, not an event.
+    expected = set() if name == "ReconcileScheduleFunction" else {"SQS"}
+    assert kinds == ({"HttpApi"} if name in INGEST else expected)
 
 
 def test_http_api_leaves_cors_to_the_function(resources: dict[str, Any]) -> None:
@@ -601,13 +643,17 @@ def test_stripe_api_key_is_readable_by_the_stripe_process_function_only(
             resources_named = as_list(statement.get("Resource", []))
             if any("StripeApiSecret" in json.dumps(r) for r in resources_named):
                 readers.append((name, sorted(as_list(statement["Action"]))))
-    assert readers == [("StripeEventProcessRole", ["secretsmanager:GetSecretValue"])]
+    assert readers == [
+        ("StripeEventProcessRole", ["secretsmanager:GetSecretValue"]),
+        ("ReconcileWorkerRole", ["secretsmanager:GetSecretValue"]),
+    ]
     assert role_of(resources, "StripeEventProcessFunction") == "StripeEventProcessRole"
     # Passed by ARN only, and only to that function.
     for name in FUNCTIONS:
         variables = function_props(template, name)["Environment"]["Variables"]
         named = [key for key, value in variables.items() if "StripeApiSecret" in json.dumps(value)]
-        expected = ["STRIPE_API_SECRET_ARN"] if name == "StripeEventProcessFunction" else []
+        readers_fn = ("StripeEventProcessFunction", "ReconcileWorkerFunction")
+        expected = ["STRIPE_API_SECRET_ARN"] if name in readers_fn else []
         assert named == expected, name
     assert "StripeApiSecret" not in json.dumps(template["Globals"])
 
@@ -936,6 +982,26 @@ def alarm_table() -> dict[str, tuple[str, str, list[dict[str, Any]], str, int, A
         "PartnerBudgetExceeded",
         bridge_dimensions("signup"),
         "Sum",
+        300,
+        0,
+        "GreaterThanThreshold",
+    )
+    for source in ("stripe", "ecwid"):
+        # One nightly run a day: a day's period keeps the alarm on until the next run.
+        table[f"Reconcile{source.capitalize()}DriftAlarm"] = (
+            "PartneroBridge",
+            "DriftCount",
+            bridge_dimensions(source),
+            "Sum",
+            86400,
+            0,
+            "GreaterThanThreshold",
+        )
+    table["ReconcileDeadLetterAlarm"] = (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        [{"Name": "QueueName", "Value": get_att("ReconcileDeadLetterQueue", "QueueName")}],
+        "Maximum",
         300,
         0,
         "GreaterThanThreshold",

@@ -170,7 +170,31 @@ EXPECTED: dict[str, set[Grant]] = {
         ("secretsmanager:GetSecretValue", "PartneroSecret"),
         ("secretsmanager:GetSecretValue", "StripeApiSecret"),
     },
+    # Plans the nightly reconciliation: it only queues chunks.
+    "ReconcileScheduleFunction": _own_logs_and_tracing("ReconcileScheduleFunction")
+    | {("sqs:SendMessage", "ReconcileQueue.Arn")},
+    # Reconciles a chunk: reads commission records, keeps its checkpoints (put, get, and
+    # a batch get of a resumed run's findings), reads the APIs, heals by re-checks sent to
+    # the sale queues (the payment's record marked first). No idempotency table, no DLQ
+    # of its own to write (SQS redrives a chunk that keeps failing).
+    "ReconcileWorkerFunction": _own_logs_and_tracing("ReconcileWorkerFunction")
+    | {
+        ("sqs:ReceiveMessage", "ReconcileQueue.Arn"),
+        ("sqs:DeleteMessage", "ReconcileQueue.Arn"),
+        ("sqs:GetQueueAttributes", "ReconcileQueue.Arn"),
+        ("sqs:SendMessage", "EcwidOrderQueue.Arn"),
+        ("sqs:SendMessage", "StripeEventQueue.Arn"),
+        ("dynamodb:GetItem", "LedgerTable.Arn"),
+        ("dynamodb:PutItem", "LedgerTable.Arn"),
+        ("dynamodb:BatchGetItem", "LedgerTable.Arn"),
+        ("dynamodb:UpdateItem", "LedgerTable.Arn"),  # a heal: ask Partnero first
+        ("secretsmanager:GetSecretValue", "PartneroSecret"),
+        ("secretsmanager:GetSecretValue", "EcwidSecret"),
+        ("secretsmanager:GetSecretValue", "StripeApiSecret"),
+    },
 }
+# Roles that are no function's: EventBridge Scheduler's, which starts the nightly run.
+SERVICE_ROLES = {"ReconcileSchedulerRole"}
 INGEST = ("SignupIngestFunction", "EcwidOrderIngestFunction", "StripeEventIngestFunction")
 API_CREDENTIALS = ("PartneroSecret", "EcwidSecret", "StripeApiSecret")
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert")
@@ -202,7 +226,7 @@ def test_no_sqs_dynamodb_or_secrets_action_on_star(transformed: dict[str, Any]) 
 def test_sam_adds_no_role_and_no_managed_policy(transformed: dict[str, Any]) -> None:
     resources = transformed["Resources"]
     roles = {n for n, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
-    assert roles == {name.replace("Function", "Role") for name in EXPECTED}
+    assert roles == {name.replace("Function", "Role") for name in EXPECTED} | SERVICE_ROLES
     for role in roles:
         assert "ManagedPolicyArns" not in resources[role]["Properties"], role
 
@@ -253,7 +277,7 @@ def test_roles_let_lambda_do_its_part(transformed: dict[str, Any]) -> None:
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::EventSourceMapping"
     ]
-    assert len(mappings) == 3
+    assert len(mappings) == 4
     for mapping in mappings:
         function = resource_key(mapping["FunctionName"])
         queue = resource_key(mapping["EventSourceArn"])
@@ -309,3 +333,17 @@ def test_a_generated_role_with_an_sqs_event_is_caught() -> None:
     granted = function_grants(transformed)["Worker"]
     assert ("dynamodb:Query", "Queue.Arn") in granted
     assert ("logs:CreateLogGroup", "*") in granted
+
+
+def test_the_scheduler_may_only_start_the_scheduled_function(transformed: dict[str, Any]) -> None:
+    resources = transformed["Resources"]
+    role = resources["ReconcileSchedulerRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    # Only schedules of this account may assume it (the confused-deputy guard).
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    granted = grants_of(role_statements(resources, "ReconcileSchedulerRole"))
+    assert granted == {("lambda:InvokeFunction", "ReconcileScheduleFunction.Arn")}
+    schedule = resources["ReconcileScheduleRule"]["Properties"]
+    assert resource_key(schedule["Target"]["Arn"]) == "ReconcileScheduleFunction.Arn"
+    assert resource_key(schedule["Target"]["RoleArn"]) == "ReconcileSchedulerRole.Arn"

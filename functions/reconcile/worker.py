@@ -1,0 +1,146 @@
+"""Reconcile worker: reconciles one chunk of the nightly run per invocation (SQS, batch 1).
+
+Each chunk (``partnero_bridge.reconcile.scheduled.Chunk``) is one source or Ecwid store
+over one slice of time, checkpointed page by page in the ledger table: a chunk the
+function's timeout cuts short, or one a remote stopped, comes back on the message's next
+receive and resumes where it stopped (its first receive starts afresh). Publishes
+``DriftCount`` (actionable findings: missing, wrong amount, extra; dimension ``source``)
+and ``DriftAmount`` (their money per ``currency``), and logs one line per difference.
+With ``RECONCILE_HEAL`` the actionable findings are sent back to the source's work queue,
+exactly as ``partnero-bridge reconcile --apply`` does.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from partnero_bridge.config import get_settings
+from partnero_bridge.errors import ConfigurationError, RetryableError
+from partnero_bridge.observability import logger, metrics, trace_libraries, tracer
+from partnero_bridge.reconcile.run import Report, RunStopped
+from partnero_bridge.reconcile.scheduled import (
+    Chunk,
+    ScheduleSettings,
+    difference_line,
+    differences,
+    drift,
+    drift_amounts,
+)
+from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
+from partnero_bridge.runtime import Runtime
+
+SERVICE = "partnero-bridge"
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Reconcile each record's chunk; answers the SQS partial batch response (a chunk a
+    remote stopped is handed back, to resume from its checkpoint)."""
+    trace_libraries()
+    failures: list[dict[str, str]] = []
+    for record in event.get("Records", []):
+        try:
+            chunk = Chunk.model_validate_json(record["body"])
+        except ValidationError:
+            # Not ours to retry: a malformed message only ever fails again.
+            logger.error(
+                "reconcile chunk refused: not a chunk",
+                extra={"message_id": record.get("messageId")},
+            )
+            continue
+        receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            reconcile_chunk(chunk, restart=receives <= 1)
+        except (RunStopped, RetryableError) as exc:
+            logger.warning(
+                "reconcile chunk stopped; it resumes from its checkpoint",
+                extra={
+                    "scope": chunk.scope,
+                    "since": chunk.since,
+                    "until": chunk.until,
+                    "receives": receives,
+                    "error": str(exc),
+                },
+            )
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def reconcile_chunk(chunk: Chunk, *, restart: bool) -> Report | None:
+    """Reconcile one chunk and publish what it found; None when its source is not set up
+    (no Stripe API key, or no token for the store)."""
+    schedule = ScheduleSettings.model_validate(dict(os.environ))
+    settings = get_settings()
+    # Heals go back through the source's own work queue (idempotency, the ledger).
+    queue = settings.stripe_queue_url if chunk.source == "stripe" else settings.ecwid_queue_url
+    runtime, meters = paced_runtime(
+        settings.model_copy(update={"work_queue_url": queue}), schedule.api_share
+    )
+    if not _set_up(runtime, chunk):
+        logger.info("reconcile chunk skipped: source not set up", extra={"scope": chunk.scope})
+        return None
+    report = reconcile_source(
+        runtime,
+        meters,
+        chunk.source,
+        chunk.since,
+        chunk.until,
+        stores=[chunk.store] if chunk.store else [],
+        apply=chunk.heal,
+        restart=restart,
+        workers=schedule.workers,
+    )
+    publish(chunk, report)
+    return report
+
+
+def _set_up(runtime: Runtime, chunk: Chunk) -> bool:
+    settings = runtime.settings
+    if chunk.source == "stripe":
+        try:
+            runtime.secrets.field(settings.stripe_api_secret_arn, "api_key")
+        except ConfigurationError:
+            return False
+        return True
+    from partnero_bridge.ecwid.secrets import ecwid_store_tokens
+
+    return bool(ecwid_store_tokens(runtime).get(str(chunk.store)))
+
+
+def publish(chunk: Chunk, report: Report) -> None:
+    """The chunk's metrics and one log line per difference (see the module docstring)."""
+    findings = report.findings
+    metrics.set_default_dimensions(source=chunk.source)
+    metrics.add_metric(name="DriftCount", unit=MetricUnit.Count, value=len(drift(findings)))
+    for currency, amount in drift_amounts(findings).items():
+        with single_metric(
+            name="DriftAmount",
+            unit=MetricUnit.NoUnit,
+            value=float(amount),
+            namespace=metrics.namespace,
+            default_dimensions={"service": SERVICE, "source": chunk.source},
+        ) as metric:
+            metric.add_dimension(name="currency", value=currency)
+    for finding in differences(findings):
+        logger.info("reconcile difference", extra=difference_line(chunk, finding))
+    logger.info(
+        "reconcile chunk done",
+        extra={
+            "scope": chunk.scope,
+            "since": chunk.since,
+            "until": chunk.until,
+            "payments": len(findings),
+            "counts": report.counts(),
+            "drift": len(drift(findings)),
+            "healed": chunk.heal,
+            "calls": report.calls,
+            "seconds": round(report.seconds, 1),
+        },
+    )

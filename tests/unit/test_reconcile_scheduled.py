@@ -1,0 +1,255 @@
+"""The nightly reconciliation's plan (chunks) and what a chunk publishes (metrics, logs)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import cfn_yaml
+from pydantic import ValidationError
+
+from partnero_bridge.reconcile.common import Window
+from partnero_bridge.reconcile.compare import Finding, Kind
+from partnero_bridge.reconcile.run import Report, RunResult
+from partnero_bridge.reconcile.scheduled import (
+    DAY_SECONDS,
+    Chunk,
+    ScheduleSettings,
+    difference_line,
+    drift_amounts,
+    plan,
+    slices,
+)
+from tests.support.inprocess import load_function_module
+
+pytestmark = pytest.mark.unit
+
+H = 3600
+MIDNIGHT = 1_795_996_800  # 2026-11-29 00:00 UTC (a multiple of a day since the epoch)
+NOW = MIDNIGHT + 3 * H + 30 * 60  # 03:30 UTC, the default schedule
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "chunk", "expected"),
+    [
+        # Aligned: whole days.
+        (
+            MIDNIGHT - 2 * DAY_SECONDS,
+            MIDNIGHT,
+            DAY_SECONDS,
+            [
+                (MIDNIGHT - 2 * DAY_SECONDS, MIDNIGHT - DAY_SECONDS),
+                (MIDNIGHT - DAY_SECONDS, MIDNIGHT),
+            ],
+        ),
+        # Unaligned ends: the first and last slices are the partial ones.
+        (
+            MIDNIGHT - 1 * H,
+            MIDNIGHT + 2 * H,
+            DAY_SECONDS,
+            [
+                (MIDNIGHT - H, MIDNIGHT),
+                (MIDNIGHT, MIDNIGHT + 2 * H),
+            ],
+        ),
+        (
+            MIDNIGHT + 1 * H,
+            MIDNIGHT + 7 * H,
+            6 * H,
+            [
+                (MIDNIGHT + H, MIDNIGHT + 6 * H),
+                (MIDNIGHT + 6 * H, MIDNIGHT + 7 * H),
+            ],
+        ),
+        # Inside one slice.
+        (MIDNIGHT + H, MIDNIGHT + 2 * H, DAY_SECONDS, [(MIDNIGHT + H, MIDNIGHT + 2 * H)]),
+        # Nothing to do.
+        (MIDNIGHT, MIDNIGHT, DAY_SECONDS, []),
+        (MIDNIGHT + H, MIDNIGHT, DAY_SECONDS, []),
+    ],
+)
+def test_slices(since: int, until: int, chunk: int, expected: list[tuple[int, int]]) -> None:
+    found = slices(since, until, chunk)
+    assert found == expected
+    # They meet, cover the window and none is longer than a chunk.
+    for (_, end), (start, _) in itertools.pairwise(found):
+        assert end == start
+    assert all(0 < end - start <= chunk for start, end in found)
+
+
+@pytest.mark.parametrize(
+    ("days", "hours", "stripe", "stores", "scopes", "chunks"),
+    [
+        # 3 days at 03:30 cut at midnights: 4 slices (two partial), for each source.
+        (3, 24, True, ["1003"], ["stripe", "ecwid:1003"], 8),
+        (3, 24, True, [], ["stripe"], 4),
+        (1, 24, False, ["1003", "2001"], ["ecwid:1003", "ecwid:2001"], 4),
+        # Smaller chunks when a day does not fit the worker's timeout.
+        (1, 6, True, [], ["stripe"], 5),
+        (3, 1, True, [], ["stripe"], 73),
+        # A store listed twice is planned once.
+        (1, 24, False, ["1003", "1003"], ["ecwid:1003"], 2),
+    ],
+)
+def test_plan(
+    days: int, hours: int, stripe: bool, stores: list[str], scopes: list[str], chunks: int
+) -> None:
+    planned = plan(NOW, days, hours, stripe=stripe, stores=stores, heal=False)
+    assert len(planned) == chunks
+    assert sorted({c.scope for c in planned}) == sorted(scopes)
+    for scope in scopes:
+        own = [c for c in planned if c.scope == scope]
+        # Each source's slices cover exactly the last `days` days, oldest first.
+        assert own[0].since == NOW - days * DAY_SECONDS
+        assert own[-1].until == NOW
+        assert all(a.until == b.since for a, b in itertools.pairwise(own))
+        assert all(c.until - c.since <= hours * H for c in own)
+    assert not any(c.heal for c in planned)
+
+
+def test_plan_carries_healing_and_messages_round_trip() -> None:
+    planned = plan(NOW, 1, 24, stripe=True, stores=["1003"], heal=True)
+    assert all(c.heal for c in planned)
+    for chunk in planned:
+        assert Chunk.model_validate_json(chunk.model_dump_json()) == chunk
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"source": "ecwid", "since": 0, "until": 1},  # an Ecwid chunk names its store
+        {"source": "stripe", "store": "1003", "since": 0, "until": 1},
+        {"source": "stripe", "since": 5, "until": 1},
+        {"source": "paypal", "since": 0, "until": 1},
+        {"source": "ecwid", "store": "../x", "since": 0, "until": 1},
+        {"source": "stripe", "since": 0, "until": 1, "apply": True},
+    ],
+)
+def test_malformed_chunks_are_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Chunk.model_validate_json(json.dumps(body))
+
+
+def test_template_defaults_are_valid_schedule_settings() -> None:
+    template: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
+    params = template["Parameters"]
+    settings = ScheduleSettings.model_validate(
+        {
+            "RECONCILE_DAYS": str(params["ReconcileDays"]["Default"]),
+            "RECONCILE_CHUNK_HOURS": str(params["ReconcileChunkHours"]["Default"]),
+            "RECONCILE_HEAL": params["ReconcileHeal"]["Default"],
+        }
+    )
+    assert (settings.days, settings.chunk_hours, settings.heal) == (3, 24, False)
+    for hours in params["ReconcileChunkHours"]["AllowedValues"]:
+        ScheduleSettings.model_validate({"RECONCILE_CHUNK_HOURS": str(hours)})
+    assert ScheduleSettings.model_validate({"RECONCILE_HEAL": "true"}).heal is True
+
+
+# -- what a chunk publishes -------------------------------------------------------------------
+
+
+def finding(kind: Kind, currency: str, due: str | None, held: str | None, **more: Any) -> Finding:
+    key = more.pop("key", f"stripe_pi_{kind.value}_{currency}")
+    return Finding(
+        kind=kind,
+        ledger_key=key,
+        source_id=key.removeprefix("stripe_"),
+        transaction_key=key,
+        currency=currency,
+        due=Decimal(due) if due is not None else None,
+        held=Decimal(held) if held is not None else None,
+        ledger_holds=None,
+        detail=more.pop("detail", ""),
+        **more,
+    )
+
+
+FINDINGS = [
+    finding(Kind.MISSING, "EUR", "40.00", None, key="stripe_pi_1"),
+    finding(Kind.WRONG_AMOUNT, "EUR", "30.00", "35.50", key="stripe_pi_2"),
+    finding(Kind.EXTRA, "USD", None, "12.00", key="stripe_pi_3"),
+    finding(Kind.NOT_REFERRED, "USD", "99.00", None, key="stripe_pi_4"),
+    finding(Kind.OK, "USD", "10.00", "10.00", key="stripe_pi_5"),
+]
+
+
+def test_drift_amounts_are_the_actionable_money_per_currency() -> None:
+    # Report-only kinds and agreement are not drift; a wrong amount counts either way.
+    assert drift_amounts(FINDINGS) == {"EUR": Decimal("45.50"), "USD": Decimal("12.00")}
+
+
+def test_a_difference_line_names_no_email() -> None:
+    chunk = Chunk(source="stripe", since=0, until=10)
+    line = difference_line(
+        chunk,
+        finding(
+            Kind.NOT_REFERRED, "EUR", "5", None, detail="customer jane.doe@example.com unknown"
+        ),
+    )
+    assert "jane.doe@example.com" not in json.dumps(line)
+    assert "@example.com" in line["detail"]
+    assert (line["kind"], line["actionable"], line["scope"]) == ("not_referred", False, "stripe")
+
+
+def value(emitted: Any) -> float:
+    """An EMF value: a number, or a list of one."""
+    return float(emitted[0] if isinstance(emitted, list) else emitted)
+
+
+def test_a_chunk_publishes_drift_metrics_the_alarms_watch(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "PartneroBridge")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "partnero-bridge")
+    worker = load_function_module("ReconcileWorkerFunction")
+    caplog.set_level("INFO")
+    from partnero_bridge.observability import metrics
+
+    chunk = Chunk(source="stripe", since=MIDNIGHT, until=NOW)
+    run = RunResult("stripe", "run1", Window(MIDNIGHT, NOW), NOW, False, False, list(FINDINGS))
+    report = Report(source="stripe", since=MIDNIGHT, until=NOW, runs=[run])
+    worker.publish(chunk, report)
+    metrics.flush_metrics()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+    blobs = [line for line in lines if "_aws" in line]
+    count = [b for b in blobs if "DriftCount" in b]
+    assert len(count) == 1
+    (directive,) = count[0]["_aws"]["CloudWatchMetrics"]
+    dimensions = {name: count[0][name] for name in directive["Dimensions"][0]}
+    template: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
+    alarm = template["Resources"]["ReconcileStripeDriftAlarm"]["Properties"]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert dimensions == {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert value(count[0]["DriftCount"]) == 3  # missing, wrong amount, extra
+
+    amounts = {
+        b["currency"]: value(b["DriftAmount"])
+        for b in blobs
+        if "DriftAmount" in b
+        and b["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] == ["service", "source", "currency"]
+    }
+    assert amounts == {"EUR": 45.5, "USD": 12.0}
+
+    differences = [r for r in caplog.records if r.getMessage() == "reconcile difference"]
+    # One line per difference: the four that are not ok.
+    assert sorted(getattr(r, "ledger_key", "") for r in differences) == [
+        "stripe_pi_1",
+        "stripe_pi_2",
+        "stripe_pi_3",
+        "stripe_pi_4",
+    ]
+    assert [getattr(r, "kind", "") for r in differences] == [
+        "missing",
+        "wrong_amount",
+        "extra",
+        "not_referred",
+    ]

@@ -56,9 +56,12 @@ CSV_COLUMNS = (
 
 def parse_when(text: str, *, end_of_day: bool = False) -> int:
     """``YYYY-MM-DD`` (UTC; with ``end_of_day`` its last second, so ``--until`` includes
-    the day) or an ISO 8601 date and time (UTC unless it names an offset), as Unix seconds.
+    the day), an ISO 8601 date and time (UTC unless it names an offset) or Unix seconds,
+    as Unix seconds.
     """
     text = text.strip()
+    if text.isascii() and text.isdigit() and len(text) > 8:
+        return int(text)
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -73,7 +76,7 @@ def parse_when(text: str, *, end_of_day: bool = False) -> int:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"not a date: {text!r} (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ)"
+            f"not a date: {text!r} (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or Unix seconds)"
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -104,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--since",
         required=True,
         type=parse_when,
-        help="window start: YYYY-MM-DD (UTC) or an ISO 8601 date and time",
+        help="window start: YYYY-MM-DD (UTC), an ISO 8601 date and time, or Unix seconds",
     )
     parser.add_argument(
         "--until",

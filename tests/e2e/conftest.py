@@ -79,6 +79,8 @@ def stack(
             "BRIDGE_RETRY_BASE_SECONDS": "1",
             # A sale without a partner waits this long for its sign-up (900 s deployed).
             "BRIDGE_SIGNUP_WAIT_SECONDS": "3",
+            # The fakes have no rate limit: the nightly reconciliation runs unpaced.
+            "RECONCILE_API_SHARE": "0",
         }
     )
     yield running

@@ -171,7 +171,7 @@ def finding(kind: Kind, currency: str, due: str | None, held: str | None, **more
 
 
 FINDINGS = [
-    finding(Kind.MISSING, "EUR", "40.00", None, key="stripe_pi_1"),
+    finding(Kind.MISSING, "EUR", "40.00", None, key="stripe_pi_1", created=MIDNIGHT + 60),
     finding(Kind.WRONG_AMOUNT, "EUR", "30.00", "35.50", key="stripe_pi_2"),
     finding(Kind.EXTRA, "USD", None, "12.00", key="stripe_pi_3"),
     finding(Kind.NOT_REFERRED, "USD", "99.00", None, key="stripe_pi_4"),
@@ -247,6 +247,7 @@ def test_a_chunk_publishes_drift_metrics_the_alarms_watch(
         "stripe_pi_3",
         "stripe_pi_4",
     ]
+    assert differences[0].payment_created == MIDNIGHT + 60
     assert [getattr(r, "kind", "") for r in differences] == [
         "missing",
         "wrong_amount",

@@ -210,6 +210,7 @@ FUNCTION_ENV: dict[str, dict[str, Any]] = {
         "BRIDGE_SIGNUP_WAIT_SECONDS": ref("SignupWaitSeconds"),
         "ECWID_STORE_IDS": ref("EcwidStoreIds"),
         **_SALE_SOURCES,
+        "RECONCILE_API_SHARE": ref("ReconcileApiShare"),
     },
 }
 

@@ -275,8 +275,12 @@ class Gateway:
             return
         url = urlsplit(request.path)
         path = url.path
-        if path in self._local and request.command in ("GET", "HEAD"):
-            status, answer = self._local[path](dict(parse_qsl(url.query)))
+        # A local route is keyed by its path (GET) or by "<METHOD> <path>".
+        local = self._local.get(f"{request.command} {path}")
+        if local is None and request.command in ("GET", "HEAD"):
+            local = self._local.get(path)
+        if local is not None:
+            status, answer = local(dict(parse_qsl(url.query)))
             self._reply(
                 request, status, [("cache-control", "no-store")], json.dumps(answer).encode()
             )

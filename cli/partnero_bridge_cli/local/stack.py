@@ -52,6 +52,8 @@ DEMO_SIGNUP_SECRET = "local-demo-signup-secret"  # noqa: S105 - likewise
 DEMO_STRIPE_API_KEY = "rk_test_local_demo"
 # Passed from the user's environment to the functions (when the template does not set
 # them already), so local runs can tune what a deployment would set in template.yaml.
+# The template's schedules: listed (GET) and run on demand (POST ?name=<Schedule>).
+SCHEDULES_PATH = "/_local/schedules"
 _PASSTHROUGH_PREFIXES = ("BRIDGE_", "PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "POWERTOOLS_")
 # Local-only: the stack's own ports and switches, not function settings.
 _LOCAL_ONLY = {
@@ -278,7 +280,14 @@ class LocalStack:
                 poller.start()
 
         self.gateway = Gateway(
-            self.config.port, self.stack.routes(), self.invoke, {FEED_PATH: self.feed.answer}
+            self.config.port,
+            self.stack.routes(),
+            self.invoke,
+            {
+                FEED_PATH: self.feed.answer,
+                SCHEDULES_PATH: self.schedules,
+                f"POST {SCHEDULES_PATH}": self.run_schedule,
+            },
         )
         self.gateway.start()
 
@@ -311,6 +320,35 @@ class LocalStack:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Invocation:
         return self.functions[function].invoke(event)
+
+    def schedules(self, _query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """GET /_local/schedules: the template's schedules (they never fire by themselves)."""
+        resolver = self.resources.resolver(self.parameters)
+        return 200, {
+            "schedules": {
+                name: {
+                    "function": spec.function,
+                    "expression": str(resolver.resolve(spec.expression)),
+                }
+                for name, spec in self.stack.schedules.items()
+            }
+        }
+
+    def run_schedule(self, query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """POST /_local/schedules[?name=<Schedule>]: invoke a schedule's function now, with
+        the schedule's Input, as EventBridge Scheduler would; answers what it returned.
+        ``name`` may be left out when the template has one schedule."""
+        name = query.get("name") or (
+            next(iter(self.stack.schedules)) if len(self.stack.schedules) == 1 else ""
+        )
+        spec = self.stack.schedules.get(name)
+        if spec is None:
+            return 404, {"message": "no such schedule", "schedules": sorted(self.stack.schedules)}
+        self.log(f"[{spec.logical_id}] run on demand: {spec.function}")
+        done = self.invoke(spec.function, spec.input)
+        if done.error is not None:
+            return 502, {"schedule": name, "function": spec.function, "error": done.error}
+        return 200, {"schedule": name, "function": spec.function, "result": done.payload}
 
     def stop(self) -> None:
         for poller in self.pollers:
@@ -354,6 +392,8 @@ class LocalStack:
         else:
             lines += ["", f"Partnero: {self.env['PARTNERO_API_URL']}"]
         lines += [f"Every delivery and its outcome (JSON): {base}{FEED_PATH}"]
+        for name in self.stack.schedules:
+            lines += [f"Run {name} now: curl -X POST '{base}{SCHEDULES_PATH}?name={name}'"]
         if self.ecwid is not None:
             lines += [
                 f"Fake Ecwid API: {self.ecwid.url} (stores: "

@@ -1,7 +1,8 @@
 """Reads template.yaml into what the local stack needs, so it can never drift from it.
 
 Only the parts the emulation uses are modelled: parameters, function environments,
-handlers, timeouts and events, queues with their redrive policies, tables and secrets.
+handlers, timeouts and events, queues with their redrive policies, tables, secrets, and
+schedules that start a function (run on demand locally).
 Values are resolved for the intrinsic functions the template uses there (Ref, GetAtt, Sub,
 and Join, also of a CommaDelimitedList parameter). Roles, alarms and rules are AWS's
 business: nothing local enforces them.
@@ -9,6 +10,7 @@ business: nothing local enforces them.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +62,17 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """An EventBridge Scheduler schedule whose target is one of the stack's functions:
+    locally it runs on demand (the gateway's ``/_local/schedules``), never by the clock."""
+
+    logical_id: str
+    function: str  # logical id of the target function
+    input: Any  # the event the target gets (the schedule's Input, JSON-decoded)
+    expression: Any  # unresolved template value (a parameter's !Ref, usually)
+
+
+@dataclass(frozen=True)
 class TableSpec:
     logical_id: str
     properties: dict[str, Any]
@@ -79,6 +92,7 @@ class StackModel:
     queues: dict[str, QueueSpec]
     tables: dict[str, TableSpec]
     secrets: dict[str, SecretSpec]
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
 
     def routes(self) -> list[HttpRoute]:
         return [route for fn in self.functions.values() for route in fn.routes]
@@ -108,6 +122,7 @@ def read_stack(root: Path) -> StackModel:
     queues: dict[str, QueueSpec] = {}
     tables: dict[str, TableSpec] = {}
     secrets: dict[str, SecretSpec] = {}
+    schedules: dict[str, ScheduleSpec] = {}
     for logical_id, resource in resources.items():
         kind = resource["Type"]
         props: dict[str, Any] = resource.get("Properties", {})
@@ -119,7 +134,26 @@ def read_stack(root: Path) -> StackModel:
             tables[logical_id] = TableSpec(logical_id, props)
         elif kind == "AWS::SecretsManager::Secret":
             secrets[logical_id] = SecretSpec(logical_id, props)
-    return StackModel(root, parameters, functions, queues, tables, secrets)
+        elif kind == "AWS::Scheduler::Schedule":
+            schedule = _schedule(logical_id, props)
+            if schedule is not None:
+                schedules[logical_id] = schedule
+        # Anything else (roles, alarms, log groups, the dashboard) has no local part.
+    schedules = {k: v for k, v in schedules.items() if v.function in functions}
+    return StackModel(root, parameters, functions, queues, tables, secrets, schedules)
+
+
+def _schedule(logical_id: str, props: dict[str, Any]) -> ScheduleSpec | None:
+    """A schedule whose target is ``!GetAtt <Function>.Arn``; None for any other target."""
+    target = props.get("Target", {})
+    arn = target.get("Arn")
+    if not (isinstance(arn, Mapping) and set(arn) == {"Fn::GetAtt"}):
+        return None
+    attribute = arn["Fn::GetAtt"]
+    function = attribute[0] if isinstance(attribute, list) else str(attribute).split(".", 1)[0]
+    text = target.get("Input")
+    event = json.loads(text) if isinstance(text, str) and text.strip() else {}
+    return ScheduleSpec(logical_id, str(function), event, props.get("ScheduleExpression"))
 
 
 def _function(

@@ -135,6 +135,8 @@ def difference_line(chunk: Chunk, finding: Finding) -> dict[str, Any]:
     in the detail text; keys and ids name payments, not people)."""
     row = finding.row()
     detail = _EMAIL.sub(_masked, str(row.pop("detail") or ""))
+    # "created" is a LogRecord attribute of its own: a log call may not overwrite it.
+    row["payment_created"] = row.pop("created")
     return {
         "scope": chunk.scope,
         "actionable": finding.kind in HEALABLE,

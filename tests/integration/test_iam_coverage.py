@@ -2,7 +2,7 @@
 
 moto does not enforce IAM, so a grant missing from a role would pass every other test and
 be an AccessDenied in production: a sign-up, sale or dead letter lost. Here realistic
-flows run through the six functions in-process (one stack, Partnero sandbox, fake Ecwid and
+flows run through the eight functions in-process (one stack, Partnero sandbox, fake Ecwid and
 Stripe APIs); every botocore call is recorded with the function that made it (its code, or
 its event source mapping, which polls the work queue with the function's role), translated
 into the IAM actions and ARNs AWS checks, and evaluated against the function's role in the
@@ -13,7 +13,9 @@ budget, a duplicate, one retried and one dead-lettered, one that sends its custo
 waiting Ecwid and Stripe sales back to their queues); Ecwid orders (paid, duplicate,
 partly refunded, waiting for a sign-up, retried, dead-lettered) and a webhook of an
 unconfigured store (parked); Stripe events (invoice.paid, a duplicate, a refund,
-customer.updated, a waiting sale, retried, dead-lettered).
+customer.updated, a waiting sale, retried, dead-lettered); the nightly reconciliation
+(planned by its scheduled function, and healing chunks re-checking two transactions
+Partnero lost).
 
 Grants no flow exercised are listed in the run's figures; only the ones listed in
 ``NOT_EXERCISED`` (with why) may stay unexercised. Removing one grant from a copy of the
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from cfnlint.decode import cfn_yaml
 
@@ -69,6 +72,8 @@ FUNCTIONS = (
     "EcwidOrderProcessFunction",
     "StripeEventIngestFunction",
     "StripeEventProcessFunction",
+    "ReconcileScheduleFunction",
+    "ReconcileWorkerFunction",
 )
 SHOP = "https://shop.example"
 HMAC_SECRET = "iam-coverage-signup-hmac-7f3a"
@@ -102,6 +107,11 @@ NOT_EXERCISED: dict[tuple[str, str, str], str] = {
         "EcwidOrderProcessFunction",
         "StripeEventProcessFunction",
     )
+} | {
+    # A resumed chunk reads back its earlier pages' findings; a first run writes them only.
+    ("ReconcileWorkerFunction", "dynamodb:BatchGetItem", "LedgerTable.Arn"): (
+        "only when a chunk resumes after a timeout or a failure"
+    ),
 }
 
 
@@ -352,6 +362,33 @@ class Flows:
         self.bridge.drain("stripe")
         assert {"ecwid_1003_LATE", "stripe_pi_JPYKenjiPartneroDemo"} <= self.transactions()
 
+    # -- the nightly reconciliation ------------------------------------------------------
+    def reconcile(self) -> None:
+        """Partnero loses an Ecwid and a Stripe transaction; the schedule's function plans
+        the nightly chunks, and healing chunks over the whole history (the samples' dates
+        are old) re-check both through their work queues, which make them again."""
+        lost = ("ecwid_1003_LATE", "stripe_pi_JPYKenjiPartneroDemo")
+        headers = {"Authorization": f"Bearer {SANDBOX_KEY}"}
+        for key in lost:
+            httpx.delete(
+                f"{self.sandbox.url}/transactions/{key}", headers=headers
+            ).raise_for_status()
+        assert not set(lost) & self.transactions()
+        planned = self.bridge.invoke("ReconcileScheduleFunction", {"reconcile": "scheduled"})
+        assert planned.payload["chunks"] == 8, planned
+        now = int(time.time())
+        for chunk in (
+            {"source": "stripe", "since": 0, "until": now, "heal": True},
+            {"source": "ecwid", "store": str(STORE), "since": 0, "until": now, "heal": True},
+        ):
+            self.bridge.sqs.send_message(
+                QueueUrl=self.bridge.queue_url("ReconcileQueue"), MessageBody=json.dumps(chunk)
+            )
+        self.bridge.drain("ReconcileQueue", timeout=40)
+        self.bridge.drain("ecwid")
+        self.bridge.drain("stripe")
+        assert set(lost) <= self.transactions()
+
 
 def _attribute_invocations(monkeypatch: pytest.MonkeyPatch, recorder: CallRecorder) -> None:
     """Calls inside an invocation are the function's code; a drain outside one is its event
@@ -400,6 +437,7 @@ def recording() -> Iterator[Recording]:
             "BRIDGE_MAX_RECEIVES": "3",
             "BRIDGE_RETRY_BASE_SECONDS": "0",
             "BRIDGE_SIGNUP_WAIT_SECONDS": "1",
+            "RECONCILE_API_SHARE": "0",
         }
         with in_process_bridge(monkeypatch, env) as bridge:
             flows = Flows(bridge, recorder, sandbox, ecwid, stripe_api)
@@ -407,6 +445,7 @@ def recording() -> Iterator[Recording]:
             flows.ecwid_orders()
             flows.stripe_events()
             flows.late_signup()
+            flows.reconcile()
             yield Recording(
                 list(recorder.calls),
                 list(recorder.unseen),

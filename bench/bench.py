@@ -14,7 +14,9 @@ Prints plain-text tables, then one line per target (``PASS``/``MISS target: meas
    JSON + model validation of the same payload);
 3. remote calls per event on the happy path, counted by those fakes;
 4. deployment size of ``sam build``'s layer and functions, unzipped and zipped;
-5. throughput of the local stack (``partnero-bridge run``) for signed Stripe webhooks.
+5. throughput of the local stack (``partnero-bridge run``) for signed Stripe webhooks;
+6. ``reconcile`` of 10,000 seeded Stripe payments against the local fakes (target: under
+   5 minutes), with the remote calls per payment (``bench/reconcile_bench.py``).
 
 Run from the repository's venv: ``.venv/bin/python bench/bench.py [--quick]``.
 """
@@ -1574,7 +1576,28 @@ def _left_running(pgid: int) -> int:
 
 # -- main --------------------------------------------------------------------------------
 
-SECTIONS = ("cold", "warm", "size", "stack")
+SECTIONS = ("cold", "warm", "size", "stack", "reconcile")
+
+
+def section_reconcile(args: argparse.Namespace, targets: list[Target]) -> None:
+    """``reconcile`` of a seeded Stripe window against the local fakes (reconcile_bench.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from reconcile_bench import TARGET_SECONDS, describe, measure
+
+    heading(f"Reconcile: {args.reconcile_payments} Stripe payments against the local fakes")
+    figures = measure(args.reconcile_payments)
+    for line in describe(figures):
+        print(line)
+    limit = TARGET_SECONDS * args.reconcile_payments / 10_000
+    targets.append(
+        Target(
+            f"reconcile {args.reconcile_payments} payments",
+            figures.seconds < limit,
+            f"{figures.seconds:.0f} s, {sum(figures.calls.values()) / max(figures.payments, 1):.2f}"
+            " remote calls a payment",
+            f"< {limit:.0f} s",
+        )
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -1597,6 +1620,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--stack-concurrency", type=int, default=2, help="workers per ingest function"
     )
+    parser.add_argument("--reconcile-payments", type=int, help="Stripe payments reconciled (10000)")
     parser.add_argument("--build-timeout", type=int, default=300)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1608,6 +1632,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "profile_events": 50,
             "requests": 300,
             "sequential": 20,
+            "reconcile_payments": 2000,
         }
         if args.quick
         else {
@@ -1617,6 +1642,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "profile_events": 100,
             "requests": 1000,
             "sequential": 50,
+            "reconcile_payments": 10_000,
         }
     )
     for name, value in defaults.items():
@@ -1663,6 +1689,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         attempt("deployment size", lambda: section_size(args, targets))
     if "stack" in sections:
         attempt("local throughput", lambda: section_throughput(args))
+    if "reconcile" in sections:
+        attempt("reconcile", lambda: section_reconcile(args, targets))
 
     heading("Targets")
     for target in targets:

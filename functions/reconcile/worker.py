@@ -13,23 +13,28 @@ exactly as ``partnero-bridge reconcile --apply`` does.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from partnero_bridge.config import get_settings
 from partnero_bridge.errors import ConfigurationError, RetryableError
 from partnero_bridge.observability import logger, metrics, trace_libraries, tracer
+from partnero_bridge.reconcile.compare import HEALABLE
 from partnero_bridge.reconcile.run import Report, RunStopped
 from partnero_bridge.reconcile.scheduled import (
     Chunk,
     ScheduleSettings,
+    anchored,
     difference_line,
     differences,
     drift,
     drift_amounts,
+    night_key,
 )
 from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
 from partnero_bridge.runtime import Runtime
@@ -97,8 +102,27 @@ def reconcile_chunk(chunk: Chunk, *, restart: bool) -> Report | None:
         restart=restart,
         workers=schedule.workers,
     )
-    publish(chunk, report)
+    publish(chunk, report, lambda key: _claim(runtime, chunk, key))
     return report
+
+
+def _claim(runtime: Runtime, chunk: Chunk, ledger_key: str) -> bool:
+    """Whether this chunk is the first of its night to publish ``ledger_key``'s drift (a
+    conditional put of the night's claim item; two chunks may list one payment)."""
+    pk = night_key(chunk, ledger_key)
+    if pk is None:
+        return True
+    try:
+        runtime.dynamodb.put_item(
+            TableName=runtime.settings.ledger_table,
+            Item={"pk": {"S": pk}, "scope": {"S": chunk.scope}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def _set_up(runtime: Runtime, chunk: Chunk) -> bool:
@@ -114,12 +138,20 @@ def _set_up(runtime: Runtime, chunk: Chunk) -> bool:
     return bool(ecwid_store_tokens(runtime).get(str(chunk.store)))
 
 
-def publish(chunk: Chunk, report: Report) -> None:
-    """The chunk's metrics and one log line per difference (see the module docstring)."""
+def publish(chunk: Chunk, report: Report, claim: Callable[[str], bool] = lambda _key: True) -> None:
+    """The chunk's metrics and one log line per difference (see the module docstring).
+
+    A payment two chunks of one night list is published once: its drift by the chunk that
+    ``claim`` s it first, a report-only difference by the chunk ``anchored`` to it.
+    """
     findings = report.findings
+    drifted = [f for f in drift(findings) if claim(f.ledger_key)]
+    shown = drifted + [
+        f for f in differences(findings) if f.kind not in HEALABLE and anchored(chunk, f)
+    ]
     metrics.set_default_dimensions(source=chunk.source)
-    metrics.add_metric(name="DriftCount", unit=MetricUnit.Count, value=len(drift(findings)))
-    for currency, amount in drift_amounts(findings).items():
+    metrics.add_metric(name="DriftCount", unit=MetricUnit.Count, value=len(drifted))
+    for currency, amount in drift_amounts(drifted).items():
         with single_metric(
             name="DriftAmount",
             unit=MetricUnit.NoUnit,
@@ -128,7 +160,7 @@ def publish(chunk: Chunk, report: Report) -> None:
             default_dimensions={"service": SERVICE, "source": chunk.source},
         ) as metric:
             metric.add_dimension(name="currency", value=currency)
-    for finding in differences(findings):
+    for finding in shown:
         logger.info("reconcile difference", extra=difference_line(chunk, finding))
     logger.info(
         "reconcile chunk done",
@@ -139,6 +171,7 @@ def publish(chunk: Chunk, report: Report) -> None:
             "payments": len(findings),
             "counts": report.counts(),
             "drift": len(drift(findings)),
+            "drift_published": len(drifted),
             "healed": chunk.heal,
             "calls": report.calls,
             "seconds": round(report.seconds, 1),

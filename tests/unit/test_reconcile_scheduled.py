@@ -19,8 +19,10 @@ from partnero_bridge.reconcile.scheduled import (
     DAY_SECONDS,
     Chunk,
     ScheduleSettings,
+    anchored,
     difference_line,
     drift_amounts,
+    night_key,
     plan,
     slices,
 )
@@ -254,3 +256,125 @@ def test_a_chunk_publishes_drift_metrics_the_alarms_watch(
         "extra",
         "not_referred",
     ]
+
+
+# -- one night, several chunks -----------------------------------------------------------------
+
+
+def night_chunks() -> list[Chunk]:
+    return plan(NOW, 2, 24, stripe=True, stores=[], heal=False)
+
+
+@pytest.mark.parametrize(
+    ("created", "owner"),
+    [
+        (NOW - 2 * DAY_SECONDS + 60, 0),  # made in the first (partial) slice
+        (MIDNIGHT - DAY_SECONDS, 1),  # on a boundary: the slice it starts
+        (MIDNIGHT + 60, 2),
+        (NOW, 2),  # the night's very end: the last slice
+    ],
+)
+def test_a_report_only_difference_is_logged_by_the_chunk_of_its_time(
+    created: int, owner: int
+) -> None:
+    chunks = night_chunks()
+    assert len(chunks) == 3
+    found = finding(Kind.NOT_REFERRED, "EUR", "5", None, created=created)
+    assert [anchored(c, found) for c in chunks] == [i == owner for i in range(3)]
+
+
+def test_an_older_payment_is_logged_by_each_chunk_that_lists_it() -> None:
+    older = finding(Kind.NOT_REFERRED, "EUR", "5", None, created=NOW - 30 * DAY_SECONDS)
+    unknown = finding(Kind.UNDECIDABLE, "EUR", None, None)
+    for chunk in night_chunks():
+        assert anchored(chunk, older)
+        assert anchored(chunk, unknown)
+    alone = Chunk(source="stripe", since=0, until=10)  # a hand-made chunk of no night
+    assert anchored(alone, finding(Kind.NOT_REFERRED, "EUR", "5", None, created=NOW))
+    assert night_key(alone, "stripe_pi_1") is None
+
+
+def test_a_payment_two_chunks_list_is_counted_once(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = load_function_module("ReconcileWorkerFunction")
+    from partnero_bridge.observability import metrics
+
+    caplog.set_level("INFO")
+    claimed: set[str] = set()
+
+    def claim(chunk: Chunk) -> Any:
+        def first(ledger_key: str) -> bool:
+            key = night_key(chunk, ledger_key)
+            assert key is not None
+            assert key.startswith(f"reconcile#night#{NOW}#")
+            new = key not in claimed
+            claimed.add(key)
+            return new
+
+        return first
+
+    # Made in the first slice, refunded in the last: both chunks list it, missing.
+    made = NOW - 2 * DAY_SECONDS + 60
+    lost = finding(Kind.MISSING, "EUR", "40.00", None, key="stripe_pi_9", created=made)
+    counts = []
+    for chunk in (night_chunks()[0], night_chunks()[2]):
+        run = RunResult("stripe", "r", Window(chunk.since, chunk.until), NOW, False, False, [lost])
+        worker.publish(chunk, Report("stripe", chunk.since, chunk.until, [run]), claim(chunk))
+        metrics.flush_metrics()
+        blob = next(
+            json.loads(line)
+            for line in capsys.readouterr().out.splitlines()
+            if '"DriftCount"' in line
+        )
+        counts.append(value(blob["DriftCount"]))
+    assert counts == [1, 0]
+    logged = [r for r in caplog.records if r.getMessage() == "reconcile difference"]
+    assert len(logged) == 1
+
+
+# -- the worker's handler ------------------------------------------------------------------------
+
+
+def record(body: str, receives: int = 1) -> dict[str, Any]:
+    return {
+        "messageId": f"m{receives}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": str(receives)},
+    }
+
+
+def test_the_worker_resumes_a_chunk_after_its_first_receive_and_hands_back_a_stopped_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from partnero_bridge.reconcile.run import RunStopped
+
+    worker = load_function_module("ReconcileWorkerFunction")
+    seen: list[tuple[str, bool]] = []
+
+    def reconcile_chunk(chunk: Chunk, *, restart: bool) -> None:
+        seen.append((chunk.scope, restart))
+        if chunk.store == "2001":
+            raise RunStopped("ecwid:2001: Ecwid answered 503")
+
+    monkeypatch.setattr(worker, "reconcile_chunk", reconcile_chunk)
+    context = LambdaContext()
+    context._function_name = "ReconcileWorkerFunction"  # type: ignore[attr-defined]
+    context._aws_request_id = "r1"  # type: ignore[attr-defined]
+    context._memory_limit_in_mb = 256  # type: ignore[attr-defined]
+    context._invoked_function_arn = "arn:aws:lambda:us-east-1:1:function:x"  # type: ignore[attr-defined]
+    stripe = Chunk(source="stripe", since=0, until=10).model_dump_json()
+    ecwid = Chunk(source="ecwid", store="2001", since=0, until=10).model_dump_json()
+    event = {
+        "Records": [
+            record(stripe, 1),  # a first receive starts afresh
+            record(stripe, 2),  # a later one resumes from the checkpoint
+            record(ecwid, 3),  # a remote stopped it: handed back, to resume
+            record('{"source": "paypal"}', 4),  # not a chunk: dropped, never retried
+        ]
+    }
+    answer = worker.handler(event, context)
+    assert seen == [("stripe", True), ("stripe", False), ("ecwid:2001", False)]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m3"}]}

@@ -53,6 +53,10 @@ class Chunk(BaseModel):
     since: int = Field(ge=0)
     until: int = Field(ge=0)
     heal: bool = False
+    # The night's whole window (the plan's), so that a payment listed by two of its chunks
+    # (made in one slice, refunded in another) is published once; None: a chunk on its own.
+    night_since: int | None = Field(default=None, ge=0)
+    night_until: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Chunk:
@@ -103,8 +107,17 @@ def plan(
     if stripe:
         scopes.append(("stripe", None))
     scopes.extend(("ecwid", str(store)) for store in dict.fromkeys(stores))
+    night_since = now - days * DAY_SECONDS
     return [
-        Chunk(source=source, store=store, since=start, until=end, heal=heal)
+        Chunk(
+            source=source,
+            store=store,
+            since=start,
+            until=end,
+            heal=heal,
+            night_since=night_since,
+            night_until=now,
+        )
         for start, end in slices(now - days * DAY_SECONDS, now, chunk_hours * 3600)
         for source, store in scopes
     ]
@@ -113,6 +126,27 @@ def plan(
 # -- what a chunk's findings publish ---------------------------------------------------------
 
 _EMAIL = re.compile(r"[^@\s'\"(),;:<>]+@[^@\s'\"(),;:<>]+\.[A-Za-z]{2,}")
+
+
+def night_key(chunk: Chunk, ledger_key: str) -> str | None:
+    """The ledger item that claims a drifted payment for one night's publishing: the first
+    chunk of the night to put it counts the payment; None for a chunk of no night."""
+    if chunk.night_until is None:
+        return None
+    return f"reconcile#night#{chunk.night_until}#{ledger_key}"
+
+
+def anchored(chunk: Chunk, finding: Finding) -> bool:
+    """Whether this chunk logs a report-only difference: the chunk whose slice holds the
+    payment's time, when the payment was made within the night's window (a payment made
+    before it, or of unknown time, is logged by each chunk that lists it)."""
+    created = finding.created
+    if chunk.night_since is None or chunk.night_until is None or created is None:
+        return True
+    if not chunk.night_since <= created <= chunk.night_until:
+        return True
+    last = chunk.until == chunk.night_until
+    return chunk.since <= created < chunk.until or (last and created == chunk.until)
 
 
 def drift(findings: Sequence[Finding]) -> list[Finding]:

@@ -69,6 +69,7 @@ def test_the_scheduled_reconciliation_runs_on_demand_and_publishes_the_drift(
             "expression": "cron(30 3 * * ? *)",
         }
     }
+    assert stack.http.post("/_local/schedules", params={"name": "Nope"}).status_code == 404
     answer = stack.http.post("/_local/schedules", params={"name": "ReconcileScheduleRule"})
     assert answer.status_code == 200, answer.text
     result = answer.json()["result"]

@@ -17,6 +17,7 @@ from partnero_bridge.reconcile.compare import Finding, Kind
 from partnero_bridge.reconcile.run import Report, RunResult
 from partnero_bridge.reconcile.scheduled import (
     DAY_SECONDS,
+    SCHEDULED_INPUT,
     Chunk,
     ScheduleSettings,
     anchored,
@@ -378,3 +379,20 @@ def test_the_worker_resumes_a_chunk_after_its_first_receive_and_hands_back_a_sto
     answer = worker.handler(event, context)
     assert seen == [("stripe", True), ("stripe", False), ("ecwid:2001", False)]
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m3"}]}
+
+
+def test_the_local_stack_reads_the_schedule_and_its_target() -> None:
+    from partnero_bridge_cli.local.template import read_stack
+
+    stack = read_stack(TEMPLATE.parent)
+    (schedule,) = stack.schedules.values()
+    assert (schedule.logical_id, schedule.function) == (
+        "ReconcileScheduleRule",
+        "ReconcileScheduleFunction",
+    )
+    assert schedule.input == SCHEDULED_INPUT
+    assert schedule.expression == {"Ref": "ReconcileSchedule"}
+    # The worker is fed by the reconcile queue, one chunk per invocation.
+    worker = stack.consumer_of("ReconcileQueue")
+    assert (worker.logical_id, worker.handler) == ("ReconcileWorkerFunction", "worker.handler")
+    assert worker.triggers[0].batch_size == 1

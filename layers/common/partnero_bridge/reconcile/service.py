@@ -90,6 +90,10 @@ def reconcile_source(
     """
     started = time.perf_counter()
     checkpoints = Checkpoints(runtime.dynamodb, runtime.settings.ledger_table)
+    # Built here, once: the comparing threads would otherwise race to build them.
+    _ = runtime.ledger, runtime.partnero, runtime.secrets
+    if apply:
+        _ = runtime.sqs
     report = Report(source=source, since=since, until=until)
     windows: list[Any] = []
     if source == "stripe":

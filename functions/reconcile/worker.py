@@ -40,6 +40,8 @@ from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
 from partnero_bridge.runtime import Runtime
 
 SERVICE = "partnero-bridge"
+# How long a night's claim on a drifted payment is kept after the night (seconds).
+NIGHT_CLAIM_SECONDS = 7 * 24 * 3600
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -115,7 +117,13 @@ def _claim(runtime: Runtime, chunk: Chunk, ledger_key: str) -> bool:
     try:
         runtime.dynamodb.put_item(
             TableName=runtime.settings.ledger_table,
-            Item={"pk": {"S": pk}, "scope": {"S": chunk.scope}},
+            # Gone a week after its night (the ledger table's TTL): it only has to
+            # outlive the night's chunks, retries included.
+            Item={
+                "pk": {"S": pk},
+                "scope": {"S": chunk.scope},
+                "expires_at": {"N": str(int(chunk.night_until or 0) + NIGHT_CLAIM_SECONDS)},
+            },
             ConditionExpression="attribute_not_exists(pk)",
         )
     except ClientError as exc:

@@ -1127,3 +1127,24 @@ def test_the_proxy_header_parameter_refuses_headers_the_client_writes(
     # Refused at deploy: the settings would refuse it too, and every sign-up would get 503.
     pattern = template["Parameters"]["SignupTrustedProxyHeader"]["AllowedPattern"]
     assert bool(re.fullmatch(pattern, header)) is allowed
+
+
+def test_the_ledger_expires_only_reconciliation_working_items(resources: dict[str, Any]) -> None:
+    """The ledger's TTL attribute is one no record of what Partnero holds ever carries."""
+    from partnero_bridge.ledger import records
+    from partnero_bridge.ledger.checkpoints import Checkpoint, ResultPage
+
+    ttl = resources["LedgerTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    kept = [
+        model
+        for model in vars(records).values()
+        if isinstance(model, type)
+        and issubclass(model, records.LedgerRecord)
+        and model is not records.LedgerRecord
+    ]
+    assert kept, "the ledger's record models"
+    for model in kept:
+        assert ttl["AttributeName"] not in model.model_fields, model.__name__
+    for working in (Checkpoint, ResultPage):
+        assert ttl["AttributeName"] in working.model_fields

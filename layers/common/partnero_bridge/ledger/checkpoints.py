@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import zlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,6 +43,8 @@ class Checkpoint(LedgerRecord):
     payments: int = 0  # payments compared so far
     finished: bool = False
     updated_at: int | None = None
+    # Unix seconds: the table's TTL removes a run's working items (see WORKING_ITEM_SECONDS).
+    expires_at: int | None = None
 
 
 class ResultPage(LedgerRecord):
@@ -51,6 +54,7 @@ class ResultPage(LedgerRecord):
 
     run_id: str
     rows: str
+    expires_at: int | None = None
 
     @classmethod
     def packed(cls, pk: str, run_id: str, rows: list[dict[str, Any]]) -> ResultPage:
@@ -60,6 +64,16 @@ class ResultPage(LedgerRecord):
     def unpacked(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = json.loads(zlib.decompress(base64.b64decode(self.rows)))
         return rows
+
+
+# A run's checkpoint and result pages are working items, unlike the commission records:
+# the ledger table's TTL (attribute ``expires_at``) removes them this long after their
+# last write, far longer than any run or resume takes.
+WORKING_ITEM_SECONDS = 35 * 24 * 3600
+
+
+def _expires(now: float | None = None) -> int:
+    return int(now if now is not None else time.time()) + WORKING_ITEM_SECONDS
 
 
 def page_key(checkpoint_key: str, number: int) -> str:
@@ -82,11 +96,13 @@ class Checkpoints:
         return Checkpoint.from_item(item) if item else None
 
     def save(self, checkpoint: Checkpoint) -> None:
-        self._dynamodb.put_item(TableName=self._table, Item=checkpoint.to_item())
+        kept = checkpoint.model_copy(update={"expires_at": _expires()})
+        self._dynamodb.put_item(TableName=self._table, Item=kept.to_item())
 
     def save_page(self, checkpoint: Checkpoint, number: int, rows: list[dict[str, Any]]) -> None:
         page = ResultPage.packed(page_key(checkpoint.pk, number), checkpoint.run_id, rows)
-        self._dynamodb.put_item(TableName=self._table, Item=page.to_item())
+        kept = page.model_copy(update={"expires_at": _expires()})
+        self._dynamodb.put_item(TableName=self._table, Item=kept.to_item())
 
     def pages(self, checkpoint: Checkpoint) -> list[list[dict[str, Any]]]:
         """The kept pages of ``checkpoint``'s run, in order (pages of another run skipped)."""

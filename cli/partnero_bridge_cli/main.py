@@ -197,6 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     from partnero_bridge_cli.reconcile import add_arguments as reconcile_arguments
 
     reconcile_arguments(reconcile)
+    backfill = commands.add_parser(
+        "backfill",
+        help="create in Partnero the past sales of a window the bridge never saw",
+        description="A dry run unless --apply: lists the window's sales Partnero lacks "
+        "(reconcile's missing kind) with counts and money per currency and partner; --apply "
+        "creates them through the work queue, backdated to their sale time, once. Refuses "
+        "without --not-before when Partnero holds other transactions for those customers.",
+    )
+    from partnero_bridge_cli.backfill import add_arguments as backfill_arguments
+
+    backfill_arguments(backfill)
     commands.add_parser("openapi", help="print the OpenAPI description of the routes")
     args = parser.parse_args(argv)
 
@@ -249,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
 
         bridge_logs_to_stderr()
         return run_reconcile(args, _checkout(Path.cwd()))
+
+    if args.command == "backfill":
+        from partnero_bridge_cli.backfill import run as run_backfill
+        from partnero_bridge_cli.stack_settings import bridge_logs_to_stderr
+
+        bridge_logs_to_stderr()
+        return run_backfill(args, _checkout(Path.cwd()))
 
     if args.command == "parked":
         from partnero_bridge_cli.parked import run as run_parked

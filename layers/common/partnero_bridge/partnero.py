@@ -242,14 +242,28 @@ class PartneroClient:
     def delete_transaction(self, key: str) -> PartneroAnswer:
         return self._send("DELETE", _key_path("transactions", key), keyed=True)
 
+    def customer_transactions(self, customer_key: str, limit: int = 50) -> PartneroAnswer:
+        """``GET /v1/transactions?customer.key=...``: the first page (oldest first) of the
+        customer's live transactions, whoever made them."""
+        return self._send(
+            "GET", "transactions", params={"customer.key": customer_key, "limit": str(limit)}
+        )
+
     def _send(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None, keyed: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        keyed: bool = False,
+        params: Mapping[str, str] | None = None,
     ) -> PartneroAnswer:
         content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         headers = {"Authorization": f"Bearer {self._api_key()}"}
         operation = f"{method} {path.split('/', 1)[0]}"
         started = time.perf_counter()
-        response = send(self._http, "Partnero", method, path, content=content, headers=headers)
+        response = send(
+            self._http, "Partnero", method, path, content=content, headers=headers, params=params
+        )
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             "partnero call",

@@ -281,6 +281,8 @@ def compare(evidence: Evidence) -> Finding:
             detail=detail,
             created=evidence.created,
             partner_key=target.partner_key if target is not None else None,
+            # Not in the row: a backfill asks Partnero about the customer (cut-over check).
+            extra={"customer_key": target.customer_key} if target is not None else {},
         )
 
     if evidence.error or target is None:

@@ -118,9 +118,12 @@ def reconcile(
     on_progress: Callable[[Progress], None] = lambda _progress: None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    heal_only: Callable[[Finding], bool] | None = None,
 ) -> RunResult:
     """Compare every payment ``source`` lists in ``[since, until]`` (Unix seconds;
-    ``until`` None: the run's start), and heal with ``apply`` (see the module docstring).
+    ``until`` None: the run's start), and heal with ``apply`` (see the module docstring);
+    ``heal_only`` narrows which healable findings ``apply`` heals (a backfill heals only
+    the missing payments it vetted).
 
     Raises RunStopped when a remote keeps failing (the checkpoint keeps the place), and
     what a listing raises (a wrong key, a wrong URL) before anything is compared.
@@ -198,7 +201,7 @@ def reconcile(
                 result.listed += len(page.items)
                 done = [f for f in pool.map(evaluate, page.items) if f is not None]
                 if apply:
-                    done = [_healed(source, finding, checkpoint.run_id) for finding in done]
+                    done = [_healed(source, f, checkpoint.run_id, heal_only) for f in done]
                 for finding in done:
                     findings[finding.ledger_key] = finding
                 checkpoint = checkpoint.model_copy(
@@ -235,8 +238,15 @@ def reconcile(
     return result
 
 
-def _healed(source: WindowSource, finding: Finding, run_id: str) -> Finding:
+def _healed(
+    source: WindowSource,
+    finding: Finding,
+    run_id: str,
+    heal_only: Callable[[Finding], bool] | None = None,
+) -> Finding:
     if finding.kind not in HEALABLE or finding.healing:
+        return finding
+    if heal_only is not None and not heal_only(finding):
         return finding
     source.heal(finding, run_id)
     return replace(finding, healing="queued")

@@ -27,6 +27,7 @@ from partnero_bridge.runtime import Runtime
 
 if TYPE_CHECKING:
     from partnero_bridge.config import BridgeSettings
+    from partnero_bridge.reconcile.compare import Finding
 
 SourceName = Literal["stripe", "ecwid"]
 
@@ -80,10 +81,12 @@ def reconcile_source(
     workers: int = 4,
     on_progress: Callable[[Progress], None] = lambda _progress: None,
     clock: Callable[[], float] = time.time,
+    heal_only: Callable[[Finding], bool] | None = None,
 ) -> Report:
     """Reconcile ``source`` over ``[since, until]`` (Unix seconds; ``until`` None: now):
     Stripe's account, or each Ecwid store of ``stores`` (default: every configured one),
-    one resumable run each (see ``reconcile.run``).
+    one resumable run each (see ``reconcile.run``); ``heal_only`` narrows what ``apply``
+    heals (see ``reconcile.run.reconcile``).
 
     Raises ConfigurationError for an Ecwid store without a token or none configured, and
     what a run raises (``RunStopped`` when a remote keeps failing).
@@ -132,6 +135,7 @@ def reconcile_source(
                     workers=workers,
                     on_progress=on_progress,
                     clock=clock,
+                    heal_only=heal_only,
                 )
             )
     finally:

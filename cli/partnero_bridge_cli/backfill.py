@@ -1,0 +1,344 @@
+"""``partnero-bridge backfill``: past sales the bridge never saw, made in Partnero once.
+
+A thin layer over the reconcile core (``partnero_bridge.reconcile``): a window's
+``missing`` findings are exactly the sales Partnero should hold and does not. The dry run
+(the default) lists them with counts and money per currency and per partner; ``--apply``
+runs the window again and heals only those payments, through reconcile's own path (the
+ledger item marked to ask Partnero first, a re-check on the source's work queue), so each
+reaches Partnero with its sale's time as ``created_at``, refunds netted by the decision
+code, never doubled by a webhook arriving at the same time, and a second ``--apply``
+finds nothing missing.
+
+The cut-over check: before anything is created, every customer of a payment to create is
+looked up in Partnero (``GET /v1/transactions?customer.key=...``); when Partnero holds a
+transaction of theirs outside the bridge's namespace (Partnero's own Stripe integration,
+a manual one), the backfill refuses unless ``--not-before`` names the cut-over date, and
+payments before that date are never created.
+
+Exit status: 0 done (dry run listed, or everything queued), 1 could not run or refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from partnero_bridge.reconcile.compare import Finding, Kind, in_namespace, shown
+from partnero_bridge_cli.reconcile import (
+    DEFAULT_SHARE,
+    FORMATS,
+    parse_when,
+    progress_display,
+    share,
+)
+
+if TYPE_CHECKING:
+    from partnero_bridge.config import BridgeSettings
+    from partnero_bridge.reconcile.run import Report
+    from partnero_bridge.runtime import Runtime
+
+# The partner column of a sale credited through its customer's referral in Partnero (the
+# payment names no partner of its own).
+BY_CUSTOMER = "(customer's referral)"
+CSV_COLUMNS = (
+    "source_id",
+    "transaction_key",
+    "currency",
+    "amount",
+    "partner_key",
+    "created",
+    "healing",
+)
+
+
+class Refused(Exception):
+    """The backfill may not create anything as asked (the reason names what to do)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``backfill`` subcommand's options."""
+    parser.add_argument("--source", choices=["stripe", "ecwid"], required=True)
+    parser.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        help="Ecwid only: this store (repeatable; default: every configured store)",
+    )
+    parser.add_argument("--since", required=True, type=parse_when, help="window start")
+    parser.add_argument(
+        "--until",
+        type=lambda text: parse_when(text, end_of_day=True),
+        default=None,
+        help="window end, inclusive (default: now)",
+    )
+    parser.add_argument(
+        "--not-before",
+        dest="not_before",
+        type=parse_when,
+        default=None,
+        help="the cut-over date: payments made before it are never created (required when "
+        "Partnero already holds other transactions for the window's customers)",
+    )
+    parser.add_argument(
+        "--apply", action="store_true", help="create them (default: only list them)"
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    parser.add_argument(
+        "--rate-share",
+        type=share,
+        default=DEFAULT_SHARE,
+        help=f"share of each API's rate limit to use (default: {DEFAULT_SHARE}; 0: no pacing)",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="payments compared at once")
+    parser.add_argument(
+        "--stack-name", default=None, help="a deployed stack (default: the local stack)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="nothing on stderr")
+
+
+# -- the plan --------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What a backfill creates (``create``) and leaves (``before_cutover``: missing but
+    made before ``--not-before`` or at an unknown time), and the customers Partnero holds
+    other transactions for."""
+
+    since: int
+    until: int | None
+    not_before: int | None
+    create: list[Finding] = field(default_factory=list)
+    before_cutover: list[Finding] = field(default_factory=list)
+    foreign_customers: list[str] = field(default_factory=list)
+    partners: dict[str, str] = field(default_factory=dict)  # ledger key -> partner shown
+
+    def partner_of(self, finding: Finding) -> str:
+        return self.partners.get(finding.ledger_key) or finding.partner_key or BY_CUSTOMER
+
+    def totals(self, by: Callable[[Finding], str]) -> dict[tuple[str, str], tuple[int, Decimal]]:
+        """Count and money per (``by(finding)``, currency), sorted."""
+        found: dict[tuple[str, str], tuple[int, Decimal]] = {}
+        for finding in self.create:
+            key = (by(finding), finding.currency)
+            count, money = found.get(key, (0, Decimal(0)))
+            found[key] = (count + 1, money + (finding.due or Decimal(0)))
+        return dict(sorted(found.items()))
+
+    def row(self, finding: Finding) -> dict[str, Any]:
+        return {
+            "source_id": finding.source_id,
+            "transaction_key": finding.transaction_key,
+            "currency": finding.currency,
+            "amount": shown(finding.due or Decimal(0), finding.currency),
+            "partner_key": self.partner_of(finding),
+            "created": finding.created,
+            "healing": finding.healing,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window": {"since": self.since, "until": self.until, "not_before": self.not_before},
+            "count": len(self.create),
+            "per_currency": {
+                currency: {"count": n, "amount": shown(money, currency)}
+                for (currency, _), (n, money) in self.totals(lambda f: f.currency).items()
+            },
+            "per_partner": [
+                {
+                    "partner": partner,
+                    "currency": currency,
+                    "count": n,
+                    "amount": shown(money, currency),
+                }
+                for (partner, currency), (n, money) in self.totals(self.partner_of).items()
+            ],
+            "before_cutover": len(self.before_cutover),
+            "rows": [self.row(f) for f in self.create],
+        }
+
+
+def plan(report: Report, since: int, until: int | None, not_before: int | None) -> Plan:
+    """The window's missing payments, split by the cut-over date."""
+    found = Plan(since, until, not_before)
+    for finding in report.findings:
+        if finding.kind is not Kind.MISSING:
+            continue
+        if not_before is not None and (finding.created is None or finding.created < not_before):
+            found.before_cutover.append(finding)
+        else:
+            found.create.append(finding)
+    return found
+
+
+def check_customers(runtime: Runtime, found: Plan) -> None:
+    """Ask Partnero about each customer of a payment to create: fills the partner the
+    customer was referred by (for the per-partner totals) and the customers Partnero holds
+    transactions outside the bridge's namespace for."""
+    partners: dict[str, str | None] = {}
+    foreign: set[str] = set()
+    for finding in found.create:
+        customer = finding.extra.get("customer_key")
+        if not isinstance(customer, str) or not customer:
+            continue
+        if customer not in partners:
+            partners[customer] = _customer_partner(runtime, customer)
+            answer = runtime.partnero.customer_transactions(customer)
+            listed = answer.data if isinstance(answer.data, list) else []
+            if any(
+                isinstance(t, dict) and not in_namespace(str(t.get("key") or "")) for t in listed
+            ):
+                foreign.add(customer)
+        partner = partners[customer]
+        if not finding.partner_key and partner:
+            found.partners[finding.ledger_key] = partner
+    found.foreign_customers = sorted(foreign)
+
+
+def _customer_partner(runtime: Runtime, customer: str) -> str | None:
+    answer = runtime.partnero.get_customer(customer)
+    data = answer.data if isinstance(answer.data, dict) else {}
+    partner = data.get("partner")
+    if isinstance(partner, dict):
+        partner = partner.get("key")
+    return partner if isinstance(partner, str) and partner else None
+
+
+def refusal(found: Plan) -> str | None:
+    """Why the backfill may not go on as asked (None: it may)."""
+    if found.foreign_customers and found.not_before is None:
+        count = len(found.foreign_customers)
+        return (
+            f"Partnero already holds transactions outside the bridge's namespace for {count} "
+            "customer(s) of this window (another integration, such as Partnero's own Stripe "
+            "one, or manual entries): give the cut-over date with --not-before DATE so no "
+            "sale is credited twice; payments before it are never created"
+        )
+    return None
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def render(found: Plan, output: str, applied: bool) -> str:
+    data = found.to_json()
+    if output == "json":
+        return json.dumps(data, indent=2) + "\n"
+    if output == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in data["rows"]:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        return out.getvalue()
+    verb = "queued to create" if applied else "would create"
+    lines = [f"Backfill: {verb} {data['count']} transaction(s)"]
+    if found.before_cutover:
+        lines.append(f"  {len(found.before_cutover)} missing before --not-before: never created")
+    for currency, totals in data["per_currency"].items():
+        lines.append(f"  {currency}: {totals['count']} for {totals['amount']}")
+    if data["per_partner"]:
+        lines += ["", "PARTNER  CURRENCY  COUNT  AMOUNT"]
+        for row in data["per_partner"]:
+            lines.append(f"{row['partner']}  {row['currency']}  {row['count']}  {row['amount']}")
+        lines += ["", "PAYMENT  TRANSACTION  CURRENCY  AMOUNT  PARTNER  CREATED"]
+        for row in data["rows"]:
+            lines.append(
+                f"{row['source_id']}  {row['transaction_key']}  {row['currency']}  "
+                f"{row['amount']}  {row['partner_key']}  {row['created']}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def run(
+    args: Any,
+    root: Path | None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    settings: BridgeSettings | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """The ``backfill`` subcommand (see the module docstring for the exit status)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from partnero_bridge.errors import DeliveryError
+    from partnero_bridge.reconcile.run import RunStopped
+    from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
+    from partnero_bridge_cli.dlq import describe_error
+    from partnero_bridge_cli.explain import ExplainError, process_settings
+    from partnero_bridge_cli.stack_settings import SettingsError
+
+    env = os.environ if env is None else env
+    name = "partnero-bridge backfill"
+    if args.store and args.source != "ecwid":
+        err.write(f"{name}: --store is for --source ecwid\n")
+        return 1
+    if args.until is not None and args.until < args.since:
+        err.write(f"{name}: --until is before --since\n")
+        return 1
+    stores: Sequence[str] = args.store
+    try:
+        settings = settings or process_settings(args.source, args.stack_name, root, env)
+        runtime, meters = paced_runtime(settings, args.rate_share)
+
+        def window(apply: bool, only: set[str]) -> Report:
+            with progress_display(err, not args.quiet and err.isatty()) as on_progress:
+                return reconcile_source(
+                    runtime,
+                    meters,
+                    args.source,
+                    args.since,
+                    args.until,
+                    stores=stores,
+                    apply=apply,
+                    # A backfill compares the window afresh each time (never a resumed
+                    # dry run's findings, which would not be healed).
+                    restart=True,
+                    workers=max(1, args.workers),
+                    on_progress=on_progress,
+                    heal_only=lambda f: f.kind is Kind.MISSING and f.ledger_key in only,
+                )
+
+        found = plan(window(False, set()), args.since, args.until, args.not_before)
+        check_customers(runtime, found)
+        why = refusal(found)
+        if why is not None:
+            raise Refused(why)
+        if args.apply and found.create:
+            vetted = {f.ledger_key for f in found.create}
+            report = window(True, vetted)
+            queued = {f.ledger_key: f for f in report.findings if f.healing}
+            # What the second pass queued (a payment healed meanwhile is not queued again).
+            found.create = [queued[f.ledger_key] for f in found.create if f.ledger_key in queued]
+    except Refused as exc:
+        err.write(f"{name}: refused: {exc}\n")
+        return 1
+    except RunStopped as exc:
+        err.write(f"{name}: stopped: {exc}; nothing more was queued, run it again\n")
+        return 1
+    except (ExplainError, SettingsError) as exc:
+        err.write(f"{name}: {exc}\n")
+        return 1
+    except DeliveryError as exc:
+        err.write(f"{name}: {exc.kind}: {exc.reason}\n")
+        return 1
+    except (BotoCoreError, ClientError) as exc:
+        err.write(f"{name}: {describe_error(exc, args.stack_name)}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write(f"{name}: interrupted\n")
+        return 130
+    out.write(render(found, args.format, bool(args.apply)))
+    return 0

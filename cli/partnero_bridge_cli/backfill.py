@@ -36,9 +36,11 @@ from partnero_bridge.reconcile.compare import Finding, Kind, in_namespace, shown
 from partnero_bridge_cli.reconcile import (
     DEFAULT_SHARE,
     FORMATS,
+    failure_line,
     parse_when,
     progress_display,
     share,
+    window_problem,
 )
 
 if TYPE_CHECKING:
@@ -271,22 +273,15 @@ def run(
     env: Mapping[str, str] | None = None,
 ) -> int:
     """The ``backfill`` subcommand (see the module docstring for the exit status)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from partnero_bridge.errors import DeliveryError
     from partnero_bridge.reconcile.run import RunStopped
     from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
-    from partnero_bridge_cli.dlq import describe_error
-    from partnero_bridge_cli.explain import ExplainError, process_settings
-    from partnero_bridge_cli.stack_settings import SettingsError
+    from partnero_bridge_cli.explain import process_settings
 
     env = os.environ if env is None else env
     name = "partnero-bridge backfill"
-    if args.store and args.source != "ecwid":
-        err.write(f"{name}: --store is for --source ecwid\n")
-        return 1
-    if args.until is not None and args.until < args.since:
-        err.write(f"{name}: --until is before --since\n")
+    problem = window_problem(args)
+    if problem is not None:
+        err.write(f"{name}: {problem}\n")
         return 1
     stores: Sequence[str] = args.store
     try:
@@ -328,17 +323,14 @@ def run(
     except RunStopped as exc:
         err.write(f"{name}: stopped: {exc}; nothing more was queued, run it again\n")
         return 1
-    except (ExplainError, SettingsError) as exc:
-        err.write(f"{name}: {exc}\n")
-        return 1
-    except DeliveryError as exc:
-        err.write(f"{name}: {exc.kind}: {exc.reason}\n")
-        return 1
-    except (BotoCoreError, ClientError) as exc:
-        err.write(f"{name}: {describe_error(exc, args.stack_name)}\n")
-        return 1
     except KeyboardInterrupt:
         err.write(f"{name}: interrupted\n")
         return 130
+    except Exception as exc:
+        line = failure_line(exc, args.stack_name)
+        if line is None:
+            raise
+        err.write(f"{name}: {line}\n")
+        return 1
     out.write(render(found, args.format, bool(args.apply)))
     return 0

@@ -276,6 +276,34 @@ def render(report: Report, output: str, every: bool = False) -> str:
 # -- the command -----------------------------------------------------------------------------------
 
 
+def window_problem(args: Any) -> str | None:
+    """What is wrong with a window's options (shared by reconcile and backfill), or None."""
+    if args.store and args.source != "ecwid":
+        return "--store is for --source ecwid"
+    if args.until is not None and args.until < args.since:
+        return "--until is before --since"
+    return None
+
+
+def failure_line(exc: Exception, stack_name: str | None) -> str | None:
+    """One line for a failure of the stack's settings, a remote API or AWS; None for any
+    other exception (a bug, to be raised)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from partnero_bridge.errors import DeliveryError
+    from partnero_bridge_cli.dlq import describe_error
+    from partnero_bridge_cli.explain import ExplainError
+    from partnero_bridge_cli.stack_settings import SettingsError
+
+    if isinstance(exc, ExplainError | SettingsError):
+        return str(exc)
+    if isinstance(exc, DeliveryError):
+        return f"{exc.kind}: {exc.reason}"
+    if isinstance(exc, BotoCoreError | ClientError):
+        return describe_error(exc, stack_name)
+    return None
+
+
 def run(
     args: Any,
     root: Path | None,
@@ -285,22 +313,15 @@ def run(
     env: Mapping[str, str] | None = None,
 ) -> int:
     """The ``reconcile`` subcommand (see the module docstring for the exit status)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from partnero_bridge.errors import DeliveryError
     from partnero_bridge.reconcile.run import RunStopped
     from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
-    from partnero_bridge_cli.dlq import describe_error
-    from partnero_bridge_cli.explain import ExplainError, process_settings
-    from partnero_bridge_cli.stack_settings import SettingsError
+    from partnero_bridge_cli.explain import process_settings
 
     env = os.environ if env is None else env
     quiet = bool(args.quiet)
-    if args.store and args.source != "ecwid":
-        err.write("partnero-bridge reconcile: --store is for --source ecwid\n")
-        return 1
-    if args.until is not None and args.until < args.since:
-        err.write("partnero-bridge reconcile: --until is before --since\n")
+    problem = window_problem(args)
+    if problem is not None:
+        err.write(f"partnero-bridge reconcile: {problem}\n")
         return 1
     try:
         settings = settings or process_settings(args.source, args.stack_name, root, env)
@@ -324,18 +345,15 @@ def run(
             "resume where it stopped\n"
         )
         return 1
-    except (ExplainError, SettingsError) as exc:
-        err.write(f"partnero-bridge reconcile: {exc}\n")
-        return 1
-    except DeliveryError as exc:
-        err.write(f"partnero-bridge reconcile: {exc.kind}: {exc.reason}\n")
-        return 1
-    except (BotoCoreError, ClientError) as exc:
-        err.write(f"partnero-bridge reconcile: {describe_error(exc, args.stack_name)}\n")
-        return 1
     except KeyboardInterrupt:
         err.write("partnero-bridge reconcile: interrupted; run the same command again to resume\n")
         return 130
+    except Exception as exc:
+        line = failure_line(exc, args.stack_name)
+        if line is None:
+            raise
+        err.write(f"partnero-bridge reconcile: {line}\n")
+        return 1
     out.write(render(report, args.format, args.all))
     drift = report.drift
     if not quiet:

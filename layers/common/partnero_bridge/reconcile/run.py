@@ -129,113 +129,159 @@ def reconcile(
     what a listing raises (a wrong key, a wrong URL) before anything is compared.
     """
     now = int(clock())
+    checkpoint, findings, resumed = _start(source.scope, since, until, checkpoints, restart, now)
+    run_id = checkpoint.run_id
+    window = Window(checkpoint.window_from, checkpoint.window_to)
+    run = _Run(
+        source=source,
+        checkpoints=checkpoints,
+        checkpoint=checkpoint,
+        findings=findings,
+        result=RunResult(source.scope, run_id, window, checkpoint.started_at, resumed, apply),
+        retrying=Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential_jitter(initial=1, max=20, jitter=1),
+            stop=stop_after_attempt(ATTEMPTS),
+            sleep=sleep,
+        ),
+        clock=clock,
+        on_progress=on_progress,
+        heal=(lambda f: _healed(source, f, run_id, heal_only)) if apply else None,
+    )
+    return run.through(workers)
+
+
+def _start(
+    scope: str,
+    since: int,
+    until: int | None,
+    checkpoints: Checkpoints | None,
+    restart: bool,
+    now: int,
+) -> tuple[Checkpoint, dict[str, Finding], bool]:
+    """The checkpoint a run carries on from, the findings it kept, and whether it is a
+    resumed one (unfinished and recent); else a new checkpoint with the window's end fixed."""
     text = window_text(since, until)
-    checkpoint = None if checkpoints is None or restart else checkpoints.load(source.scope, text)
-    resumed = (
-        checkpoint is not None
+    checkpoint = None if checkpoints is None or restart else checkpoints.load(scope, text)
+    if (
+        checkpoints is not None
+        and checkpoint is not None
         and not checkpoint.finished
         and now - checkpoint.started_at < RESUME_WITHIN_SECONDS
+    ):
+        rows = (row for page in checkpoints.pages(checkpoint) for row in page)
+        findings = {f.ledger_key: f for f in map(Finding.from_row, rows)}
+        return checkpoint, findings, True
+    end = until if until is not None else now
+    if end < since:
+        raise ValueError("the window ends before it starts")
+    fresh = Checkpoint(
+        pk=keys.reconcile_checkpoint(scope, text),
+        run_id=uuid.uuid4().hex[:16],
+        scope=scope,
+        window_from=since,
+        window_to=end,
+        started_at=now,
     )
-    findings: dict[str, Finding] = {}
-    if resumed and checkpoint is not None and checkpoints is not None:
-        for rows in checkpoints.pages(checkpoint):
-            for row in rows:
-                finding = Finding.from_row(row)
-                findings[finding.ledger_key] = finding
-    else:
-        end = until if until is not None else now
-        if end < since:
-            raise ValueError("the window ends before it starts")
-        checkpoint = Checkpoint(
-            pk=keys.reconcile_checkpoint(source.scope, text),
-            run_id=uuid.uuid4().hex[:16],
-            scope=source.scope,
-            window_from=since,
-            window_to=end,
-            started_at=now,
-        )
-    assert checkpoint is not None
-    window = Window(checkpoint.window_from, checkpoint.window_to)
-    result = RunResult(
-        source.scope, checkpoint.run_id, window, checkpoint.started_at, resumed, apply
-    )
-    seen = _Seen(set(findings))
-    retrying = Retrying(
-        retry=retry_if_exception(_transient),
-        wait=wait_exponential_jitter(initial=1, max=20, jitter=1),
-        stop=stop_after_attempt(ATTEMPTS),
-        sleep=sleep,
-    )
+    return fresh, {}, False
 
-    def evaluate(item: Listed) -> Finding | None:
+
+@dataclass
+class _Run:
+    """One run's moving parts: the checkpoint it moves on after each page and the findings
+    so far (one per ledger key)."""
+
+    source: WindowSource
+    checkpoints: Checkpoints | None
+    checkpoint: Checkpoint
+    findings: dict[str, Finding]
+    result: RunResult
+    retrying: Retrying
+    clock: Callable[[], float]
+    on_progress: Callable[[Progress], None]
+    heal: Callable[[Finding], Finding] | None  # None: report only
+    seen: _Seen = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.seen = _Seen(set(self.findings))
+
+    def through(self, workers: int) -> RunResult:
+        """Read every listing from the checkpoint's place to its end; the result, sorted."""
+        self._save()
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for index in range(self.checkpoint.stream, len(self.source.streams)):
+                self._read_listing(pool, index)
+        self._moved(finished=True, updated_at=int(self.clock()))
+        self._save()
+        self.result.findings = sorted(self.findings.values(), key=_order)
+        return self.result
+
+    def _read_listing(self, pool: ThreadPoolExecutor, index: int) -> None:
+        stream = self.source.streams[index]
+        cursor = self.checkpoint.cursor if index == self.checkpoint.stream else None
+        while True:
+            window = self.result.window
+            page = self._retried(f"listing {stream}: ", self.source.page, stream, cursor, window)
+            self.result.listed += len(page.items)
+            done = [f for f in pool.map(self._evaluate, page.items) if f is not None]
+            if self.heal is not None:
+                done = [self.heal(f) for f in done]
+            self._keep_page(index, stream, page.next_cursor, done)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        self._moved(stream=index + 1, cursor=None)
+
+    def _evaluate(self, item: Listed) -> Finding | None:
         # A retried payment must be compared again: the first attempt claimed its key.
         claimed: list[str] = []
 
         def first(ledger_key: str) -> bool:
             if ledger_key in claimed:
                 return True
-            new = seen.first(ledger_key)
+            new = self.seen.first(ledger_key)
             if new:
                 claimed.append(ledger_key)
             return new
 
+        return self._retried("", self.source.evaluate, item, first)
+
+    def _retried[T](self, what: str, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, retried on transient failures; RunStopped once they persist."""
         try:
-            found: Finding | None = retrying.copy()(source.evaluate, item, first)
+            return self.retrying.copy()(call, *args)
         except RetryError as exc:
             cause = exc.last_attempt.exception()
-            raise RunStopped(f"{source.scope}: {cause}") from cause
-        return found
+            raise RunStopped(f"{self.source.scope}: {what}{cause}") from cause
 
-    if checkpoints is not None:
-        checkpoints.save(checkpoint)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for index in range(checkpoint.stream, len(source.streams)):
-            stream = source.streams[index]
-            cursor = checkpoint.cursor if index == checkpoint.stream else None
-            while True:
-                try:
-                    page = retrying.copy()(source.page, stream, cursor, window)
-                except RetryError as exc:
-                    cause = exc.last_attempt.exception()
-                    raise RunStopped(f"{source.scope}: listing {stream}: {cause}") from cause
-                result.listed += len(page.items)
-                done = [f for f in pool.map(evaluate, page.items) if f is not None]
-                if apply:
-                    done = [_healed(source, f, checkpoint.run_id, heal_only) for f in done]
-                for finding in done:
-                    findings[finding.ledger_key] = finding
-                checkpoint = checkpoint.model_copy(
-                    update={
-                        "stream": index,
-                        "cursor": page.next_cursor,
-                        "payments": len(findings),
-                        "updated_at": int(clock()),
-                    }
-                )
-                if checkpoints is not None:
-                    if done:
-                        checkpoints.save_page(checkpoint, checkpoint.pages, [f.row() for f in done])
-                        checkpoint = checkpoint.model_copy(update={"pages": checkpoint.pages + 1})
-                    checkpoints.save(checkpoint)
-                on_progress(
-                    Progress(
-                        source.scope,
-                        stream,
-                        checkpoint.pages,
-                        result.listed,
-                        len(findings),
-                        sum(1 for f in findings.values() if f.kind in HEALABLE),
-                    )
-                )
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
-            checkpoint = checkpoint.model_copy(update={"stream": index + 1, "cursor": None})
-    checkpoint = checkpoint.model_copy(update={"finished": True, "updated_at": int(clock())})
-    if checkpoints is not None:
-        checkpoints.save(checkpoint)
-    result.findings = sorted(findings.values(), key=_order)
-    return result
+    def _keep_page(
+        self, index: int, stream: str, next_cursor: str | None, done: list[Finding]
+    ) -> None:
+        """Keep a page's findings (a page item first), then move the checkpoint past it."""
+        for finding in done:
+            self.findings[finding.ledger_key] = finding
+        self._moved(
+            stream=index,
+            cursor=next_cursor,
+            payments=len(self.findings),
+            updated_at=int(self.clock()),
+        )
+        if self.checkpoints is not None and done:
+            rows = [f.row() for f in done]
+            self.checkpoints.save_page(self.checkpoint, self.checkpoint.pages, rows)
+            self._moved(pages=self.checkpoint.pages + 1)
+        self._save()
+        healable = sum(1 for f in self.findings.values() if f.kind in HEALABLE)
+        listed, payments = self.result.listed, len(self.findings)
+        pages = self.checkpoint.pages
+        self.on_progress(Progress(self.source.scope, stream, pages, listed, payments, healable))
+
+    def _moved(self, **update: Any) -> None:
+        self.checkpoint = self.checkpoint.model_copy(update=update)
+
+    def _save(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.save(self.checkpoint)
 
 
 def _healed(

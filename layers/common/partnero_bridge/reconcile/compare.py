@@ -249,110 +249,153 @@ def _not_referred_because(evidence: Evidence, target: Target) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Sides:
+    """One decided payment's two sides: what is due and what Partnero holds live."""
+
+    evidence: Evidence
+    target: Target
+    live: tuple[Held, ...]  # Partnero's live transactions for the payment
+    held: Decimal | None  # their amounts summed; None: nothing live
+    due: Decimal | None  # None: nothing due, or nobody to credit it to
+    currency: str
+    why: str  # the source's reason, as the detail quotes it
+
+    def money(self, amount: Decimal | None) -> str:
+        return _money(amount, self.currency)
+
+
 def compare(evidence: Evidence) -> Finding:
     """One payment's kind and money (see the module docstring for the rules). Pure."""
-    target = evidence.target
-    record = evidence.record
-    ledger_holds = record.holds if record is not None else None
-    currency = (
-        target.currency
-        if target is not None and target.currency
-        else (record.currency if record is not None and record.currency else "")
-    )
-    base_key = (
-        target.transaction_key
-        if target is not None
-        else (record.transaction_key if record is not None and record.transaction_key else "")
-    )
-    live = [h for h in evidence.held if h.amount is not None and not h.error]
+    target, record = evidence.target, evidence.record
+    live = tuple(h for h in evidence.held if h.amount is not None and not h.error)
     held = sum((h.amount for h in live if h.amount is not None), Decimal(0)) if live else None
     due = target.amount if target is not None and target.customer_key is not None else None
+    kind, detail = _unreadable(evidence) or _decided(evidence, live, held, due)
+    # A sale nobody can be credited with still shows its money.
+    shown_due = target.amount if kind is Kind.NOT_REFERRED and target is not None else due
+    return Finding(
+        kind=kind,
+        ledger_key=evidence.ledger_key,
+        source_id=evidence.source_id,
+        transaction_key=live[0].transaction_key if len(live) == 1 else _base_key(evidence),
+        currency=_currency(evidence),
+        due=shown_due,
+        held=held,
+        ledger_holds=record.holds if record is not None else None,
+        detail=detail,
+        created=evidence.created,
+        partner_key=target.partner_key if target is not None else None,
+        # Not in the row: a backfill asks Partnero about the customer (cut-over check).
+        extra={"customer_key": target.customer_key} if target is not None else {},
+    )
 
-    def found(kind: Kind, detail: str, *, due_shown: Decimal | None = due) -> Finding:
-        return Finding(
-            kind=kind,
-            ledger_key=evidence.ledger_key,
-            source_id=evidence.source_id,
-            transaction_key=live[0].transaction_key if len(live) == 1 else base_key,
-            currency=currency,
-            due=due_shown,
-            held=held,
-            ledger_holds=ledger_holds,
-            detail=detail,
-            created=evidence.created,
-            partner_key=target.partner_key if target is not None else None,
-            # Not in the row: a backfill asks Partnero about the customer (cut-over check).
-            extra={"customer_key": target.customer_key} if target is not None else {},
-        )
 
-    if evidence.error or target is None:
-        return found(Kind.UNDECIDABLE, evidence.error or "the source was not decided")
+def _currency(evidence: Evidence) -> str:
+    """The target's currency, else the ledger's (an undecided payment), else none."""
+    if evidence.target is not None and evidence.target.currency:
+        return evidence.target.currency
+    record = evidence.record
+    return record.currency if record is not None and record.currency else ""
+
+
+def _base_key(evidence: Evidence) -> str:
+    """The payment's own transaction key (the target's, else the ledger's)."""
+    if evidence.target is not None:
+        return evidence.target.transaction_key
+    record = evidence.record
+    return record.transaction_key if record is not None and record.transaction_key else ""
+
+
+def _unreadable(evidence: Evidence) -> tuple[Kind, str] | None:
+    """``undecidable`` when the source was not decided or Partnero could not be asked."""
+    if evidence.error or evidence.target is None:
+        return Kind.UNDECIDABLE, evidence.error or "the source was not decided"
     failed = [h for h in evidence.held if h.error]
     if failed:
-        return found(
+        return (
             Kind.UNDECIDABLE,
             f"Partnero could not be asked for {failed[0].transaction_key}: {failed[0].error}",
         )
+    return None
+
+
+def _decided(
+    evidence: Evidence, live: tuple[Held, ...], held: Decimal | None, due: Decimal | None
+) -> tuple[Kind, str]:
+    target = evidence.target
+    assert target is not None  # _unreadable answered for an undecided payment
     why = target.reason if target.detail == target.reason else f"{target.reason}: {target.detail}"
-
+    sides = _Sides(evidence, target, live, held, due, _currency(evidence), why)
     if held is None:
-        if due is None:
-            if target.amount is not None:
-                return found(
-                    Kind.NOT_REFERRED,
-                    "the sale names no partner and no customer",
-                    due_shown=target.amount,
-                )
-            return found(Kind.OK, f"nothing due ({why}) and nothing held")
-        because = _not_referred_because(evidence, target)
-        if because is not None:
-            return found(Kind.NOT_REFERRED, because)
-        return found(Kind.MISSING, f"{_money(due, currency)} due ({why}); Partnero holds nothing")
+        return _nothing_held(sides)
+    return _credited(sides) or _held_against_due(sides)
 
-    # Partnero holds something for the payment from here on.
+
+def _nothing_held(sides: _Sides) -> tuple[Kind, str]:
+    """Partnero holds nothing: ``ok`` when nothing is due, else missing or not referred."""
+    target, due = sides.target, sides.due
+    if due is None and target.amount is not None:
+        return Kind.NOT_REFERRED, "the sale names no partner and no customer"
+    if due is None:
+        return Kind.OK, f"nothing due ({sides.why}) and nothing held"
+    because = _not_referred_because(sides.evidence, target)
+    if because is not None:
+        return Kind.NOT_REFERRED, because
+    return Kind.MISSING, f"{sides.money(due)} due ({sides.why}); Partnero holds nothing"
+
+
+def _credited(sides: _Sides) -> tuple[Kind, str] | None:
+    """What Partnero holds cannot be healed by the bridge: its reward is paid, it credits
+    another partner, or the ledger never recorded it (None: none of these)."""
+    live, held, due, target = sides.live, sides.held, sides.due, sides.target
     if any(h.reward_paid for h in live) and held != due:
-        return found(
+        return (
             Kind.ADJUSTMENT_NEEDED,
-            f"the reward on {_money(held, currency)} is paid; {_money(due, currency)} is due "
-            f"({why}): adjust by hand",
+            f"the reward on {sides.money(held)} is paid; {sides.money(due)} is due "
+            f"({sides.why}): adjust by hand",
         )
     partners = {h.partner_key for h in live if h.partner_key}
     if target.partner_key and partners and partners != {target.partner_key}:
-        return found(
+        return (
             Kind.WRONG_PARTNER,
             f"Partnero credits {', '.join(sorted(partners))}; the payment's partner is "
             f"{target.partner_key}",
         )
-    if due is None:
-        if record is not None and record.identity_fixed:
-            return found(
-                Kind.EXTRA,
-                f"Partnero holds {_money(held, currency)}; nothing is due now ({why})",
-            )
-        return found(
+    record = sides.evidence.record
+    if due is None and not (record is not None and record.identity_fixed):
+        return (
             Kind.UNDECIDABLE,
-            f"Partnero holds {_money(held, currency)} under the bridge's key but the ledger "
+            f"Partnero holds {sides.money(held)} under the bridge's key but the ledger "
             "never recorded it (an earlier release or someone else made it): left alone",
         )
+    return None
+
+
+def _held_against_due(sides: _Sides) -> tuple[Kind, str]:
+    """Partnero holds what the bridge made: extra, a wrong amount, or ``ok``."""
+    live, held, due, why = sides.live, sides.held, sides.due, sides.why
+    if due is None:
+        return Kind.EXTRA, f"Partnero holds {sides.money(held)}; nothing is due now ({why})"
     currencies = {h.currency.upper() for h in live if h.currency}
-    if currencies and currencies != {currency.upper()}:
-        return found(
+    if currencies and currencies != {sides.currency.upper()}:
+        return (
             Kind.WRONG_AMOUNT,
-            f"Partnero holds {shown(held, currency)} in {', '.join(sorted(currencies))}; "
-            f"{_money(due, currency)} is due ({why})",
+            f"Partnero holds {shown(held or Decimal(0), sides.currency)} in "
+            f"{', '.join(sorted(currencies))}; {sides.money(due)} is due ({why})",
         )
     if held != due:
-        return found(
+        return (
             Kind.WRONG_AMOUNT,
-            f"Partnero holds {_money(held, currency)}; {_money(due, currency)} is due ({why})",
+            f"Partnero holds {sides.money(held)}; {sides.money(due)} is due ({why})",
         )
     if len(live) > 1:
-        return found(
+        return (
             Kind.WRONG_AMOUNT,
             f"{len(live)} live transactions for one payment: "
             + ", ".join(h.transaction_key for h in live),
         )
-    return found(Kind.OK, f"Partnero holds {_money(held, currency)}, as due ({why})")
+    return Kind.OK, f"Partnero holds {sides.money(held)}, as due ({why})"
 
 
 # -- totals -----------------------------------------------------------------------------------

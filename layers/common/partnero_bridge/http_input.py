@@ -1,4 +1,7 @@
-"""Reading an API Gateway (HTTP API v2) request: headers and the exact body bytes."""
+"""Reading an API Gateway (HTTP API v2) request's body: the exact bytes, and them as text.
+
+Headers need nothing of their own: Powertools' ``event.headers`` is case-insensitive.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,6 @@ from partnero_bridge.api import ApiError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-
-
-def header(event: APIGatewayProxyEventV2, name: str) -> str | None:
-    """A header by lower-case name (API Gateway lower-cases them; tests may not)."""
-    for key, value in (event.headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def raw_body(event: APIGatewayProxyEventV2) -> bytes:

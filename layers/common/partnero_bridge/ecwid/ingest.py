@@ -44,7 +44,7 @@ from partnero_bridge.ecwid.parking import ParkedWebhooks, ParkResult
 from partnero_bridge.ecwid.secrets import webhook_client_secrets
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
-from partnero_bridge.http_input import header, raw_body, text_body
+from partnero_bridge.http_input import raw_body, text_body
 from partnero_bridge.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[
         raise validation_error(exc) from None
 
     if not signature.verify(
-        header(event, signature.SIGNATURE_HEADER),
+        event.headers.get(signature.SIGNATURE_HEADER),
         _client_secrets(runtime),
         webhook.eventCreated,
         webhook.eventId,

@@ -12,8 +12,6 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
-from partnero_bridge.http_input import header
-
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
@@ -55,7 +53,7 @@ def client_address(event: APIGatewayProxyEventV2, proxy_header: str = "") -> IpA
     """The caller's address: from ``proxy_header`` when configured and readable, else
     API Gateway's ``sourceIp`` (a call that bypassed the proxy carries no such header)."""
     if proxy_header:
-        found = parse_address(header(event, proxy_header.lower()))
+        found = parse_address(event.headers.get(proxy_header))
         if found is not None:
             return found
     return parse_address(event.request_context.http.source_ip)

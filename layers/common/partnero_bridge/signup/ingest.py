@@ -22,7 +22,7 @@ from partnero_bridge.api import (
 )
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
-from partnero_bridge.http_input import header, raw_body, text_body
+from partnero_bridge.http_input import raw_body, text_body
 from partnero_bridge.observability import logger, mask_key, metrics
 from partnero_bridge.ratelimit import RateLimitUnavailable
 from partnero_bridge.signup import signature
@@ -49,7 +49,7 @@ def origin_policy(runtime: Runtime) -> OriginPolicy:
 
 def check_origin(event: APIGatewayProxyEventV2, policy: OriginPolicy) -> str | None:
     """The caller's browser origin, or a 403 when a browser calls from a foreign site."""
-    origin = header(event, "origin")
+    origin = event.headers.get("origin")
     if origin and not policy.allows(origin):
         raise ApiError(
             403, "origin_not_allowed", f"origin {origin[:200]} is not allowed to call this endpoint"
@@ -144,10 +144,10 @@ def verify_signed(sent: str, raw: bytes, runtime: Runtime) -> None:
 def accept_signup(
     event: APIGatewayProxyEventV2, runtime: Runtime, policy: OriginPolicy
 ) -> Response[str]:
-    cors = policy.response_headers(header(event, "origin"))
+    cors = policy.response_headers(event.headers.get("origin"))
     # Signed: a shop's backend, whatever its Origin header. Unsigned: a browser, admitted
     # (or refused) before the body is even read.
-    sent = header(event, signature.SIGNATURE_HEADER)
+    sent = event.headers.get(signature.SIGNATURE_HEADER)
     if sent is None:
         admit_unsigned(event, runtime, policy)
 
@@ -155,7 +155,7 @@ def accept_signup(
     limit = runtime.settings.signup_max_body_bytes
     if len(raw) > limit:
         raise ApiError(413, "body_too_large", f"the body is {len(raw)} bytes; the limit is {limit}")
-    content_type = (header(event, "content-type") or "application/json").split(";")[0].strip()
+    content_type = (event.headers.get("content-type") or "application/json").split(";")[0].strip()
     if content_type.lower() not in _JSON_TYPES:
         raise ApiError(
             415, "unsupported_media_type", f"send application/json, not {content_type[:100]}"

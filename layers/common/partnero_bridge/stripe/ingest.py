@@ -22,7 +22,7 @@ from partnero_bridge.api import (
 )
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
-from partnero_bridge.http_input import header, raw_body, text_body
+from partnero_bridge.http_input import raw_body, text_body
 from partnero_bridge.observability import count_by_reason, logger, metrics
 from partnero_bridge.stripe import signature
 from partnero_bridge.stripe.events import HANDLED_EVENTS
@@ -74,7 +74,7 @@ def accept_event(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[st
             "the Stripe secret lists no webhook secret: every event is refused",
             extra={"secret": "STRIPE_SECRET_ARN", "field": "webhook_secrets"},
         )
-    if not signature.verify(header(event, signature.SIGNATURE_HEADER), raw, secrets):
+    if not signature.verify(event.headers.get(signature.SIGNATURE_HEADER), raw, secrets):
         metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
         # 400, as Stripe's own libraries answer: the signature, timestamp or body is wrong.
         raise ApiError(

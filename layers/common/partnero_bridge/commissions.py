@@ -34,7 +34,13 @@ from partnero_bridge.envelope import Outcome, OutcomeStatus
 from partnero_bridge.errors import DeliveryError, NotYetKnown, PermanentError, RetryableError
 from partnero_bridge.ledger.records import Adjustment, CommissionRecord, HistoryEntry, Recheck
 from partnero_bridge.observability import logger, mask_key
-from partnero_bridge.partnero import AnswerKind, Holding, PartneroClient, read_holding
+from partnero_bridge.partnero import (
+    AnswerKind,
+    Holding,
+    PartneroAnswer,
+    PartneroClient,
+    read_holding,
+)
 
 if TYPE_CHECKING:
     from partnero_bridge.ledger.store import Claim, Ledger
@@ -107,6 +113,21 @@ class _Attempt:
         return self.claim.previous
 
 
+def _adopt_unrecorded(attempt: _Attempt) -> None:
+    """Partnero holds a transaction under this payment's key that the ledger never
+    recorded (an earlier release sent it): it is this payment's, keep its identity."""
+    target = attempt.target
+    attempt.record = attempt.record.model_copy(
+        update={
+            "transaction_key": target.transaction_key,
+            "transaction_keys": [target.transaction_key],
+            "customer_key": target.customer_key,
+            "partner_key": target.partner_key,
+            "created_at_epoch": target.created_at,
+        }
+    )
+
+
 class Reconciler:
     def __init__(
         self,
@@ -153,27 +174,8 @@ class Reconciler:
         attempt.holding = self._held(attempt, key, due)
         held = attempt.holding.amount if attempt.holding else None
         if held is not None and not attempt.record.identity_fixed:
-            # Partnero holds a transaction under this payment's key that the ledger never
-            # recorded (an earlier release sent it): it is this payment's, keep its identity.
-            attempt.record = attempt.record.model_copy(
-                update={
-                    "transaction_key": key,
-                    "transaction_keys": [key],
-                    "customer_key": target.customer_key,
-                    "partner_key": target.partner_key,
-                    "created_at_epoch": target.created_at,
-                }
-            )
-        step = next_step(held, due)
-        recorded_currency = attempt.record.currency
-        if step is Step.KEEP and recorded_currency and recorded_currency != target.currency:
-            step = Step.REPLACE  # the same figure in another currency is another amount
-        if step in (Step.DELETE, Step.REPLACE) and not attempt.asked_partnero:
-            # Before taking anything back, read the rewards: a paid one is never deleted.
-            attempt.holding = read_holding(self._partnero.get_transaction(key))
-            attempt.asked_partnero = True
-        step = guard_paid_out(step, bool(attempt.holding and attempt.holding.reward_paid))
-
+            _adopt_unrecorded(attempt)
+        step = self._step(attempt, held, due)
         if step is Step.NOTHING:
             return self._nothing_due(attempt)
         if step is Step.KEEP:
@@ -183,7 +185,24 @@ class Reconciler:
         if step is Step.DELETE:
             self._delete(attempt, key)
             return self._finish(attempt, "absent", OutcomeStatus.SENT, None, verb="reversed")
-        commission = target.commission()
+        return self._send(attempt, step, held)
+
+    def _step(self, attempt: _Attempt, held: Decimal | None, due: Decimal | None) -> Step:
+        """The next step; Partnero's rewards are read before anything is taken back."""
+        step = next_step(held, due)
+        recorded_currency = attempt.record.currency
+        if step is Step.KEEP and recorded_currency and recorded_currency != attempt.target.currency:
+            step = Step.REPLACE  # the same figure in another currency is another amount
+        if step in (Step.DELETE, Step.REPLACE) and not attempt.asked_partnero:
+            # Before taking anything back, read the rewards: a paid one is never deleted.
+            transaction = self._partnero.get_transaction(attempt.target.transaction_key)
+            attempt.holding = read_holding(transaction)
+            attempt.asked_partnero = True
+        return guard_paid_out(step, bool(attempt.holding and attempt.holding.reward_paid))
+
+    def _send(self, attempt: _Attempt, step: Step, held: Decimal | None) -> Outcome:
+        """CREATE (once the sale is found referred) or REPLACE (delete, then create)."""
+        commission = attempt.target.commission()
         assert commission is not None  # CREATE and REPLACE have an amount and a customer
         problem = currency_problem(
             commission.currency, self._rules.program_currency, self._rules.converts_currencies
@@ -191,11 +210,11 @@ class Reconciler:
         if problem:
             raise PermanentError(problem)
         if step is Step.CREATE:
-            verdict = self._referral(attempt, commission)
-            if verdict is not None:
-                return verdict
+            not_sent = self._referral(attempt, commission)
+            if not_sent is not None:
+                return not_sent
         else:
-            self._delete(attempt, key)
+            self._delete(attempt, commission.transaction_key)
         return self._create(attempt, commission, replaced=held)
 
     def _held(self, attempt: _Attempt, key: str, due: Decimal | None) -> Holding | None:
@@ -227,14 +246,7 @@ class Reconciler:
             and previous.partner_key == commission.partner_key
         ):
             return self._not_referred(attempt, commission, "invalid_partner", "")
-        customer_known: bool | None = None
-        if not commission.partner_key:
-            signed_up = self.ledger.customer(commission.customer_key)
-            if signed_up is not None and signed_up.known_to_partnero:
-                customer_known = True
-            else:
-                answer = self._partnero.get_customer(commission.customer_key)
-                customer_known = answer.kind == AnswerKind.OK
+        customer_known = self._customer_known(commission)
         already_waited = previous is not None and previous.reason == "unknown_customer"
         waited = (
             math.inf if already_waited else self._clock() - attempt.delivery.received_at.timestamp()
@@ -249,43 +261,77 @@ class Reconciler:
                 retry_after=self._rules.signup_wait_seconds - waited,
             )
         if verdict is Referral.NOT_REFERRED:
-            if attempt.plan.recheck is not None:
-                customer = self.ledger.wait_for_signup(
-                    commission.customer_key, attempt.claim.ledger_key, attempt.plan.recheck
-                )
-                if customer.known_to_partnero:
-                    return None  # its sign-up landed meanwhile: the sale counts after all
-            return self._not_referred(
-                attempt,
-                commission,
-                "unknown_customer",
-                "no partner key and Partnero does not know the customer",
-            )
+            return self._unknown_customer(attempt, commission)
         return None
+
+    def _customer_known(self, commission: Commission) -> bool | None:
+        """Whether Partnero knows the customer (the ledger's sign-up first); None: a sale
+        with a partner key of its own, where it does not matter."""
+        if commission.partner_key:
+            return None
+        signed_up = self.ledger.customer(commission.customer_key)
+        if signed_up is not None and signed_up.known_to_partnero:
+            return True
+        answer = self._partnero.get_customer(commission.customer_key)
+        return answer.kind == AnswerKind.OK
+
+    def _unknown_customer(self, attempt: _Attempt, commission: Commission) -> Outcome | None:
+        """Not referred: the sale waits on its customer for a sign-up to re-check it (None:
+        the sign-up landed meanwhile, so the sale counts after all)."""
+        if attempt.plan.recheck is not None:
+            customer = self.ledger.wait_for_signup(
+                commission.customer_key, attempt.claim.ledger_key, attempt.plan.recheck
+            )
+            if customer.known_to_partnero:
+                return None
+        return self._not_referred(
+            attempt,
+            commission,
+            "unknown_customer",
+            "no partner key and Partnero does not know the customer",
+        )
 
     def _create(
         self, attempt: _Attempt, commission: Commission, replaced: Decimal | None
     ) -> Outcome:
         keys_used = list(attempt.record.transaction_keys) or [commission.transaction_key]
+        made = self._post(attempt, commission, keys_used)
+        if isinstance(made, Outcome):
+            return made
+        if made.transaction_key not in keys_used:
+            keys_used.append(made.transaction_key)
+        attempt.record = attempt.record.model_copy(
+            update={
+                "transaction_key": made.transaction_key,
+                "transaction_keys": keys_used,
+                "customer_key": made.customer_key,
+                "partner_key": made.partner_key,
+                "currency": made.currency,
+                "created_at_epoch": made.created_at,
+            }
+        )
+        verb = f"replaced {replaced} with" if replaced is not None else "created"
+        return self._finish(attempt, "recorded", OutcomeStatus.SENT, made.amount, verb=verb)
+
+    def _post(
+        self, attempt: _Attempt, commission: Commission, keys_used: list[str]
+    ) -> Commission | Outcome:
+        """Create the transaction: the commission as Partnero holds it now (under the next
+        suffixed key, appended to ``keys_used``, while Partnero refuses a key as taken), or
+        the not-referred outcome when Partnero refuses the partner or the customer."""
         for _ in range(MAX_KEY_SUFFIX):
             attempt.sent = True
             answer = self._partnero.create_transaction(transaction_request(commission))
             if answer.kind == AnswerKind.NOT_REFERRED:
-                # 400 names the partner key; 422 a customer Partnero does not know.
-                why = "invalid_partner" if answer.status_code == 400 else "unknown_customer"
-                if why == "unknown_customer" and attempt.plan.recheck is not None:
-                    self.ledger.wait_for_signup(
-                        commission.customer_key, attempt.claim.ledger_key, attempt.plan.recheck
-                    )
-                return self._not_referred(attempt, commission, why, answer.message)
+                return self._refused(attempt, commission, answer)
             if answer.kind == AnswerKind.OK:
-                break
+                return commission
             if answer.kind != AnswerKind.DUPLICATE:
                 raise RetryableError(f"unexpected answer {answer.kind} to a transaction create")
             live = read_holding(self._partnero.get_transaction(commission.transaction_key))
             if live is not None and live.amount == commission.amount:
                 # An earlier attempt created it and died before recording: it is ours.
-                break
+                return commission
             if live is not None:
                 self._delete(attempt, commission.transaction_key)
             # Partnero refuses the key as taken (a deleted transaction it keeps): the
@@ -293,22 +339,18 @@ class Reconciler:
             suffixed = f"{keys_used[0]}_r{len(keys_used) + 1}"
             keys_used.append(suffixed)
             commission = replace(commission, transaction_key=suffixed)
-        else:
-            raise RetryableError("Partnero refused every suffixed transaction key")
-        if commission.transaction_key not in keys_used:
-            keys_used.append(commission.transaction_key)
-        attempt.record = attempt.record.model_copy(
-            update={
-                "transaction_key": commission.transaction_key,
-                "transaction_keys": keys_used,
-                "customer_key": commission.customer_key,
-                "partner_key": commission.partner_key,
-                "currency": commission.currency,
-                "created_at_epoch": commission.created_at,
-            }
-        )
-        verb = f"replaced {replaced} with" if replaced is not None else "created"
-        return self._finish(attempt, "recorded", OutcomeStatus.SENT, commission.amount, verb=verb)
+        raise RetryableError("Partnero refused every suffixed transaction key")
+
+    def _refused(
+        self, attempt: _Attempt, commission: Commission, answer: PartneroAnswer
+    ) -> Outcome:
+        # 400 names the partner key; 422 a customer Partnero does not know.
+        why = "invalid_partner" if answer.status_code == 400 else "unknown_customer"
+        if why == "unknown_customer" and attempt.plan.recheck is not None:
+            self.ledger.wait_for_signup(
+                commission.customer_key, attempt.claim.ledger_key, attempt.plan.recheck
+            )
+        return self._not_referred(attempt, commission, why, answer.message)
 
     def _delete(self, attempt: _Attempt, key: str) -> None:
         attempt.sent = True

@@ -31,7 +31,11 @@ from partnero_bridge.envelope import QueueEnvelope
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import ScanInputTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        ScanInputTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
 WEBHOOK_PREFIX = "webhook#"
 COUNTER_PREFIX = "store#"
@@ -74,6 +78,15 @@ class ParkedWebhook:
             "parked_at": self.parked_at,
             "expires_at": self.expires_at,
         }
+
+    def to_item(self) -> dict[str, AttributeValueTypeDef]:
+        """The item as stored (``from_item`` reads it back)."""
+        texts = ("event_id", "store_id", "event_type", "order_id", "received_at", "envelope")
+        numbers = ("event_created", "parked_at", "expires_at")
+        item: dict[str, AttributeValueTypeDef] = {"pk": {"S": self.key}}
+        item |= {name: {"S": getattr(self, name)} for name in texts}
+        item |= {name: {"N": str(getattr(self, name))} for name in numbers}
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ParkedWebhook:
@@ -137,44 +150,26 @@ class ParkedWebhooks:
         from botocore.exceptions import ClientError
 
         now = int(self._clock())
-        expires_at = now + self.retention_seconds
-        period_end = (now // self.retention_seconds + 2) * self.retention_seconds
+        webhook = ParkedWebhook(
+            event_id=event_id,
+            store_id=store_id,
+            event_type=event_type,
+            order_id=order_id or "",
+            event_created=event_created,
+            received_at=envelope.received_at.isoformat(),
+            parked_at=now,
+            expires_at=now + self.retention_seconds,
+            envelope=envelope.model_dump_json(),
+        )
+        put: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table,
+                "Item": webhook.to_item(),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
         try:
-            self._dynamodb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {
-                                "pk": {"S": f"{WEBHOOK_PREFIX}{event_id}"},
-                                "event_id": {"S": event_id},
-                                "store_id": {"S": store_id},
-                                "event_type": {"S": event_type},
-                                "order_id": {"S": order_id or ""},
-                                "event_created": {"N": str(event_created)},
-                                "received_at": {"S": envelope.received_at.isoformat()},
-                                "parked_at": {"N": str(now)},
-                                "expires_at": {"N": str(expires_at)},
-                                "envelope": {"S": envelope.model_dump_json()},
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": {"pk": {"S": self.counter_key(store_id, now)}},
-                            "UpdateExpression": "ADD parked :one SET expires_at = :expires",
-                            "ConditionExpression": "attribute_not_exists(parked) OR parked < :cap",
-                            "ExpressionAttributeValues": {
-                                ":one": {"N": "1"},
-                                ":cap": {"N": str(self.max_per_store)},
-                                ":expires": {"N": str(period_end)},
-                            },
-                        }
-                    },
-                ]
-            )
+            self._dynamodb.transact_write_items(TransactItems=[put, self._counted(store_id, now)])
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
@@ -185,6 +180,24 @@ class ParkedWebhooks:
                 return ParkResult.OVER_CAP
             raise
         return ParkResult.PARKED
+
+    def _counted(self, store_id: str, now: int) -> TransactWriteItemTypeDef:
+        """The store's counter of this period, one up while below the cap; it lives until
+        the period after next has begun (every webhook it counted has expired by then)."""
+        period_end = (now // self.retention_seconds + 2) * self.retention_seconds
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": {"S": self.counter_key(store_id, now)}},
+                "UpdateExpression": "ADD parked :one SET expires_at = :expires",
+                "ConditionExpression": "attribute_not_exists(parked) OR parked < :cap",
+                "ExpressionAttributeValues": {
+                    ":one": {"N": "1"},
+                    ":cap": {"N": str(self.max_per_store)},
+                    ":expires": {"N": str(period_end)},
+                },
+            }
+        }
 
     # -- for the operator's CLI (its own credentials; the function can only park) ----------
     def scan(self) -> Iterator[ParkedWebhook]:

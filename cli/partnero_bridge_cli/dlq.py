@@ -20,10 +20,10 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         MessageAttributeValueTypeDef,
         MessageTypeDef,
         SendMessageBatchRequestEntryTypeDef,
+        SendMessageBatchResultTypeDef,
     )
 
 SOURCES = {"signup": "Signup", "ecwid": "EcwidOrder", "stripe": "StripeEvent"}
@@ -390,43 +391,59 @@ def _send(
     for _attempt in range(SEND_TRIES):
         if not pending:
             break
-        window_start = datetime.now(UTC).isoformat()
-        entries: list[SendMessageBatchRequestEntryTypeDef] = [
-            {
-                "Id": str(index),
-                "MessageBody": letter.body,
-                "MessageAttributes": _replay_attributes(pair.source, letter, window_start),
-            }
-            for index, letter in enumerate(pending)
-        ]
         try:
-            answer = sqs.send_message_batch(QueueUrl=pair.work_url, Entries=entries)
+            answer = _send_batch(sqs, pair, pending)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             if error.get("Code") not in BATCH_TOO_LONG:
                 raise
             reason = f"{error.get('Code')}: {error.get('Message', '')}"
             return sent, [*refused.values(), *((letter, reason) for letter in pending)]
-        took = {entry["Id"] for entry in answer.get("Successful", [])}
-        sent += [letter for index, letter in enumerate(pending) if str(index) in took]
-        retry: list[DeadLetter] = []
-        failed = {f["Id"]: f for f in answer.get("Failed", [])}
-        for index, letter in enumerate(pending):
-            key = str(index)
-            if key in took:
-                refused.pop(letter.message_id, None)
-                continue
-            failure = failed.get(key)
-            reason = (
-                f"{failure['Code']}: {failure.get('Message', '')}"
-                if failure
-                else "SQS did not answer for this entry"
-            )
-            refused[letter.message_id] = (letter, reason)
-            if failure is not None and not failure["SenderFault"]:
-                retry.append(letter)
-        pending = retry
+        pending = _sort_answer(answer, pending, sent, refused)
     return sent, list(refused.values())
+
+
+def _send_batch(
+    sqs: SQSClient, pair: QueuePair, letters: Sequence[DeadLetter]
+) -> SendMessageBatchResultTypeDef:
+    """One SendMessageBatch of ``letters`` (entry ids are their indexes), in a new retry
+    window starting now."""
+    window_start = datetime.now(UTC).isoformat()
+    entries: list[SendMessageBatchRequestEntryTypeDef] = [
+        {
+            "Id": str(index),
+            "MessageBody": letter.body,
+            "MessageAttributes": _replay_attributes(pair.source, letter, window_start),
+        }
+        for index, letter in enumerate(letters)
+    ]
+    return sqs.send_message_batch(QueueUrl=pair.work_url, Entries=entries)
+
+
+def _sort_answer(
+    answer: SendMessageBatchResultTypeDef,
+    pending: Sequence[DeadLetter],
+    sent: list[DeadLetter],
+    refused: dict[str, tuple[DeadLetter, str]],
+) -> list[DeadLetter]:
+    """Add what SQS took to ``sent`` and what it refused (why) to ``refused``; returns the
+    letters worth sending again (refused on SQS's side, not the sender's)."""
+    took = {entry["Id"] for entry in answer.get("Successful", [])}
+    failed = {f["Id"]: f for f in answer.get("Failed", [])}
+    retry: list[DeadLetter] = []
+    for index, letter in enumerate(pending):
+        if str(index) in took:
+            sent.append(letter)
+            refused.pop(letter.message_id, None)
+            continue
+        failure = failed.get(str(index))
+        if failure is None:
+            refused[letter.message_id] = (letter, "SQS did not answer for this entry")
+            continue
+        refused[letter.message_id] = (letter, f"{failure['Code']}: {failure.get('Message', '')}")
+        if not failure["SenderFault"]:
+            retry.append(letter)
+    return retry
 
 
 def replay(
@@ -447,77 +464,108 @@ def replay(
     ``wanted``, refused, or dead-lettered again) are made visible again at the end. An
     AWS failure stops the replay (``report.error``) after the same clean-up.
     """
-    report = ReplayReport(pair.source)
-    started = datetime.now(UTC)
-    scan = _scan(sqs, pair, tools, task)
-    pace = Pace(rate, tools.clock, tools.sleep)
-    sent: dict[str, DeadLetter] = {}  # on the work queue, not yet deleted from the DLQ
-    done: set[str] = set()  # message ids sent and deleted
-    refusals: dict[str, str] = {}  # why SQS refused to delete a sent message
-    replayed: set[str] = set()  # delivery keys sent in this run
-    kept: set[str] = set()  # message ids left in the DLQ
+    return _Replay(sqs, pair, wanted, _scan(sqs, pair, tools, task), tools, rate, task).run()
 
-    def delete_sent() -> None:
-        pending = [message_id for message_id in sent if message_id in scan]
-        failures = scan.delete(pending)
+
+class _Replay:
+    """One DLQ's replay (see :func:`replay`): what it sent, deleted and kept so far."""
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        pair: QueuePair,
+        wanted: str | None,
+        scan: QueueScan,
+        tools: Tools,
+        rate: float,
+        task: Task,
+    ) -> None:
+        self.sqs, self.pair, self.wanted, self.scan, self.task = sqs, pair, wanted, scan, task
+        self.report = ReplayReport(pair.source)
+        self.started = datetime.now(UTC)
+        self.pace = Pace(rate, tools.clock, tools.sleep)
+        self.sent: dict[str, DeadLetter] = {}  # on the work queue, not yet deleted from the DLQ
+        self.done: set[str] = set()  # message ids sent and deleted
+        self.refusals: dict[str, str] = {}  # why SQS refused to delete a sent message
+        self.replayed: set[str] = set()  # delivery keys sent in this run
+        self.kept: set[str] = set()  # message ids left in the DLQ
+
+    def run(self) -> ReplayReport:
+        try:
+            for batch in self.scan.batches():
+                to_send = self._to_send(batch)
+                for group in send_groups(to_send, self.pace.batch_size()):
+                    self._send_group(group)
+                    self._delete_sent()  # at once: the shorter the gap, the less a crash doubles
+                if not to_send:
+                    self._delete_sent()  # any whose delete SQS refused before, out again
+        except (BotoCoreError, ClientError) as exc:
+            self.report.error = exc
+        finally:
+            _settle(self.scan, self.sent, self.refusals, self.report)
+        self.report.unreached = self.scan.unreached
+        return self.report
+
+    def _to_send(self, batch: Sequence[MessageTypeDef]) -> list[DeadLetter]:
+        """The letters of a receive to send now; the others are kept or already handled."""
+        to_send: list[DeadLetter] = []
+        decided = 0
+        for message in batch:
+            letter = _dead_letter(self.pair.source, message)
+            verdict = self._verdict(letter)
+            if verdict == "send":
+                to_send.append(letter)
+            elif verdict == "keep":
+                self.kept.add(letter.message_id)
+                decided += 1
+        self.task.advance(decided)
+        return to_send
+
+    def _verdict(self, letter: DeadLetter) -> Literal["send", "keep", "handled"]:
+        message_id = letter.message_id
+        if message_id in self.done:
+            # SQS answers a delete with an outdated handle with success without deleting:
+            # delete it again with this newest handle, never resend.
+            self.sent[message_id] = letter
+            return "handled"
+        if message_id in self.sent or message_id in self.kept:
+            # Received again (before its delete went through, or its hold lapsed): never
+            # resent, already counted.
+            return "handled"
+        if not _matches(letter, self.wanted):
+            return "keep"
+        if _dead_lettered_again(letter, self.started, self.replayed):
+            self.report.again.append(letter)
+            return "keep"
+        return "send"
+
+    def _send_group(self, group: list[DeadLetter]) -> None:
+        self.pace.take(len(group), idle=self.scan.keep_alive)
+        took, refused = _send(self.sqs, self.pair, group)
+        for letter in took:
+            self.sent[letter.message_id] = letter
+            self.replayed.add(letter.delivery_key)
+        for letter, reason in refused:
+            self.report.failed.append((letter, reason))
+            self.kept.add(letter.message_id)
+        self.report.replayed += len(took)
+        self.task.advance(len(group))
+
+    def _delete_sent(self) -> None:
+        pending = [message_id for message_id in self.sent if message_id in self.scan]
+        failures = self.scan.delete(pending)
         for failure in failures:
-            refusals[failure.message_id] = _reason(failure)
+            self.refusals[failure.message_id] = _reason(failure)
             if failure.sender_fault:
                 # The handle no longer holds the message: it is deleted with its new
                 # handle if the scan receives it again.
-                scan.forget([failure.message_id])
+                self.scan.forget([failure.message_id])
         refused = {failure.message_id for failure in failures}
         for message_id in pending:
             if message_id not in refused:
-                del sent[message_id]
-                done.add(message_id)
-                refusals.pop(message_id, None)
-
-    try:
-        for batch in scan.batches():
-            to_send: list[DeadLetter] = []
-            decided = 0
-            for message in batch:
-                letter = _dead_letter(pair.source, message)
-                if letter.message_id in done:
-                    # SQS answers a delete with an outdated handle with success without
-                    # deleting: delete it again with this newest handle, never resend.
-                    sent[letter.message_id] = letter
-                    continue
-                if letter.message_id in sent:
-                    continue  # received again before its delete went through: never resent
-                if letter.message_id in kept:
-                    continue  # received again (its hold lapsed): already counted
-                if not _matches(letter, wanted):
-                    kept.add(letter.message_id)
-                    decided += 1
-                elif _dead_lettered_again(letter, started, replayed):
-                    report.again.append(letter)
-                    kept.add(letter.message_id)
-                    decided += 1
-                else:
-                    to_send.append(letter)
-            task.advance(decided)
-            for group in send_groups(to_send, pace.batch_size()):
-                pace.take(len(group), idle=scan.keep_alive)
-                took, refused = _send(sqs, pair, group)
-                for letter in took:
-                    sent[letter.message_id] = letter
-                    replayed.add(letter.delivery_key)
-                for letter, reason in refused:
-                    report.failed.append((letter, reason))
-                    kept.add(letter.message_id)
-                report.replayed += len(took)
-                task.advance(len(group))
-                delete_sent()  # at once: the shorter the gap, the less a crash can double
-            if not to_send:
-                delete_sent()  # any whose delete SQS refused before and that came out again
-    except (BotoCoreError, ClientError) as exc:
-        report.error = exc
-    finally:
-        _settle(scan, sent, refusals, report)
-    report.unreached = scan.unreached
-    return report
+                del self.sent[message_id]
+                self.done.add(message_id)
+                self.refusals.pop(message_id, None)
 
 
 def _dead_lettered_again(letter: DeadLetter, started: datetime, replayed: set[str]) -> bool:
@@ -708,6 +756,41 @@ def run(
         return 130
 
 
+@dataclass(frozen=True)
+class _Command:
+    """What every action of the command runs with."""
+
+    args: Any
+    out: TextIO
+    err: TextIO
+    sqs: SQSClient
+    pairs: list[QueuePair]
+    tools: Tools
+
+    @property
+    def quiet(self) -> bool:
+        return bool(getattr(self.args, "quiet", False))
+
+    def meter(self) -> AbstractContextManager[Meter]:
+        """Progress bars, only on a terminal and never with --quiet."""
+        return meter(self.err, not self.quiet and self.err.isatty())
+
+    def warn(self, listing: Listing | ReplayReport | PurgeReport) -> None:
+        """The stderr lines about what a scan could not make visible again or reach."""
+        if listing.not_released:
+            self.err.write(_not_released_line(listing.not_released) + "\n")
+        if listing.unreached:
+            self.err.write(_unreached_line(listing.source, listing.unreached) + "\n")
+
+    def peek_all(self, verb: str) -> list[Listing]:
+        listings = []
+        with self.meter() as bar:
+            for pair in self.pairs:
+                with bar.task(f"{verb} {pair.source}") as task:
+                    listings.append(peek(self.sqs, pair, self.tools, task))
+        return listings
+
+
 def _run(
     args: Any,
     out: TextIO,
@@ -722,94 +805,94 @@ def _run(
         sqs = boto3.client("sqs")
     sources = [args.source] if args.source else list(SOURCES)
     pairs = queue_pairs(sqs, args.stack_name, lambda: boto3.client("cloudformation"), sources)
-    quiet = bool(getattr(args, "quiet", False))
-    rate = float(getattr(args, "rate", DEFAULT_RATE))
-    show = not quiet and err.isatty()
-
+    command = _Command(args, out, err, sqs, pairs, tools)
     if args.action == "list":
-        listings = []
-        with meter(err, show) as bar:
-            for pair in pairs:
-                with bar.task(f"list {pair.source}") as task:
-                    listings.append(peek(sqs, pair, tools, task))
-        letters = [d for listing in listings for d in listing.letters]
-        if args.json:
-            out.write(json.dumps([d.row() for d in letters], indent=2) + "\n")
-        else:
-            out.write(_table(letters) + "\n")
-        if not quiet:
-            counts = {listing.source: len(listing.letters) for listing in listings}
-            err.write(f"listed {len(letters)} message(s): {_by_source(counts)}\n")
-        for listing in listings:
-            if listing.not_released:
-                err.write(_not_released_line(listing.not_released) + "\n")
-            if listing.unreached:
-                err.write(_unreached_line(listing.source, listing.unreached) + "\n")
-        return 1 if any(listing.unreached for listing in listings) else 0
-
+        return _list(command)
     if args.action == "replay":
-        reports: list[ReplayReport] = []
-        with meter(err, show) as bar:
-            for pair in pairs:
-                with bar.task(f"replay {pair.source}") as task:
-                    reports.append(replay(sqs, pair, args.id, tools, rate, task))
-                if reports[-1].error is not None:
-                    break  # AWS refused: the other sources would fail the same way
-        total = sum(r.replayed for r in reports)
-        out.write(
-            f"replayed {total} message(s): "
-            + _by_source({r.source: r.replayed for r in reports})
-            + "\n"
-        )
-        _rows(out, "not replayed (SQS refused the send), left in the DLQ", _all(reports, "failed"))
-        _rows(
-            out,
-            "replayed, but SQS refused to delete them from the DLQ (hidden there for up to "
-            "12 hours so a rerun does not send them again; delete each with "
-            "`partnero-bridge dlq purge --id <delivery id>`)",
-            _all(reports, "not_deleted"),
-        )
-        _rows(
-            out,
-            "dead-lettered again while replaying (the cause is not fixed), left in the DLQ",
-            [(letter, letter.error) for r in reports for letter in r.again],
-        )
-        for report in reports:
-            if report.not_released:
-                err.write(_not_released_line(report.not_released) + "\n")
-            if report.unreached:
-                err.write(_unreached_line(report.source, report.unreached) + "\n")
-            if report.error is not None:
-                err.write(f"partnero-bridge dlq: {describe_error(report.error, args.stack_name)}\n")
-        return 0 if all(r.clean for r in reports) else 1
+        return _replay(command)
+    return _purge(command, ask)
 
-    # purge
-    with meter(err, show) as bar:
-        listings = []
-        for pair in pairs:
-            with bar.task(f"count {pair.source}") as task:
-                listings.append(peek(sqs, pair, tools, task))
-    doomed = [d for listing in listings for d in listing.letters if _matches(d, args.id)]
+
+def _list(command: _Command) -> int:
+    listings = command.peek_all("list")
+    letters = [d for listing in listings for d in listing.letters]
+    if command.args.json:
+        command.out.write(json.dumps([d.row() for d in letters], indent=2) + "\n")
+    else:
+        command.out.write(_table(letters) + "\n")
+    if not command.quiet:
+        counts = {listing.source: len(listing.letters) for listing in listings}
+        command.err.write(f"listed {len(letters)} message(s): {_by_source(counts)}\n")
+    for listing in listings:
+        command.warn(listing)
+    return 1 if any(listing.unreached for listing in listings) else 0
+
+
+def _replay(command: _Command) -> int:
+    rate = float(getattr(command.args, "rate", DEFAULT_RATE))
+    reports: list[ReplayReport] = []
+    with command.meter() as bar:
+        for pair in command.pairs:
+            with bar.task(f"replay {pair.source}") as task:
+                reports.append(
+                    replay(command.sqs, pair, command.args.id, command.tools, rate, task)
+                )
+            if reports[-1].error is not None:
+                break  # AWS refused: the other sources would fail the same way
+    _replay_summary(command.out, reports)
+    for report in reports:
+        command.warn(report)
+        if report.error is not None:
+            command.err.write(
+                f"partnero-bridge dlq: {describe_error(report.error, command.args.stack_name)}\n"
+            )
+    return 0 if all(r.clean for r in reports) else 1
+
+
+def _replay_summary(out: TextIO, reports: Sequence[ReplayReport]) -> None:
+    total = sum(r.replayed for r in reports)
+    out.write(
+        f"replayed {total} message(s): "
+        + _by_source({r.source: r.replayed for r in reports})
+        + "\n"
+    )
+    _rows(out, "not replayed (SQS refused the send), left in the DLQ", _all(reports, "failed"))
+    _rows(
+        out,
+        "replayed, but SQS refused to delete them from the DLQ (hidden there for up to "
+        "12 hours so a rerun does not send them again; delete each with "
+        "`partnero-bridge dlq purge --id <delivery id>`)",
+        _all(reports, "not_deleted"),
+    )
+    _rows(
+        out,
+        "dead-lettered again while replaying (the cause is not fixed), left in the DLQ",
+        [(letter, letter.error) for r in reports for letter in r.again],
+    )
+
+
+def _purge(command: _Command, ask: Callable[[str], str]) -> int:
+    listings = command.peek_all("count")
+    wanted = command.args.id
+    doomed = [d for listing in listings for d in listing.letters if _matches(d, wanted)]
     if not doomed:
-        out.write("nothing to purge\n")
+        command.out.write("nothing to purge\n")
         return 0
-    if not args.yes:
+    if not command.args.yes:
         answer = ask(f"Delete {len(doomed)} dead-lettered message(s) for good? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
-            out.write("nothing deleted\n")
+            command.out.write("nothing deleted\n")
             return 1
     purged: list[PurgeReport] = []
-    with meter(err, show) as bar:
-        for pair in pairs:
+    with command.meter() as bar:
+        for pair in command.pairs:
             with bar.task(f"purge {pair.source}") as task:
-                purged.append(purge(sqs, pair, args.id, tools, task))
-    out.write(f"deleted {sum(p.deleted for p in purged)} message(s)\n")
-    _rows(out, "not deleted (SQS refused), left in the DLQ", [f for p in purged for f in p.failed])
-    for purge_report in purged:
-        if purge_report.not_released:
-            err.write(_not_released_line(purge_report.not_released) + "\n")
-        if purge_report.unreached:
-            err.write(_unreached_line(purge_report.source, purge_report.unreached) + "\n")
+                purged.append(purge(command.sqs, pair, wanted, command.tools, task))
+    command.out.write(f"deleted {sum(p.deleted for p in purged)} message(s)\n")
+    failed = [f for p in purged for f in p.failed]
+    _rows(command.out, "not deleted (SQS refused), left in the DLQ", failed)
+    for report in purged:
+        command.warn(report)
     return 0 if not any(p.failed or p.unreached for p in purged) else 1
 
 

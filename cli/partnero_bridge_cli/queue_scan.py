@@ -225,41 +225,48 @@ class QueueScan:
                 break
             due.append(message_id)
         for part in chunks(due):
-            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = []
-            extended: list[tuple[str, int]] = []
-            for index, message_id in enumerate(part):
-                hold = self._held[message_id]
-                left = MAX_VISIBILITY_SECONDS - VISIBILITY_SLACK_SECONDS - (now - hold.received)
-                seconds = int(min(timeout, left))
-                if seconds <= 0:
-                    # SQS allows no longer hold: the message may be received again, and
-                    # then it is held anew under its new receipt handle.
-                    continue
-                entries.append(
-                    {
-                        "Id": str(index),
-                        "ReceiptHandle": hold.receipt_handle,
-                        "VisibilityTimeout": seconds,
-                    }
-                )
-                extended.append((message_id, seconds))
-            if not entries:
+            self._extend(part, now, timeout)
+
+    def _seconds_left(self, hold: _Hold, now: float) -> float:
+        """How much longer SQS lets a message stay hidden (12 hours after its receive,
+        less the slack)."""
+        return MAX_VISIBILITY_SECONDS - VISIBILITY_SLACK_SECONDS - (now - hold.received)
+
+    def _extend(self, part: Sequence[str], now: float, timeout: int) -> None:
+        """One ChangeMessageVisibilityBatch extending the holds of ``part`` to ``timeout``
+        seconds (or as long as SQS allows)."""
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = []
+        extended: list[tuple[str, int]] = []
+        for message_id in part:
+            hold = self._held[message_id]
+            seconds = int(min(timeout, self._seconds_left(hold, now)))
+            if seconds <= 0:
+                # SQS allows no longer hold: the message may be received again, and then
+                # it is held anew under its new receipt handle.
                 continue
-            answer = self._sqs.change_message_visibility_batch(
-                QueueUrl=self.queue_url, Entries=entries
+            entries.append(
+                {
+                    "Id": str(len(entries)),
+                    "ReceiptHandle": hold.receipt_handle,
+                    "VisibilityTimeout": seconds,
+                }
             )
-            refused = {f["Id"]: f for f in answer.get("Failed", [])}
-            for index, (message_id, seconds) in enumerate(extended):
-                failure = refused.get(str(index))
-                if failure is None:
-                    hold = self._held.pop(message_id)
-                    hold.deadline = now + seconds
-                    self._held[message_id] = hold
-                elif failure["SenderFault"]:
-                    # The handle no longer holds the message (it is visible again, or was
-                    # deleted): a later receive picks it up again if it is still there.
-                    self._held.pop(message_id, None)
-                # else an SQS-side failure: left due, so the next keep_alive retries it.
+            extended.append((message_id, seconds))
+        if not entries:
+            return
+        answer = self._sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+        refused = {f["Id"]: f for f in answer.get("Failed", [])}
+        for index, (message_id, seconds) in enumerate(extended):
+            failure = refused.get(str(index))
+            if failure is None:
+                hold = self._held.pop(message_id)
+                hold.deadline = now + seconds
+                self._held[message_id] = hold
+            elif failure["SenderFault"]:
+                # The handle no longer holds the message (it is visible again, or was
+                # deleted): a later receive picks it up again if it is still there.
+                self._held.pop(message_id, None)
+            # else an SQS-side failure: left due, so the next keep_alive retries it.
 
     def change_visibility(self, message_ids: Sequence[str], seconds: int) -> list[EntryFailure]:
         """Set the visibility timeout of held messages with their newest handles; returns
@@ -270,7 +277,7 @@ class QueueScan:
             entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = []
             for index, message_id in enumerate(part):
                 hold = self._held[message_id]
-                left = MAX_VISIBILITY_SECONDS - VISIBILITY_SLACK_SECONDS - (now - hold.received)
+                left = self._seconds_left(hold, now)
                 entries.append(
                     {
                         "Id": str(index),

@@ -230,6 +230,42 @@ def _object_path(resource: str, object_id: str) -> str:
     return f"v1/{resource}/{quote(object_id, safe='')}"
 
 
+def _list_filters(
+    resource: str, filters: dict[str, str], limit: int, max_items: int
+) -> dict[str, str]:
+    """``filters`` when the bridge lists ``resource`` by them (ValueError: a mistake in the
+    code; PermanentError: an id missing from the payment being read)."""
+    allowed = LISTABLE.get(resource)
+    if allowed is None:
+        raise ValueError(f"the bridge does not list Stripe {resource}")
+    unknown = sorted(set(filters) - allowed)
+    if unknown or not filters:
+        raise ValueError(f"Stripe {resource} are listed by one of {sorted(allowed)}")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit is 1-{MAX_PAGE_SIZE}")
+    if max_items < 1:
+        raise ValueError("max_items is at least 1")
+    for name, value in filters.items():
+        if not isinstance(value, str) or not value:
+            raise PermanentError(f"no Stripe {name} id to list {resource} by")
+    return filters
+
+
+def _page_data(page: Mapping[str, Any], resource: str) -> list[dict[str, Any]]:
+    data = page.get("data")
+    if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+        raise RetryableError(f"Stripe's {resource} list has no data list of objects")
+    return data
+
+
+def _last_id(data: list[dict[str, Any]], resource: str) -> str:
+    """Where the next page starts (``starting_after``)."""
+    last_id = data[-1].get("id") if data else None
+    if not isinstance(last_id, str) or not last_id:
+        raise RetryableError(f"Stripe's {resource} list has more items but no last id to page from")
+    return last_id
+
+
 class StripeClient:
     """One per container: keeps the connection pool warm between invocations."""
 
@@ -277,33 +313,15 @@ class StripeClient:
         rather than being cut short: a partial list (of refunds, say) would decide a
         commission on part of the payment's state.
         """
-        filters = {**(where or {}), **named}
-        allowed = LISTABLE.get(resource)
-        if allowed is None:
-            raise ValueError(f"the bridge does not list Stripe {resource}")
-        unknown = sorted(set(filters) - allowed)
-        if unknown or not filters:
-            raise ValueError(f"Stripe {resource} are listed by one of {sorted(allowed)}")
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValueError(f"limit is 1-{MAX_PAGE_SIZE}")
-        if max_items < 1:
-            raise ValueError("max_items is at least 1")
-        for name, value in filters.items():
-            if not isinstance(value, str) or not value:
-                raise PermanentError(f"no Stripe {name} id to list {resource} by")
-
+        filters = _list_filters(resource, {**(where or {}), **named}, limit, max_items)
         base: list[tuple[str, str]] = [("limit", str(limit)), *sorted(filters.items())]
         base += [("expand[]", f"data.{field}") for field in expand]
         items: list[dict[str, Any]] = []
         starting_after: str | None = None
         while True:
-            params = list(base)
-            if starting_after is not None:
-                params.append(("starting_after", starting_after))
-            page = self._get(f"v1/{resource}", params, resource, None)
-            data = page.get("data")
-            if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-                raise RetryableError(f"Stripe's {resource} list has no data list of objects")
+            after = [("starting_after", starting_after)] if starting_after is not None else []
+            page = self._get(f"v1/{resource}", [*base, *after], resource, None)
+            data = _page_data(page, resource)
             items.extend(data)
             if len(items) > max_items:
                 raise PermanentError(
@@ -312,12 +330,7 @@ class StripeClient:
                 )
             if page.get("has_more") is not True:
                 return items
-            last_id = data[-1].get("id") if data else None
-            if not isinstance(last_id, str) or not last_id:
-                raise RetryableError(
-                    f"Stripe's {resource} list has more items but no last id to page from"
-                )
-            starting_after = last_id
+            starting_after = _last_id(data, resource)
 
     def list_window(
         self,

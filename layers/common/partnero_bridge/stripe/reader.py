@@ -198,23 +198,8 @@ class StripeReader:
         if as_mapping(invoice.get("payments")).get("has_more"):
             payments = self._client.list_all("invoice_payments", invoice=ref.id)
         charged, out_of_band = invoice_payments_split(invoice, payments)
-        intents = [
-            self._client.retrieve("payment_intents", str(intent), expand=("latest_charge",))
-            for p in payments
-            if p.get("status") == "paid"
-            and (intent := stripe_id(as_mapping(p.get("payment")).get("payment_intent")))
-        ]
-        reversals = self._reversals([i for i in intents if i])
-        for payment in payments:
-            # Payments made by a bare Charge (no PaymentIntent), as older invoices were.
-            source = as_mapping(payment.get("payment"))
-            charge_id = stripe_id(source.get("charge"))
-            if payment.get("status") == "paid" and source.get("type") == "charge" and charge_id:
-                reversals.add_charge(self._client, charge_id)
+        intents, reversals = self._invoice_reversals(payments)
         paid_by = tuple(str(stripe_id(i.get("id"))) for i in intents if stripe_id(i.get("id")))
-        parent = as_mapping(invoice.get("parent"))
-        subscription = as_mapping(parent.get("subscription_details"))
-        customer = as_mapping(invoice.get("customer"))
         return PaymentState(
             transaction_key=ref.transaction_key,
             currency=str(invoice.get("currency") or ""),
@@ -228,17 +213,28 @@ class StripeReader:
             refunds=reversals.refunds,
             charge_refunded=reversals.charge_refunded,
             disputes=reversals.disputes,
-            attribution=attribution_from(
-                [
-                    as_mapping(invoice.get("metadata")),
-                    as_mapping(subscription.get("metadata")),
-                    as_mapping(customer.get("metadata")),
-                ],
-                stripe_customer=invoice.get("customer"),
-                email=invoice.get("customer_email") or customer.get("email"),
-                name=invoice.get("customer_name") or customer.get("name"),
-            ),
+            attribution=_invoice_attribution(invoice),
         )
+
+    def _invoice_reversals(
+        self, payments: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], _Reversals]:
+        """The PaymentIntents that paid the invoice (each with its latest charge), and the
+        refunds and disputes of every paid payment (bare charges' too)."""
+        intents = [
+            self._client.retrieve("payment_intents", str(intent), expand=("latest_charge",))
+            for p in payments
+            if p.get("status") == "paid"
+            and (intent := stripe_id(as_mapping(p.get("payment")).get("payment_intent")))
+        ]
+        reversals = self._reversals([i for i in intents if i])
+        for payment in payments:
+            # Payments made by a bare Charge (no PaymentIntent), as older invoices were.
+            source = as_mapping(payment.get("payment"))
+            charge_id = stripe_id(source.get("charge"))
+            if payment.get("status") == "paid" and source.get("type") == "charge" and charge_id:
+                reversals.add_charge(self._client, charge_id)
+        return intents, reversals
 
     def _intent_state(self, ref: PaymentRef) -> PaymentState:
         intent = self._client.retrieve(
@@ -250,8 +246,6 @@ class StripeReader:
             session = sessions[0] if sessions else {}
         reversals = self._reversals([intent])
         charge = as_mapping(intent.get("latest_charge"))
-        customer = as_mapping(intent.get("customer"))
-        details = as_mapping(session.get("customer_details"))
         status = payment_intent_status(str(intent.get("status") or ""))
         return PaymentState(
             transaction_key=ref.transaction_key,
@@ -267,20 +261,7 @@ class StripeReader:
             refunds=reversals.refunds,
             charge_refunded=reversals.charge_refunded,
             disputes=reversals.disputes,
-            attribution=attribution_from(
-                [
-                    as_mapping(intent.get("metadata")),
-                    as_mapping(session.get("metadata")),
-                    as_mapping(customer.get("metadata")),
-                ],
-                client_reference_id=session.get("client_reference_id"),
-                stripe_customer=intent.get("customer"),
-                email=details.get("email")
-                or as_mapping(charge.get("billing_details")).get("email")
-                or intent.get("receipt_email")
-                or customer.get("email"),
-                name=details.get("name") or customer.get("name"),
-            ),
+            attribution=_intent_attribution(intent, session, charge),
         )
 
     def _charge_state(self, ref: PaymentRef) -> PaymentState:
@@ -337,6 +318,46 @@ class StripeReader:
                 listed = self._client.list_all("disputes", payment_intent=intent_id)
                 found.disputes += disputes_of(listed)
         return found
+
+
+def _invoice_attribution(invoice: Mapping[str, Any]) -> Attribution:
+    """Who referred an invoice's customer: the invoice's, its subscription's and its
+    customer's metadata, in that order."""
+    subscription = as_mapping(as_mapping(invoice.get("parent")).get("subscription_details"))
+    customer = as_mapping(invoice.get("customer"))
+    return attribution_from(
+        [
+            as_mapping(invoice.get("metadata")),
+            as_mapping(subscription.get("metadata")),
+            as_mapping(customer.get("metadata")),
+        ],
+        stripe_customer=invoice.get("customer"),
+        email=invoice.get("customer_email") or customer.get("email"),
+        name=invoice.get("customer_name") or customer.get("name"),
+    )
+
+
+def _intent_attribution(
+    intent: Mapping[str, Any], session: Mapping[str, Any], charge: Mapping[str, Any]
+) -> Attribution:
+    """Who referred a payment intent's customer: its metadata, its checkout session's and
+    its customer's, with the checkout's ``client_reference_id``."""
+    customer = as_mapping(intent.get("customer"))
+    details = as_mapping(session.get("customer_details"))
+    return attribution_from(
+        [
+            as_mapping(intent.get("metadata")),
+            as_mapping(session.get("metadata")),
+            as_mapping(customer.get("metadata")),
+        ],
+        client_reference_id=session.get("client_reference_id"),
+        stripe_customer=intent.get("customer"),
+        email=details.get("email")
+        or as_mapping(charge.get("billing_details")).get("email")
+        or intent.get("receipt_email")
+        or customer.get("email"),
+        name=details.get("name") or customer.get("name"),
+    )
 
 
 def referral_of_session(session: Mapping[str, Any]) -> Attribution:

@@ -132,46 +132,10 @@ def test_the_story_adds_up(name: str) -> None:
     by_id = {obj_id: obj for (_, obj_id), obj in objects.items()}
     for intent in of_kind(objects, "payment_intent"):
         charge = by_id.get(intent.get("latest_charge") or "")
-        if charge is None:
-            continue
-        assert charge["payment_intent"] == intent["id"]
-        assert (charge["amount"], charge["currency"]) == (intent["amount"], intent["currency"])
-        assert charge["livemode"] is intent["livemode"]
-        if intent["status"] == "succeeded":
-            assert intent["amount_received"] == charge["amount_captured"] > 0
-            assert intent["amount_capturable"] == 0
-            assert charge["status"] == "succeeded"
-            assert (charge["paid"], charge["captured"]) == (True, True)
-            if charge["amount_captured"] < charge["amount"]:
-                # a partial capture: Stripe refunds the uncaptured rest
-                assert intent["capture_method"] == "manual"
-                uncaptured = charge["amount"] - charge["amount_captured"]
-                assert charge["amount_refunded"] >= uncaptured
-        elif intent["capture_method"] == "manual" and charge["status"] == "succeeded":
-            # authorised, not (yet) captured: the charge is paid but holds nothing
-            assert intent["amount_received"] == charge["amount_captured"] == 0
-            assert (charge["paid"], charge["captured"]) == (True, False)
-            if intent["status"] == "requires_capture":
-                assert intent["amount_capturable"] == charge["amount"]
-                assert charge["amount_refunded"] == 0
-            else:  # canceled or expired: the authorisation released as a refund
-                assert intent["status"] == "canceled"
-                assert intent["amount_capturable"] == 0
-                assert (charge["amount_refunded"], charge["refunded"]) == (charge["amount"], True)
-        else:
-            assert intent["amount_received"] == 0
-            assert charge["paid"] is False
+        if charge is not None:
+            _intent_agrees_with_its_charge(intent, charge)
     for charge in of_kind(objects, "charge"):
-        refunds = [r for r in of_kind(objects, "refund") if r["charge"] == charge["id"]]
-        if refunds or charge["amount_refunded"]:
-            kept = sum(r["amount"] for r in refunds if r["status"] in KEEPS_MONEY)
-            assert charge["amount_refunded"] == kept, charge["id"]
-        assert charge["refunded"] is (charge["amount_refunded"] >= charge["amount"] > 0)
-        for refund in refunds:
-            assert refund["payment_intent"] == charge["payment_intent"]
-            assert refund["currency"] == charge["currency"]
-        disputes = [d for d in of_kind(objects, "dispute") if d["charge"] == charge["id"]]
-        assert charge["disputed"] is bool(disputes), charge["id"]
+        _charge_agrees_with_its_reversals(charge, objects)
     for payment in of_kind(objects, "invoice_payment"):
         invoice = by_id[payment["invoice"]]
         assert payment["currency"] == invoice["currency"]
@@ -180,6 +144,53 @@ def test_the_story_adds_up(name: str) -> None:
             intent = by_id[payment["payment"]["payment_intent"]]
             assert intent["amount_received"] == payment["amount_paid"]
             assert intent["customer"] == invoice["customer"]
+
+
+def _intent_agrees_with_its_charge(intent: dict[str, Any], charge: dict[str, Any]) -> None:
+    assert charge["payment_intent"] == intent["id"]
+    assert (charge["amount"], charge["currency"]) == (intent["amount"], intent["currency"])
+    assert charge["livemode"] is intent["livemode"]
+    if intent["status"] == "succeeded":
+        assert intent["amount_received"] == charge["amount_captured"] > 0
+        assert intent["amount_capturable"] == 0
+        assert charge["status"] == "succeeded"
+        assert (charge["paid"], charge["captured"]) == (True, True)
+        if charge["amount_captured"] < charge["amount"]:
+            # a partial capture: Stripe refunds the uncaptured rest
+            assert intent["capture_method"] == "manual"
+            uncaptured = charge["amount"] - charge["amount_captured"]
+            assert charge["amount_refunded"] >= uncaptured
+    elif intent["capture_method"] == "manual" and charge["status"] == "succeeded":
+        _authorised_only(intent, charge)
+    else:
+        assert intent["amount_received"] == 0
+        assert charge["paid"] is False
+
+
+def _authorised_only(intent: dict[str, Any], charge: dict[str, Any]) -> None:
+    """Authorised, not (yet) captured: the charge is paid but holds nothing."""
+    assert intent["amount_received"] == charge["amount_captured"] == 0
+    assert (charge["paid"], charge["captured"]) == (True, False)
+    if intent["status"] == "requires_capture":
+        assert intent["amount_capturable"] == charge["amount"]
+        assert charge["amount_refunded"] == 0
+    else:  # canceled or expired: the authorisation released as a refund
+        assert intent["status"] == "canceled"
+        assert intent["amount_capturable"] == 0
+        assert (charge["amount_refunded"], charge["refunded"]) == (charge["amount"], True)
+
+
+def _charge_agrees_with_its_reversals(charge: dict[str, Any], objects: Held) -> None:
+    refunds = [r for r in of_kind(objects, "refund") if r["charge"] == charge["id"]]
+    if refunds or charge["amount_refunded"]:
+        kept = sum(r["amount"] for r in refunds if r["status"] in KEEPS_MONEY)
+        assert charge["amount_refunded"] == kept, charge["id"]
+    assert charge["refunded"] is (charge["amount_refunded"] >= charge["amount"] > 0)
+    for refund in refunds:
+        assert refund["payment_intent"] == charge["payment_intent"]
+        assert refund["currency"] == charge["currency"]
+    disputes = [d for d in of_kind(objects, "dispute") if d["charge"] == charge["id"]]
+    assert charge["disputed"] is bool(disputes), charge["id"]
 
 
 @pytest.mark.parametrize("event_type", sorted(HANDLED_EVENTS))

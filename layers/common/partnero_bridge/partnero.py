@@ -32,7 +32,12 @@ from urllib.parse import quote
 
 import httpx
 
-from partnero_bridge.errors import ConfigurationError, PermanentError, RetryableError
+from partnero_bridge.errors import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentError,
+    RetryableError,
+)
 from partnero_bridge.http_client import pooled_client, send
 from partnero_bridge.money import parse_amount
 from partnero_bridge.observability import logger
@@ -151,6 +156,14 @@ def _any_matches(pattern: re.Pattern[str], texts: list[str]) -> bool:
     return any(pattern.search(text) for text in texts)
 
 
+# Refusals that are outcomes, not failures: the status, what a text says, what it means.
+_REFUSALS = (
+    (400, _PARTNER, AnswerKind.NOT_REFERRED),
+    (422, _DUPLICATE, AnswerKind.DUPLICATE),
+    (422, _UNKNOWN_CUSTOMER, AnswerKind.NOT_REFERRED),
+)
+
+
 def classify_answer(
     status_code: int,
     body: bytes,
@@ -163,44 +176,45 @@ def classify_answer(
     ``keyed_resource`` is true for requests addressing one customer or transaction by key,
     where 404 means "no such thing" rather than a wrong base URL.
     """
-    parsed: Any = None
-    if body.strip():
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            parsed = None
-            if 200 <= status_code < 300:
-                raise RetryableError(
-                    f"Partnero answered {status_code} with a body that is not JSON"
-                ) from None
+    parsed = _json_body(status_code, body)
     texts = _texts_of(parsed)
     message = " | ".join(texts)[:_MAX_MESSAGE]
-
     if 200 <= status_code < 300:
         data = parsed.get("data") if isinstance(parsed, dict) else parsed
         return PartneroAnswer(AnswerKind.OK, status_code, message, data)
     if status_code == 404 and keyed_resource:
         return PartneroAnswer(AnswerKind.NOT_FOUND, status_code, message)
-    if status_code == 400 and _any_matches(_PARTNER, texts):
-        return PartneroAnswer(AnswerKind.NOT_REFERRED, status_code, message)
-    if status_code == 422 and _any_matches(_DUPLICATE, texts):
-        return PartneroAnswer(AnswerKind.DUPLICATE, status_code, message)
-    if status_code == 422 and _any_matches(_UNKNOWN_CUSTOMER, texts):
-        return PartneroAnswer(AnswerKind.NOT_REFERRED, status_code, message)
+    for status, pattern, kind in _REFUSALS:
+        if status_code == status and _any_matches(pattern, texts):
+            return PartneroAnswer(kind, status_code, message)
+    raise _failure(status_code, message or "no message", headers)
+
+
+def _json_body(status_code: int, body: bytes) -> Any:
+    """The body as JSON; None when empty or not JSON (RetryableError for a 2xx: a success
+    whose body cannot be read is no success)."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        if 200 <= status_code < 300:
+            raise RetryableError(
+                f"Partnero answered {status_code} with a body that is not JSON"
+            ) from None
+        return None
+
+
+def _failure(status_code: int, message: str, headers: Mapping[str, str]) -> DeliveryError:
+    """The failure an answer that is no outcome stands for (see the module docstring)."""
     if status_code in (401, 403):
-        raise ConfigurationError(
-            f"Partnero refused the API key ({status_code}): {message or 'no message'}"
-        )
+        return ConfigurationError(f"Partnero refused the API key ({status_code}): {message}")
     if status_code == 404:
-        raise ConfigurationError("Partnero answered 404 for a collection: check PARTNERO_API_URL")
+        return ConfigurationError("Partnero answered 404 for a collection: check PARTNERO_API_URL")
     if status_code in (408, 425, 429) or status_code >= 500:
         retry_after = parse_retry_after(headers.get("retry-after"))
-        raise RetryableError(
-            f"Partnero answered {status_code}: {message or 'no message'}", retry_after
-        )
-    raise PermanentError(
-        f"Partnero rejected the request ({status_code}): {message or 'no message'}"
-    )
+        return RetryableError(f"Partnero answered {status_code}: {message}", retry_after)
+    return PermanentError(f"Partnero rejected the request ({status_code}): {message}")
 
 
 def _key_path(collection: str, key: str) -> str:

@@ -263,29 +263,17 @@ class Ledger:
     ) -> list[str]:
         from botocore.exceptions import ClientError
 
-        items: list[TransactWriteItemTypeDef] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {"pk": {"S": claim.ledger_key}},
-                    "UpdateExpression": expression,
-                    "ConditionExpression": "lease_token = :token",
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
+        update: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": claim.ledger_key}},
+                "UpdateExpression": expression,
+                "ConditionExpression": "lease_token = :token",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
             }
-        ]
-        for alias in aliases:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": AliasRecord(pk=alias, alias_of=claim.ledger_key).to_item(),
-                        # Never turn a real entry into a pointer.
-                        "ConditionExpression": "attribute_not_exists(commission_state)",
-                    }
-                }
-            )
+        }
+        items = [update, *(self._alias_put(alias, claim.ledger_key) for alias in aliases)]
         try:
             self._dynamodb.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -308,6 +296,16 @@ class Ledger:
             self._conditional_update(claim, expression, names, values)
             return collided
         return []
+
+    def _alias_put(self, alias: str, ledger_key: str) -> TransactWriteItemTypeDef:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": AliasRecord(pk=alias, alias_of=ledger_key).to_item(),
+                # Never turn a real entry into a pointer.
+                "ConditionExpression": "attribute_not_exists(commission_state)",
+            }
+        }
 
     def _conditional_update(
         self,

@@ -31,7 +31,7 @@ from partnero_bridge.decision import (
 )
 from partnero_bridge.errors import RetryableError
 from partnero_bridge.ledger.records import CommissionRecord
-from partnero_bridge.partnero import AnswerKind, Holding, PartneroAnswer, read_holding
+from partnero_bridge.partnero import AnswerMeaning, Holding, PartneroAnswer, read_holding
 
 pytestmark = pytest.mark.unit
 
@@ -88,14 +88,14 @@ def test_guard_paid_out(step: Step, reward_paid: bool, expected: Step) -> None:
 
 
 def ok(data: Any) -> PartneroAnswer:
-    return PartneroAnswer(kind=AnswerKind.OK, status_code=200, data=data)
+    return PartneroAnswer(meaning=AnswerMeaning.OK, status_code=200, data=data)
 
 
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
         pytest.param(
-            PartneroAnswer(kind=AnswerKind.NOT_FOUND, status_code=404), None, id="not-found"
+            PartneroAnswer(meaning=AnswerMeaning.NOT_FOUND, status_code=404), None, id="not-found"
         ),
         pytest.param(ok({"amount": 45, "deleted": True}), None, id="deleted"),
         pytest.param(ok({"amount": 45, "deleted_at": "2026-11-01"}), None, id="deleted-at"),

@@ -25,7 +25,7 @@ from partnero_bridge.errors import (
     RetryableError,
 )
 from partnero_bridge.partnero import (
-    AnswerKind,
+    AnswerMeaning,
     PartneroClient,
     classify_answer,
     parse_retry_after,
@@ -70,7 +70,7 @@ def test_success_is_ok_and_unwraps_the_data_envelope(
 ) -> None:
     answer = classify_answer(status, body, _headers())
 
-    assert answer.kind is AnswerKind.OK
+    assert answer.meaning is AnswerMeaning.OK
     assert answer.status_code == status
     assert answer.data == expected_data
 
@@ -96,49 +96,49 @@ def test_success_with_a_body_that_is_not_json_is_retried(body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "kind"),
+    ("status", "body", "meaning"),
     [
         pytest.param(
-            400, {"message": "Invalid partner key"}, AnswerKind.NOT_REFERRED, id="400-partner"
+            400, {"message": "Invalid partner key"}, AnswerMeaning.NOT_REFERRED, id="400-partner"
         ),
         pytest.param(
             400,
             {"message": "Invalid partner key", "status": 0},
-            AnswerKind.NOT_REFERRED,
+            AnswerMeaning.NOT_REFERRED,
             id="400-partner-with-status",
         ),
         pytest.param(
             422,
             {"message": "Customer with this key already exists"},
-            AnswerKind.DUPLICATE,
+            AnswerMeaning.DUPLICATE,
             id="422-duplicate-customer",
         ),
         pytest.param(
             422,
             {"message": "The key has already been taken."},
-            AnswerKind.DUPLICATE,
+            AnswerMeaning.DUPLICATE,
             id="422-key-taken",
         ),
         pytest.param(
-            422, {"message": "Customer not found"}, AnswerKind.NOT_REFERRED, id="422-not-found"
+            422, {"message": "Customer not found"}, AnswerMeaning.NOT_REFERRED, id="422-not-found"
         ),
         pytest.param(
             422,
             {"message": "Customer does not exist"},
-            AnswerKind.NOT_REFERRED,
+            AnswerMeaning.NOT_REFERRED,
             id="422-does-not-exist",
         ),
         pytest.param(
             422,
             {"message": "Customer could not be found"},
-            AnswerKind.NOT_REFERRED,
+            AnswerMeaning.NOT_REFERRED,
             id="422-could-not-be-found",
         ),
         pytest.param(
-            422, {"message": "Unknown customer"}, AnswerKind.NOT_REFERRED, id="422-unknown"
+            422, {"message": "Unknown customer"}, AnswerMeaning.NOT_REFERRED, id="422-unknown"
         ),
         pytest.param(
-            422, {"message": "No such customer"}, AnswerKind.NOT_REFERRED, id="422-no-such"
+            422, {"message": "No such customer"}, AnswerMeaning.NOT_REFERRED, id="422-no-such"
         ),
         pytest.param(
             422,
@@ -146,17 +146,17 @@ def test_success_with_a_body_that_is_not_json_is_retried(body: bytes) -> None:
                 "message": "The given data was invalid.",
                 "errors": {"customer.key": ["The selected customer.key is invalid."]},
             },
-            AnswerKind.NOT_REFERRED,
+            AnswerMeaning.NOT_REFERRED,
             id="422-laravel-exists-rule-on-customer",
         ),
     ],
 )
 def test_answers_that_are_outcomes_not_failures(
-    status: int, body: dict[str, Any], kind: AnswerKind
+    status: int, body: dict[str, Any], meaning: AnswerMeaning
 ) -> None:
     answer = classify_answer(status, _json(body), _headers())
 
-    assert answer.kind is kind
+    assert answer.meaning is meaning
     assert answer.status_code == status
     assert str(body["message"]) in answer.message
 
@@ -165,7 +165,7 @@ def test_answers_that_are_outcomes_not_failures(
 def test_404_on_a_keyed_resource_is_not_found(body: bytes) -> None:
     answer = classify_answer(404, body, _headers(), keyed_resource=True)
 
-    assert answer.kind is AnswerKind.NOT_FOUND
+    assert answer.meaning is AnswerMeaning.NOT_FOUND
     assert answer.status_code == 404
 
 
@@ -405,7 +405,7 @@ def test_client_sends_bearer_key_and_json_body(base_url: str) -> None:
     body = {"partner": {"key": "acme"}, "key": "cus_1", "email": "a@b.co"}
     answer = _client(handler, base_url=base_url).create_customer(body)
 
-    assert answer.kind is AnswerKind.OK
+    assert answer.meaning is AnswerMeaning.OK
     assert answer.data == {"key": "cus_1"}
     (request,) = seen
     assert request.method == "POST"
@@ -443,8 +443,8 @@ def test_client_escapes_keys_in_the_path_and_treats_404_as_not_found() -> None:
     get_answer = client.get_transaction("order/42 #1")
     delete_answer = client.delete_transaction("order/42 #1")
 
-    assert get_answer.kind is AnswerKind.NOT_FOUND
-    assert delete_answer.kind is AnswerKind.NOT_FOUND
+    assert get_answer.meaning is AnswerMeaning.NOT_FOUND
+    assert delete_answer.meaning is AnswerMeaning.NOT_FOUND
     assert [r.method for r in seen] == ["GET", "DELETE"]
     for request in seen:
         assert request.url.raw_path == b"/v1/transactions/order%2F42%20%231"
@@ -454,7 +454,7 @@ def test_client_escapes_keys_in_the_path_and_treats_404_as_not_found() -> None:
 def test_client_delete_with_empty_answer_is_ok() -> None:
     client = _client(lambda request: httpx.Response(204))
 
-    assert client.delete_transaction("t1").kind is AnswerKind.OK
+    assert client.delete_transaction("t1").meaning is AnswerMeaning.OK
 
 
 def test_client_404_on_a_collection_is_a_configuration_error() -> None:
@@ -563,5 +563,5 @@ def test_client_outcomes_over_http() -> None:
 
     client = _client(handler)
 
-    assert client.create_customer({"key": "c"}).kind is AnswerKind.NOT_REFERRED
-    assert client.create_transaction({"key": "t"}).kind is AnswerKind.DUPLICATE
+    assert client.create_customer({"key": "c"}).meaning is AnswerMeaning.NOT_REFERRED
+    assert client.create_transaction({"key": "t"}).meaning is AnswerMeaning.DUPLICATE

@@ -14,7 +14,7 @@ from partnero_bridge.envelope import OutcomeStatus, QueueEnvelope, Source
 from partnero_bridge.errors import RetryableError
 from partnero_bridge.ledger.records import CustomerRecord
 from partnero_bridge.observability import metrics
-from partnero_bridge.partnero import AnswerKind, PartneroAnswer
+from partnero_bridge.partnero import AnswerMeaning, PartneroAnswer
 from partnero_bridge.ratelimit import window_of
 from partnero_bridge.runtime import Runtime
 from partnero_bridge.signup.mapping import delivery_id
@@ -36,7 +36,7 @@ class FakePartnero:
 
     def create_customer(self, body: dict[str, Any]) -> PartneroAnswer:
         self.created.append(body)
-        return PartneroAnswer(AnswerKind.OK, 200)
+        return PartneroAnswer(AnswerMeaning.OK, 200)
 
 
 class FakeLedger:

@@ -35,7 +35,7 @@ from partnero_bridge.errors import DeliveryError, NotYetKnown, PermanentError, R
 from partnero_bridge.ledger.records import Adjustment, CommissionRecord, HistoryEntry, Recheck
 from partnero_bridge.observability import logger, mask_key
 from partnero_bridge.partnero import (
-    AnswerKind,
+    AnswerMeaning,
     Holding,
     PartneroAnswer,
     PartneroClient,
@@ -273,7 +273,7 @@ class Reconciler:
         if signed_up is not None and signed_up.known_to_partnero:
             return True
         answer = self._partnero.get_customer(commission.customer_key)
-        return answer.kind == AnswerKind.OK
+        return answer.meaning == AnswerMeaning.OK
 
     def _unknown_customer(self, attempt: _Attempt, commission: Commission) -> Outcome | None:
         """Not referred: the sale waits on its customer for a sign-up to re-check it (None:
@@ -322,12 +322,12 @@ class Reconciler:
         for _ in range(MAX_KEY_SUFFIX):
             attempt.sent = True
             answer = self._partnero.create_transaction(transaction_request(commission))
-            if answer.kind == AnswerKind.NOT_REFERRED:
+            if answer.meaning == AnswerMeaning.NOT_REFERRED:
                 return self._refused(attempt, commission, answer)
-            if answer.kind == AnswerKind.OK:
+            if answer.meaning == AnswerMeaning.OK:
                 return commission
-            if answer.kind != AnswerKind.DUPLICATE:
-                raise RetryableError(f"unexpected answer {answer.kind} to a transaction create")
+            if answer.meaning != AnswerMeaning.DUPLICATE:
+                raise RetryableError(f"unexpected answer {answer.meaning} to a transaction create")
             live = read_holding(self._partnero.get_transaction(commission.transaction_key))
             if live is not None and live.amount == commission.amount:
                 # An earlier attempt created it and died before recording: it is ours.
@@ -355,8 +355,8 @@ class Reconciler:
     def _delete(self, attempt: _Attempt, key: str) -> None:
         attempt.sent = True
         answer = self._partnero.delete_transaction(key)
-        if answer.kind not in (AnswerKind.OK, AnswerKind.NOT_FOUND):
-            raise RetryableError(f"unexpected answer {answer.kind} to a delete")
+        if answer.meaning not in (AnswerMeaning.OK, AnswerMeaning.NOT_FOUND):
+            raise RetryableError(f"unexpected answer {answer.meaning} to a delete")
 
     def _nothing_due(self, attempt: _Attempt) -> Outcome:
         target = attempt.target

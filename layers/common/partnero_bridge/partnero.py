@@ -43,7 +43,9 @@ from partnero_bridge.money import parse_amount
 from partnero_bridge.observability import logger
 
 
-class AnswerKind(StrEnum):
+class AnswerMeaning(StrEnum):
+    """What one Partnero answer means when it is no failure (the module docstring's list)."""
+
     OK = "ok"
     NOT_REFERRED = "not_referred"
     DUPLICATE = "duplicate"
@@ -52,7 +54,9 @@ class AnswerKind(StrEnum):
 
 @dataclass(frozen=True)
 class PartneroAnswer:
-    kind: AnswerKind
+    """One classified answer: its meaning, Partnero's status and message, and ``data``."""
+
+    meaning: AnswerMeaning
     status_code: int
     message: str = ""
     data: Any = None
@@ -92,7 +96,7 @@ def read_holding(answer: PartneroAnswer) -> Holding | None:
 
     Raises RetryableError when a live transaction has no readable amount.
     """
-    if answer.kind == AnswerKind.NOT_FOUND:
+    if answer.meaning == AnswerMeaning.NOT_FOUND:
         return None
     data = answer.data if isinstance(answer.data, Mapping) else {}
     if data.get("deleted") or data.get("deleted_at") or data.get("archived"):
@@ -158,9 +162,9 @@ def _any_matches(pattern: re.Pattern[str], texts: list[str]) -> bool:
 
 # Refusals that are outcomes, not failures: the status, what a text says, what it means.
 _REFUSALS = (
-    (400, _PARTNER, AnswerKind.NOT_REFERRED),
-    (422, _DUPLICATE, AnswerKind.DUPLICATE),
-    (422, _UNKNOWN_CUSTOMER, AnswerKind.NOT_REFERRED),
+    (400, _PARTNER, AnswerMeaning.NOT_REFERRED),
+    (422, _DUPLICATE, AnswerMeaning.DUPLICATE),
+    (422, _UNKNOWN_CUSTOMER, AnswerMeaning.NOT_REFERRED),
 )
 
 
@@ -181,12 +185,12 @@ def classify_answer(
     message = " | ".join(texts)[:_MAX_MESSAGE]
     if 200 <= status_code < 300:
         data = parsed.get("data") if isinstance(parsed, dict) else parsed
-        return PartneroAnswer(AnswerKind.OK, status_code, message, data)
+        return PartneroAnswer(AnswerMeaning.OK, status_code, message, data)
     if status_code == 404 and keyed_resource:
-        return PartneroAnswer(AnswerKind.NOT_FOUND, status_code, message)
-    for status, pattern, kind in _REFUSALS:
+        return PartneroAnswer(AnswerMeaning.NOT_FOUND, status_code, message)
+    for status, pattern, meaning in _REFUSALS:
         if status_code == status and _any_matches(pattern, texts):
-            return PartneroAnswer(kind, status_code, message)
+            return PartneroAnswer(meaning, status_code, message)
     raise _failure(status_code, message or "no message", headers)
 
 

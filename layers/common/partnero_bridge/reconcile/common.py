@@ -14,7 +14,7 @@ from partnero_bridge.commissions import RECONCILE_EVENT
 from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import RetryableError
 from partnero_bridge.ledger.records import AliasRecord, CommissionRecord
-from partnero_bridge.partnero import AnswerKind, read_holding
+from partnero_bridge.partnero import AnswerMeaning, read_holding
 from partnero_bridge.queues import send_to_queue
 from partnero_bridge.reconcile.compare import Held, Referral, in_namespace
 
@@ -133,7 +133,7 @@ class SourceReader:
     def referral(self, customer_key: str) -> Referral:
         """Whether Partnero knows ``customer_key``, and since when (its ``created_at``)."""
         answer = self.runtime.partnero.get_customer(customer_key)
-        if answer.kind != AnswerKind.OK:
+        if answer.meaning != AnswerMeaning.OK:
             return Referral(customer_known=False)
         data = answer.data if isinstance(answer.data, dict) else {}
         return Referral(customer_known=True, referred_at=_seconds(data.get("created_at")))

@@ -21,7 +21,7 @@ from partnero_bridge.envelope import Outcome, OutcomeStatus, QueueEnvelope, Sour
 from partnero_bridge.errors import PermanentError, RetryableError
 from partnero_bridge.ledger import keys
 from partnero_bridge.observability import logger, mask_key, metrics
-from partnero_bridge.partnero import AnswerKind
+from partnero_bridge.partnero import AnswerMeaning
 from partnero_bridge.queues import send_to_queue
 from partnero_bridge.ratelimit import RateLimitUnavailable
 from partnero_bridge.signup.mapping import customer_request
@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 # Partnero's answer -> (ledger status, outcome)
 _RESULTS = {
-    AnswerKind.OK: ("created", OutcomeStatus.SENT),
-    AnswerKind.DUPLICATE: ("exists", OutcomeStatus.ALREADY_RECORDED),
-    AnswerKind.NOT_REFERRED: ("not_referred", OutcomeStatus.NOT_REFERRED),
+    AnswerMeaning.OK: ("created", OutcomeStatus.SENT),
+    AnswerMeaning.DUPLICATE: ("exists", OutcomeStatus.ALREADY_RECORDED),
+    AnswerMeaning.NOT_REFERRED: ("not_referred", OutcomeStatus.NOT_REFERRED),
 }
 
 
@@ -81,9 +81,9 @@ def process_signup(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
         spend_partner_budget(delivery.partner_key, runtime)
 
     answer = runtime.partnero.create_customer(customer_request(delivery))
-    if answer.kind not in _RESULTS:
-        raise PermanentError(f"unexpected Partnero answer {answer.kind} to a customer create")
-    ledger_status, outcome = _RESULTS[answer.kind]
+    if answer.meaning not in _RESULTS:
+        raise PermanentError(f"unexpected Partnero answer {answer.meaning} to a customer create")
+    ledger_status, outcome = _RESULTS[answer.meaning]
     record = runtime.ledger.record_customer(
         delivery.customer_key,
         ledger_status,

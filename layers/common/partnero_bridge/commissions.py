@@ -221,7 +221,7 @@ class Reconciler:
         """What Partnero holds under ``key``: the ledger's word, or Partnero's when unsure."""
         previous = attempt.previous
         unrecorded = due is not None and not self._ledger_knows(previous, attempt.target)
-        if attempt.claim.uncertain or unrecorded:
+        if attempt.claim.may_have_sent or unrecorded:
             attempt.asked_partnero = True
             return read_holding(self._partnero.get_transaction(key))
         held = previous.holds if previous is not None else None

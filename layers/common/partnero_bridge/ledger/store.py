@@ -68,8 +68,9 @@ class Claim:
     ledger_key: str
     token: str
     previous: CommissionRecord | None
-    # The previous holder died or failed after it may have reached Partnero.
-    uncertain: bool
+    # The previous holder may have reached Partnero without recording it (its lease ran
+    # out, or it failed after sending and marked ``needs_check``): ask Partnero first.
+    may_have_sent: bool
 
 
 def _now_iso() -> str:
@@ -187,10 +188,12 @@ class Ledger:
             raise
         old = answer.get("Attributes")
         if not old:
-            return Claim(ledger_key, token, None, uncertain=False)
+            return Claim(ledger_key, token, None, may_have_sent=False)
         previous = CommissionRecord.from_item(old)
         crashed = previous.lease_until is not None and previous.lease_until < now
-        return Claim(ledger_key, token, previous, uncertain=crashed or bool(previous.needs_check))
+        return Claim(
+            ledger_key, token, previous, may_have_sent=crashed or bool(previous.needs_check)
+        )
 
     def release(self, claim: Claim, needs_check: bool, entry: HistoryEntry | None = None) -> None:
         """Give the lease back without a new state (nothing sent, or sending failed).

@@ -411,7 +411,7 @@ def _stripe_story(asked: StripeId, runtime: Runtime, story: Story) -> None:
             story.source_error = f"Stripe: {found.reason}"
         else:
             ref = found
-            state = read.state(ref)
+            state = read.payment_state(ref)
     except Exception as exc:
         story.source_error = f"Stripe could not be read: {_error_text(exc)}"
 
@@ -434,7 +434,7 @@ def _stripe_story(asked: StripeId, runtime: Runtime, story: Story) -> None:
         )
         state = replace(state, attribution=completed_attribution(state.attribution, identity))
         story.created = state.created
-        story.state = _stripe_lines(ref.kind, ref.id, state)
+        story.state = _stripe_lines(ref.object_type, ref.id, state)
         try:
             target = decide_payment(state, payment_rules(runtime))
             story.target = stable_identity(target, story.record)

@@ -17,7 +17,7 @@ from partnero_bridge.ecwid.client import EcwidClient
 from partnero_bridge.ecwid.mapping import EcwidRules, decide
 from partnero_bridge.stripe.client import StripeClient
 from partnero_bridge.stripe.payment import PaymentRules, decide_payment
-from partnero_bridge.stripe.reader import PaymentKind, PaymentRef, StripeReader
+from partnero_bridge.stripe.reader import PaymentObject, PaymentRef, StripeReader
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
 from partnero_bridge_cli.local.seed import (
@@ -185,8 +185,10 @@ def test_the_bridge_decides_every_seeded_stripe_payment_as_the_manifest_says(
     manifest: SeedManifest = stripe_plan.manifest
     try:
         for sale in manifest.sales:
-            kind: PaymentKind = "invoice" if sale.kind == "invoice" else "payment_intent"
-            target = decide_payment(reader.state(PaymentRef(kind, sale.object_id)), PaymentRules())
+            object_type: PaymentObject = "invoice" if sale.kind == "invoice" else "payment_intent"
+            target = decide_payment(
+                reader.payment_state(PaymentRef(object_type, sale.object_id)), PaymentRules()
+            )
             assert target.transaction_key == sale.transaction_key
             assert (target.amount, target.currency) == (sale.amount, sale.currency), sale
             assert target.reason == sale.reason, sale

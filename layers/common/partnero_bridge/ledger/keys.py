@@ -35,8 +35,9 @@ def ecwid_order_alias(store_id: int | str, order_id: str) -> str:
     return f"ecwid#{store_id}#id:{order_id}"
 
 
-def stripe_payment(kind: StripeObject, stripe_id: str) -> str:
-    return f"stripe#{kind}:{stripe_id}"
+def stripe_payment(prefix: StripeObject, stripe_id: str) -> str:
+    """A Stripe payment's commission: ``prefix`` abbreviates its object type."""
+    return f"stripe#{prefix}:{stripe_id}"
 
 
 def stripe_customer(stripe_customer_id: str) -> str:

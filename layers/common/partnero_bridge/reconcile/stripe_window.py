@@ -135,7 +135,7 @@ class StripeWindow:
         if not intent:
             return None  # the checkout made no payment
         found = self._ref_of_intent(intent)
-        if found.kind == "payment_intent":
+        if found.object_type == "payment_intent":
             return replace(found, session=dict(session))  # saves listing it again
         return found
 
@@ -165,7 +165,7 @@ class StripeWindow:
         ledger_key = ledger_key or ref.ledger_key
         source_id = ref.id
         try:
-            state = self._reader.state(ref)
+            state = self._reader.payment_state(ref)
         except (PermanentError, ConfigurationError) as exc:
             return compare(Evidence(ledger_key, source_id, None, error=f"Stripe: {exc.reason}"))
         for intent in state.intents:

@@ -183,7 +183,7 @@ def _decide(ref: PaymentRef, delivery: Delivery, runtime: Runtime) -> Outcome:
 
     def plan(_previous: CommissionRecord | None) -> Plan:
         # Read after the claim: concurrent events about one payment decide in turn.
-        state = read.state(ref)
+        state = read.payment_state(ref)
         state = replace(state, attribution=_attribution(state.attribution, runtime))
         return Plan(
             decide_payment(state, rules),

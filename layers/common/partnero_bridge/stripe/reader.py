@@ -48,8 +48,10 @@ from partnero_bridge.stripe.payment import (
     refunds_of,
 )
 
-PaymentKind = Literal["invoice", "payment_intent", "charge"]
-_LEDGER_KIND: dict[PaymentKind, keys.StripeObject] = {
+# A payment's Stripe object type (the ``object`` every Stripe object names itself by).
+PaymentObject = Literal["invoice", "payment_intent", "charge"]
+# How a payment's ledger key abbreviates it (``keys.stripe_payment``).
+_LEDGER_PREFIX: dict[PaymentObject, keys.StripeObject] = {
     "invoice": "invoice",
     "payment_intent": "pi",
     "charge": "ch",
@@ -60,14 +62,14 @@ _LEDGER_KIND: dict[PaymentKind, keys.StripeObject] = {
 class PaymentRef:
     """One payment: what its ledger item and its Partnero transaction are keyed by."""
 
-    kind: PaymentKind
+    object_type: PaymentObject
     id: str
     # The checkout session already read on the way here (saves listing it again).
     session: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def ledger_key(self) -> str:
-        return keys.stripe_payment(_LEDGER_KIND[self.kind], self.id)
+        return keys.stripe_payment(_LEDGER_PREFIX[self.object_type], self.id)
 
     @property
     def transaction_key(self) -> str:
@@ -125,7 +127,7 @@ class StripeReader:
     # -- which payment -------------------------------------------------------------------
     def payment_of(self, event: Mapping[str, Any]) -> PaymentRef | NoPayment:
         """The payment the event concerns, from its ids (and the API when they are not enough)."""
-        kind = str(event.get("type") or "")
+        event_type = str(event.get("type") or "")
         obj = as_mapping(as_mapping(event.get("data")).get("object"))
         object_type = obj.get("object")
         if object_type == "checkout.session":
@@ -146,7 +148,7 @@ class StripeReader:
             if intent:
                 return self._payment_of_intent(intent)
             return self._payment_of_charge(stripe_id(obj.get("id")) or "")
-        return NoPayment(f"{kind} names no payment")
+        return NoPayment(f"{event_type} names no payment")
 
     def _payment_of_session(self, session_id: str) -> PaymentRef | NoPayment:
         session = self._client.retrieve("checkout/sessions", session_id)
@@ -163,7 +165,9 @@ class StripeReader:
         intent = stripe_id(session.get("payment_intent"))
         if intent:
             found = self._payment_of_intent(intent)
-            return replace(found, session=session) if found.kind == "payment_intent" else found
+            return (
+                replace(found, session=session) if found.object_type == "payment_intent" else found
+            )
         return NoPayment("the checkout made no payment", session)
 
     def _payment_of_intent(self, intent: str) -> PaymentRef:
@@ -185,10 +189,11 @@ class StripeReader:
         return self._payment_of_intent(intent) if intent else PaymentRef("charge", charge_id)
 
     # -- its state -----------------------------------------------------------------------
-    def state(self, ref: PaymentRef) -> PaymentState:
-        if ref.kind == "invoice":
+    def payment_state(self, ref: PaymentRef) -> PaymentState:
+        """The payment as Stripe holds it now (see the module docstring for the reads)."""
+        if ref.object_type == "invoice":
             return self._invoice_state(ref)
-        if ref.kind == "payment_intent":
+        if ref.object_type == "payment_intent":
             return self._intent_state(ref)
         return self._charge_state(ref)
 

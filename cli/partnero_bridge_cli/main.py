@@ -68,6 +68,11 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="project folder with template.yaml (default: found from here)",
     )
+    parser.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="print the functions' log lines as JSON (default: one line per delivery's outcome)",
+    )
 
 
 def _dlq_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,27 +173,39 @@ def _no_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_stack(args: argparse.Namespace) -> int:
     from partnero_bridge_cli.local.stack import run
 
-    return run(args.root or _project_root(Path.cwd()))
+    return run(args.root or _project_root(Path.cwd()), json_logs=args.json_logs)
 
 
 def _run_dlq(args: argparse.Namespace) -> int:
     from partnero_bridge_cli.dlq import run
 
-    return run(args)
+    return _at_stack(args, "dlq") or run(args)
 
 
 def _run_parked(args: argparse.Namespace) -> int:
     from partnero_bridge_cli.parked import run
 
-    return run(args)
+    return _at_stack(args, "parked") or run(args)
+
+
+def _at_stack(args: argparse.Namespace, command: str) -> int:
+    """0 once the AWS clients will reach the stack the command is for (the running local
+    stack unless --stack-name or AWS_ENDPOINT_URL); 1 after saying why they cannot."""
+    from partnero_bridge_cli.stack_settings import reach_local_stack
+
+    problem = reach_local_stack(args.stack_name)
+    if problem is not None:
+        print(f"partnero-bridge {command}: {problem}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _run_send(args: argparse.Namespace) -> int:
-    from partnero_bridge_cli.send import DEFAULT_WAIT_SECONDS, available, send
+    from partnero_bridge_cli.send import DEFAULT_WAIT_SECONDS, samples_text, send
 
     root = _project_root(Path.cwd())
     if not args.name:
-        print("samples:\n  " + "\n  ".join(available(root)))
+        print(samples_text(root))
         return 0
     timeout = DEFAULT_WAIT_SECONDS if args.timeout is None else args.timeout
     wait = None if args.no_wait else timeout
@@ -227,7 +244,7 @@ def _reading_stack(
     from partnero_bridge_cli.stack_settings import bridge_logs_to_stderr
 
     bridge_logs_to_stderr()
-    return run(args, _checkout(Path.cwd()))
+    return _at_stack(args, args.command) or run(args, _checkout(Path.cwd()))
 
 
 def _run_openapi(args: argparse.Namespace) -> int:
@@ -268,8 +285,8 @@ COMMANDS = (
         "Reads each dead-letter queue until it is really empty (long polling), "
         "each message once; list leaves every message in place, replay sends each back to "
         "its work queue once (a new retry window) and then deletes it. Reaches the local "
-        "stack through AWS_ENDPOINT_URL, a deployed stack through --stack-name (queue URLs "
-        "from its outputs).",
+        "stack it finds running (or AWS_ENDPOINT_URL), a deployed stack through --stack-name "
+        "(queue URLs from its outputs).",
         _dlq_arguments,
         _run_dlq,
     ),
@@ -278,7 +295,7 @@ COMMANDS = (
         "list or replay parked Ecwid webhooks (stores that were not configured)",
         "Webhooks of Ecwid stores not in ECWID_STORE_IDS are parked, not queued. "
         "replay sends those of stores configured since to the Ecwid work queue and deletes "
-        "them from the parked table. Reaches the local stack through AWS_ENDPOINT_URL (the "
+        "them from the parked table. Reaches the local stack it finds running (the "
         "configured stores from the same variables as `make run`), a deployed stack through "
         "--stack-name (its outputs and the Ecwid function's ECWID_STORE_IDS).",
         _parked_arguments,
@@ -304,7 +321,7 @@ COMMANDS = (
         "what the ledger says Partnero holds and what Partnero holds, and whether they agree. "
         "ID is a Stripe invoice, payment intent, charge, checkout session, refund or dispute "
         "id, or an Ecwid order as STORE:ORDER (e.g. 1003:K8XTQ). Exit status 0: they agree; "
-        "2: they differ; 1: it cannot tell. Reaches the local stack through AWS_ENDPOINT_URL, "
+        "2: they differ; 1: it cannot tell. Reaches the local stack it finds running, "
         "a deployed stack through --stack-name (the process function's settings).",
         _explain_arguments,
         _run_explain,
@@ -316,8 +333,8 @@ COMMANDS = (
         "identity-map items and masks e-mail addresses in the texts of commission items that "
         "name the customer (their amounts, keys and customer key are kept: the record of "
         "what Partnero holds). Identity-map and commission items are found by a full scan "
-        "of the ledger table. Prints what it changed. Reaches the local stack through "
-        "AWS_ENDPOINT_URL, a deployed stack through --stack-name.",
+        "of the ledger table. Prints what it changed. Reaches the local stack it finds "
+        "running, a deployed stack through --stack-name.",
         _forget_arguments,
         _run_forget,
     ),
@@ -332,7 +349,8 @@ COMMANDS = (
         "not_referred, undecidable. --apply heals only missing, wrong_amount and extra, "
         "through the work queue. Resumes an unfinished run of the same window. Exit status "
         "0: nothing to heal (or all queued); 2: some; 1: could not run. Reaches the local "
-        "stack through AWS_ENDPOINT_URL, a deployed stack through --stack-name.",
+        "stack it finds running (or AWS_ENDPOINT_URL), a deployed stack through "
+        "--stack-name.",
         _reconcile_arguments,
         _run_reconcile,
     ),

@@ -5,13 +5,13 @@ Samples live in ``events/``: ``signup/*.json`` (request bodies), ``ecwid/webhook
 (events). Ecwid and Stripe samples are signed with the configured secrets (the local
 stack's demo secrets unless ECWID_CLIENT_SECRET / STRIPE_WEBHOOK_SECRETS are set; the
 first of a comma-separated list). An Ecwid sample's ``eventCreated`` is stamped with the
-send time before it is signed, so a sample is never refused as stale. When
-the target is the local stack, the Ecwid order a sample webhook names is put into the fake
-Ecwid API first (a webhook file of your own is sent as it is: its order must be in the fake
-Ecwid already), and a Stripe event (as sent) is loaded into the fake Stripe API with the
-objects Stripe would hold for it that it does not carry (``state/<name>.json`` next to the
-event file, its sidecar: its payment intent, charge, refunds...), so processing can read them
-back.
+send time before it is signed, so a sample is never refused as stale; a sign-up sample's
+address gets a new ``+tag`` each time, so each send is a new customer. When the target is
+the local stack, the Ecwid order a sample webhook names is put into the fake Ecwid API
+first (a webhook file of your own is sent as it is: its order must be in the fake Ecwid
+already), and a Stripe event (as sent) is loaded into the fake Stripe API with the objects
+Stripe would hold for it that it does not carry (``state/<name>.json`` next to the event
+file, its sidecar: its payment intent, charge, refunds...), so processing can read them back.
 
 Against the local stack, ``send`` then waits for what became of the delivery (its id:
 ``stripe-<event id>``, ``ecwid-<eventId>``, ``signup-<hash>``) and prints it, read from the
@@ -45,6 +45,7 @@ from partnero_bridge_cli.local.stack import (
     DEMO_ECWID_CLIENT_SECRET,
     DEMO_SIGNUP_SECRET,
     DEMO_STRIPE_SECRET,
+    gateway_url,
 )
 
 Source = Literal["signup", "ecwid", "stripe"]
@@ -75,6 +76,8 @@ class Sample:
     source: Source
     path: Path
     body: dict[str, Any]
+    # One of events/ (not a file of one's own): a sign-up sample is a new person each time.
+    stock: bool = False
 
 
 def events_dir(root: Path) -> Path:
@@ -90,6 +93,18 @@ def available(root: Path) -> list[str]:
         and not p.name.startswith(("api-", "sqs-"))
     ]
     return sorted(set(names) | set(ALIASES))
+
+
+def samples_text(root: Path) -> str:
+    """What ``send`` without a name prints: how to send one, the short names and what each
+    stands for, then every sample."""
+    width = max(len(name) for name in ALIASES)
+    lines = ["partnero-bridge send NAME signs and posts one of these samples (events/).", ""]
+    lines += ["Short names:"]
+    lines += [f"  {name:{width}}  = {target}" for name, target in sorted(ALIASES.items())]
+    lines += ["", "Every sample:"]
+    lines += [f"  {name}" for name in available(root) if name not in ALIASES]
+    return "\n".join(lines)
 
 
 def _source_of(path: Path, body: dict[str, Any]) -> Source:
@@ -128,7 +143,7 @@ def find_sample(root: Path, name: str) -> Sample:
     body = json.loads(path.read_text())
     if not isinstance(body, dict):
         raise SystemExit(f"{path} is not a JSON object")
-    return Sample(_source_of(path, body), path, body)
+    return Sample(_source_of(path, body), path, body, is_project_sample(root, path))
 
 
 def _secret(variable: str, default: str) -> str:
@@ -136,7 +151,18 @@ def _secret(variable: str, default: str) -> str:
     return value.split(",")[0].strip() or default
 
 
-def signed_request(sample: Sample, fresh: bool) -> tuple[bytes, dict[str, str]]:
+def new_address(email: str) -> str:
+    """``email`` with a new ``+tag`` on its local part (``Jane.Doe+3fa9c1@Example.com``):
+    another customer for Partnero, the same mailbox for people."""
+    local, at, domain = email.partition("@")
+    if not at:
+        return email  # not an address: sent as it is, for ingest to refuse
+    return f"{local.split('+', 1)[0]}+{uuid.uuid4().hex[:6]}@{domain}"
+
+
+def _stamped(sample: Sample, fresh: bool) -> dict[str, Any]:
+    """The body to send: a new id when ``fresh``, an Ecwid webhook's time of sending, and a
+    stock sign-up sample's new address (each send a new customer, as on a real form)."""
     body = dict(sample.body)
     if fresh and sample.source == "stripe":
         body["id"] = f"evt_{uuid.uuid4().hex[:24]}"
@@ -145,6 +171,13 @@ def signed_request(sample: Sample, fresh: bool) -> tuple[bytes, dict[str, str]]:
     if sample.source == "ecwid":
         # Signed below: ingest refuses webhooks older than ECWID_MAX_EVENT_AGE_SECONDS.
         body["eventCreated"] = int(time.time())
+    if sample.source == "signup" and (fresh or sample.stock) and isinstance(body.get("email"), str):
+        body["email"] = new_address(body["email"])
+    return body
+
+
+def signed_request(sample: Sample, fresh: bool) -> tuple[bytes, dict[str, str]]:
+    body = _stamped(sample, fresh)
     raw = json.dumps(body).encode()
     headers = {"content-type": "application/json"}
     if sample.source == "stripe":
@@ -227,39 +260,16 @@ def send(
     if print_event:
         out.write(json.dumps(api_gateway_event(sample, raw, headers), indent=2) + "\n")
         return 0
-    base = (
-        url
-        or os.environ.get("BRIDGE_URL")
-        or f"http://127.0.0.1:{os.environ.get('BRIDGE_PORT', '3000')}"
-    ).rstrip("/")
-    local = _is_local(base)
-    if sample.source == "ecwid" and local:
-        if is_project_sample(root, sample.path):
-            _provide_ecwid_order(root, sample.body, out)
-        else:
-            out.write("your own webhook: the fake Ecwid serves the order you put there, if any\n")
-    if sample.source == "stripe" and local:
-        _provide_stripe_event(raw, stripe_state(sample.path), out)
+    base = (url or gateway_url(os.environ)).rstrip("/")
+    waiting = _is_local(base) and wait_seconds is not None
+    if _is_local(base):
+        _provide_source_state(root, sample, raw, out)
     # Where the feed stood before sending: only what changes after counts.
-    since = _feed_version(base) if local and wait_seconds is not None else None
-    if local and wait_seconds is not None and since is None:
+    since = _feed_version(base) if waiting else None
+    if waiting and since is None:
         out.write(f"note: no delivery feed at {base}{FEED_PATH}; not waiting for the outcome\n")
-    target = f"{base}{ROUTES[sample.source]}"
-    started = time.perf_counter()
-    try:
-        answer = httpx.post(target, content=raw, headers=headers, timeout=15)
-    except httpx.HTTPError as exc:
-        out.write(
-            f"POST {target} failed: {type(exc).__name__}: {exc}\n"
-            "Is the local stack running (make run)?\n"
-        )
-        return 1
-    elapsed = (time.perf_counter() - started) * 1000
-    shown = sample.path.relative_to(root) if sample.path.is_relative_to(root) else sample.path
-    out.write(
-        f"POST {target}  ({shown})\n-> {answer.status_code} in {elapsed:.0f} ms: {answer.text}\n"
-    )
-    if answer.status_code >= 300:
+    answer = _post(root, sample, f"{base}{ROUTES[sample.source]}", raw, headers, out)
+    if answer is None or answer.status_code >= 300:
         return 1
     if since is None or wait_seconds is None:
         return 0
@@ -268,6 +278,38 @@ def send(
         out.write("nothing was queued: no delivery to wait for\n")
         return 0
     return wait_for_outcome(base, delivery, since, wait_seconds, out)
+
+
+def _provide_source_state(root: Path, sample: Sample, raw: bytes, out: TextIO) -> None:
+    """Put what the local stack's fake Ecwid or Stripe API must serve for the sample."""
+    if sample.source == "ecwid":
+        if sample.stock:
+            _provide_ecwid_order(root, sample.body, out)
+        else:
+            out.write("your own webhook: the fake Ecwid serves the order you put there, if any\n")
+    if sample.source == "stripe":
+        _provide_stripe_event(raw, stripe_state(sample.path), out)
+
+
+def _post(
+    root: Path, sample: Sample, target: str, raw: bytes, headers: dict[str, str], out: TextIO
+) -> httpx.Response | None:
+    """POST the signed request and print the answer; None (said why) when nothing answered."""
+    started = time.perf_counter()
+    try:
+        answer = httpx.post(target, content=raw, headers=headers, timeout=15)
+    except httpx.HTTPError as exc:
+        out.write(
+            f"POST {target} failed: {type(exc).__name__}: {exc}\n"
+            "Is the local stack running (make run)?\n"
+        )
+        return None
+    elapsed = (time.perf_counter() - started) * 1000
+    shown = sample.path.relative_to(root) if sample.path.is_relative_to(root) else sample.path
+    out.write(
+        f"POST {target}  ({shown})\n-> {answer.status_code} in {elapsed:.0f} ms: {answer.text}\n"
+    )
+    return answer
 
 
 def _was_queued(answer: httpx.Response) -> bool:

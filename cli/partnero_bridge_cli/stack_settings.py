@@ -1,26 +1,80 @@
-"""The settings a process function runs with, for commands that read what it reads.
+"""Which stack a command talks to, and the settings a process function runs with there.
 
-``explain`` reads a payment the way processing does, so it needs that function's settings
-(its ledger table, secret ARNs, API URLs and decision rules): from a deployed function's
-environment (``--stack-name``), or, for the local stack, resolved from template.yaml and
-the environment the way ``make run`` resolves them.
+Without ``--stack-name`` the commands talk to the local stack: :func:`reach_local_stack`
+asks its gateway where its AWS emulation is (``GET /_local/stack``), so a new terminal
+needs no ``export`` line. ``explain`` reads a payment the way processing does, so it needs
+that function's settings (its ledger table, secret ARNs, API URLs and decision rules): from
+a deployed function's environment (``--stack-name``), or, for the local stack, resolved
+from template.yaml and the environment the way ``make run`` resolves them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from partnero_bridge.config import BridgeSettings
-from partnero_bridge_cli.local.stack import function_environment, local_ecwid_store_ids
+from partnero_bridge_cli.local.aws import DUMMY_CREDENTIALS
+from partnero_bridge_cli.local.stack import (
+    STACK_PATH,
+    function_environment,
+    gateway_url,
+    local_ecwid_store_ids,
+)
 from partnero_bridge_cli.local.template import STACK_NAME, Resolver, StackModel, read_stack
 
 
 class SettingsError(Exception):
     """The stack's settings cannot be found (one line for the user)."""
+
+
+# Where an AWS client would look for an account of its own: set, the user chose one.
+_AWS_CHOICES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID")
+
+
+def reach_local_stack(
+    stack_name: str | None,
+    env: MutableMapping[str, str] | None = None,
+    err: TextIO | None = None,
+) -> str | None:
+    """Point this process's AWS clients at the running local stack, unless ``stack_name``
+    (a deployed stack) or ``AWS_ENDPOINT_URL`` (an endpoint chosen by the user) says
+    otherwise. The stack's gateway (``BRIDGE_URL``, or ``BRIDGE_PORT``, default 3000)
+    tells its AWS endpoint, region and ports; they are set in ``env`` (default
+    ``os.environ``) with the emulation's dummy credentials, a profile or keys of the user's
+    set aside for this process. Says on ``err`` (default stderr) which stack is used.
+
+    Returns None when the command can go on, else the one line saying why not (the local
+    stack is not running)."""
+    env = os.environ if env is None else env
+    if stack_name or env.get("AWS_ENDPOINT_URL"):
+        return None
+    import httpx
+
+    url = gateway_url(env)
+    try:
+        about = httpx.get(f"{url}{STACK_PATH}", timeout=3).json()
+        endpoint, region = str(about["aws_endpoint"]), str(about["region"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return (
+            f"the local stack is not running (nothing answers at {url}): start it with "
+            "`make run` (BRIDGE_PORT if it runs on another port), or pass --stack-name "
+            "for a deployed stack"
+        )
+    chosen = [name for name in _AWS_CHOICES if env.get(name)]
+    for name in _AWS_CHOICES:
+        env.pop(name, None)
+    env.update({k: v for k, v in DUMMY_CREDENTIALS.items() if "REGION" not in k})
+    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+    for name, port in (about.get("ports") or {}).items():
+        env.setdefault(str(name), str(port))
+    note = f" ({', '.join(chosen)} not used: --stack-name for a deployed stack)" if chosen else ""
+    print(f"the local stack: AWS at {endpoint}, {region}{note}", file=err or sys.stderr)
+    return None
 
 
 def local_user_environment(env: Mapping[str, str]) -> dict[str, str]:

@@ -38,7 +38,10 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 class RunningStack:
-    def __init__(self, env: Mapping[str, str]) -> None:
+    """``partnero-bridge run`` on free ports. ``json_logs``: the functions' JSON lines in
+    :attr:`lines` (what the tests read), else the terminal's one line per outcome."""
+
+    def __init__(self, env: Mapping[str, str], json_logs: bool = True) -> None:
         self.port = free_port()
         self.aws_port = free_port()
         self.sandbox_port = free_port()
@@ -71,7 +74,11 @@ class RunningStack:
         self.lines: list[str] = []
         self._ready = threading.Event()
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("partnero-bridge")), "run"],
+            [
+                str(Path(sys.executable).with_name("partnero-bridge")),
+                "run",
+                *(["--json-logs"] if json_logs else []),
+            ],
             cwd=ROOT,
             env=full_env,
             stdin=subprocess.DEVNULL,
@@ -144,6 +151,30 @@ class RunningStack:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("partnero-bridge")), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def cli_in_new_terminal(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        """Run the `partnero-bridge` command as from a new terminal: no AWS_* variable and
+        no port but the gateway's (the stack runs on free ports, not the default ones)."""
+        env = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(
+                    ("PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "BRIDGE_", "AWS_")
+                )
+            },
+            "BRIDGE_PORT": str(self.port),
+            **extra_env,
         }
         return subprocess.run(
             [str(Path(sys.executable).with_name("partnero-bridge")), *args],

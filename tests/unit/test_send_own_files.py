@@ -17,7 +17,14 @@ from partnero_bridge.signup.mapping import delivery_id, to_delivery
 from partnero_bridge.signup.models import SignupRequest
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.stack import DEMO_ECWID_STORE, DEMO_ECWID_TOKEN
-from partnero_bridge_cli.send import delivery_id_of, find_sample, send, signed_request
+from partnero_bridge_cli.send import (
+    Sample,
+    delivery_id_of,
+    find_sample,
+    samples_text,
+    send,
+    signed_request,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -86,12 +93,40 @@ def test_the_delivery_id_waited_for_is_the_one_ingest_gives(fresh: bool) -> None
 
     signup = find_sample(ROOT, "signup")
     raw, _ = signed_request(signup, fresh)
-    queued = to_delivery(SignupRequest.model_validate(signup.body), None, trusted=True)
+    queued = to_delivery(SignupRequest.model_validate_json(raw), None, trusted=True)
     assert queued is not None
     assert delivery_id_of("signup", raw) == delivery_id(queued)
+
+
+def test_each_send_of_the_sign_up_sample_is_a_new_customer() -> None:
+    sample = find_sample(ROOT, "signup")
+    sent = [json.loads(signed_request(sample, fresh=False)[0]) for _ in range(3)]
+
+    addresses = {body["email"] for body in sent}
+    assert len(addresses) == 3
+    for address in addresses:
+        local, _, domain = address.partition("@")
+        assert local.startswith("Jane.Doe+")
+        assert domain == "Example.com"
+    assert len({delivery_id_of("signup", json.dumps(body).encode()) for body in sent}) == 3
+    # A file of one's own is a person of one's own: sent as written, every time.
+    own = Sample("signup", Path("mine.json"), own_signup())
+    assert json.loads(signed_request(own, fresh=False)[0])["email"] == "Own.File@example.com"
+    # Not an address: left for ingest to refuse.
+    invalid = find_sample(ROOT, "signup/invalid-email")
+    assert json.loads(signed_request(invalid, fresh=False)[0])["email"] == "not-an-email"
 
 
 def test_a_sign_up_nobody_referred_has_no_delivery_to_wait_for() -> None:
     raw, _ = signed_request(find_sample(ROOT, "signup/not-referred"), fresh=False)
     assert delivery_id_of("signup", raw) is None
     assert delivery_id_of("signup", b'{"email": "not an address"}') is None
+
+
+def test_send_without_a_name_says_how_to_send_and_lists_every_sample() -> None:
+    text = samples_text(ROOT)
+    assert text.startswith("partnero-bridge send NAME signs and posts one of these samples")
+    assert "  signup                             = signup/referred" in text
+    assert "  stripe/charge.refunded             = stripe/charge.refunded.partial" in text
+    assert "\n  stripe/refund.created" in text
+    assert "api-post-signup" not in text  # an API Gateway event, not a body to send

@@ -307,15 +307,19 @@ class DeliveryFeed:
         self._seq = 0
         self.version = 0
 
-    def observe(self, line: str) -> None:
-        """Take one line a function printed; lines about no delivery are skipped."""
+    def observe(self, line: str) -> dict[str, Any] | None:
+        """Take one line a function printed; lines about no delivery are skipped. Returns
+        the entry (as :meth:`snapshot` shows it) when the line was a receipt or an outcome
+        of a delivery, else None."""
         fact = parse_line(line)
-        if fact is not None:
-            with self._lock:
-                self._apply(fact)
+        if fact is None:
+            return None
+        with self._lock:
+            entry = self._apply(fact)
+            return entry.to_json() if entry is not None and fact.kind != "context" else None
 
     # -- changes --------------------------------------------------------------------------
-    def _apply(self, fact: LogFact) -> None:
+    def _apply(self, fact: LogFact) -> _Entry | None:
         latest = self._latest.get(fact.delivery_id)
         if fact.kind in ("accepted", "parked"):
             lagging = (
@@ -331,7 +335,7 @@ class DeliveryFeed:
                 entry.reason = "store_not_configured"
         elif fact.kind == "context":
             if latest is None or latest.outcome not in _OPEN or latest.concerns == fact.concerns:
-                return  # nothing new, or about a delivery not open in the feed
+                return None  # nothing new, or about a delivery not open in the feed
             entry = latest
         elif latest is not None and latest.outcome in _OPEN:
             entry = latest
@@ -345,6 +349,7 @@ class DeliveryFeed:
         self.version += 1
         entry.version = self.version
         entry.updated_at = fact.at
+        return entry
 
     def _settle(self, entry: _Entry, fact: LogFact) -> None:
         if fact.kind in ("accepted", "parked", "context"):

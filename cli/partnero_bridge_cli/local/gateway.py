@@ -64,6 +64,40 @@ class BadTestHeader(ValueError):
     """The test-only source IP header is not an IP address."""
 
 
+def _merged_headers(
+    headers: list[tuple[str, str]], source_ip: str
+) -> tuple[dict[str, str], list[str], str]:
+    """Headers as API Gateway v2 gives them (lower-case names, repeats joined by commas),
+    the cookies apart, and the client address (the test-only header's, if sent)."""
+    merged: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower == TEST_SOURCE_IP_HEADER:
+            try:
+                source_ip = str(ipaddress.ip_address(value.strip()))
+            except ValueError:
+                raise BadTestHeader(f"{name} is not an IP address") from None
+        elif lower == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        else:
+            merged[lower] = f"{merged[lower]},{value}" if lower in merged else value
+    return merged, cookies, source_ip
+
+
+def _event_body(body: bytes, content_type: str) -> tuple[str, bool]:
+    """The body as the event carries it: text when its type is text and it is UTF-8, else
+    base64; and whether it is base64."""
+    if not body:
+        return "", False
+    if _TEXT_TYPES.match(content_type):
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode(), True
+
+
 def build_event(
     route: HttpRoute,
     method: str,
@@ -79,31 +113,11 @@ def build_event(
     it and is left out of the event's headers (BadTestHeader when it is not an IP address).
     """
     url = urlsplit(target)
-    merged: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in headers:
-        lower = name.lower()
-        if lower == TEST_SOURCE_IP_HEADER:
-            try:
-                source_ip = str(ipaddress.ip_address(value.strip()))
-            except ValueError:
-                raise BadTestHeader(f"{name} is not an IP address") from None
-            continue
-        if lower == "cookie":
-            cookies.extend(c.strip() for c in value.split(";") if c.strip())
-            continue
-        merged[lower] = f"{merged[lower]},{value}" if lower in merged else value
+    merged, cookies, source_ip = _merged_headers(headers, source_ip)
     query: dict[str, str] = {}
     for name, value in parse_qsl(url.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
-    content_type = merged.get("content-type", "")
-    is_text = not body or bool(_TEXT_TYPES.match(content_type))
-    text_body = ""
-    if is_text:
-        try:
-            text_body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            is_text = False
+    event_body, is_base64 = _event_body(body, merged.get("content-type", ""))
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
@@ -129,7 +143,7 @@ def build_event(
             "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now * 1000),
         },
-        "isBase64Encoded": not is_text,
+        "isBase64Encoded": is_base64,
     }
     if cookies:
         event["cookies"] = cookies
@@ -138,7 +152,7 @@ def build_event(
     if path_parameters:
         event["pathParameters"] = path_parameters
     if body:
-        event["body"] = text_body if is_text else base64.b64encode(body).decode()
+        event["body"] = event_body
     return event
 
 

@@ -9,7 +9,13 @@
 - the Partnero sandbox, unless PARTNERO_API_URL points somewhere else;
 - the fake Ecwid API, unless ECWID_API_URL does; the fake Stripe API, unless STRIPE_API_URL does;
 - the delivery feed (what became of each delivery, read from the functions' logs), served at
-  ``GET /_local/deliveries`` on the gateway and shown on the sandbox page.
+  ``GET /_local/deliveries`` on the gateway and shown on the sandbox page; the terminal
+  gets one line per outcome (``--json-logs``: the functions' JSON lines as they are);
+- ``GET /_local/stack`` on the gateway: where its AWS emulation is, so the CLI's commands
+  find the running stack without an ``export`` line.
+
+Every port is checked before anything starts: a busy one is named in one line with the
+variable that moves it.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from partnero_bridge_cli.local.aws import (
     DUMMY_CREDENTIALS,
@@ -31,11 +40,18 @@ from partnero_bridge_cli.local.aws import (
     create_resources,
     ecwid_store_tokens,
 )
+from partnero_bridge_cli.local.console import console_line
 from partnero_bridge_cli.local.deliveries import FEED_PATH, DeliveryFeed
 from partnero_bridge_cli.local.functions import Invocation, LocalFunction
 from partnero_bridge_cli.local.gateway import Gateway
 from partnero_bridge_cli.local.pollers import QueuePoller
-from partnero_bridge_cli.local.template import FunctionSpec, Resolver, StackModel, read_stack
+from partnero_bridge_cli.local.template import (
+    REGION,
+    FunctionSpec,
+    Resolver,
+    StackModel,
+    read_stack,
+)
 
 SANDBOX_API_KEY = "sandbox-key"
 SANDBOX_PARTNERS = ("demo-partner",)
@@ -54,6 +70,8 @@ DEMO_STRIPE_API_KEY = "rk_test_local_demo"
 # them already), so local runs can tune what a deployment would set in template.yaml.
 # The template's schedules: listed (GET) and run on demand (POST ?name=<Schedule>).
 SCHEDULES_PATH = "/_local/schedules"
+# Where the stack's AWS emulation is and its ports, for the CLI in another terminal.
+STACK_PATH = "/_local/stack"
 _PASSTHROUGH_PREFIXES = ("BRIDGE_", "PARTNERO_", "SIGNUP_", "ECWID_", "STRIPE_", "POWERTOOLS_")
 # Local-only: the stack's own ports and switches, not function settings.
 _LOCAL_ONLY = {
@@ -67,6 +85,30 @@ _LOCAL_ONLY = {
 }
 
 
+class StackRefused(Exception):
+    """The stack cannot start as configured (one line for the user, said before anything
+    starts)."""
+
+
+# Each port the stack listens on: its StackConfig field, the variable that moves it, its
+# default, and the variable that replaces what listens there (then nothing does).
+PORTS: tuple[tuple[str, str, int, str | None], ...] = (
+    ("port", "BRIDGE_PORT", 3000, None),
+    ("aws_port", "BRIDGE_AWS_PORT", 4566, None),
+    ("sandbox_port", "BRIDGE_SANDBOX_PORT", 4010, "PARTNERO_API_URL"),
+    ("ecwid_port", "BRIDGE_ECWID_PORT", 4020, "ECWID_API_URL"),
+    ("stripe_api_port", "BRIDGE_STRIPE_API_PORT", 4030, "STRIPE_API_URL"),
+    ("shop_port", "BRIDGE_SHOP_PORT", 8000, None),
+)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = (env.get(name) or str(default)).strip()
+    if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
+        raise StackRefused(f"{name}={text!r} is not a whole number from {low} to {high}")
+    return int(text)
+
+
 @dataclass
 class StackConfig:
     root: Path
@@ -78,20 +120,84 @@ class StackConfig:
     shop_port: int = 8000
     concurrency: int = 2
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # The functions' JSON log lines as they are, instead of one line per outcome.
+    json_logs: bool = False
 
     @classmethod
-    def from_env(cls, root: Path, env: Mapping[str, str]) -> StackConfig:
+    def from_env(cls, root: Path, env: Mapping[str, str], json_logs: bool = False) -> StackConfig:
+        """The configuration ``env`` gives; StackRefused when a port or BRIDGE_CONCURRENCY
+        is not a number in range."""
+        ports = {
+            name: _whole_number(env, variable, default, 0, 65535)
+            for name, variable, default, _ in PORTS
+        }
         return cls(
             root=root,
-            port=int(env.get("BRIDGE_PORT", "3000")),
-            aws_port=int(env.get("BRIDGE_AWS_PORT", "4566")),
-            sandbox_port=int(env.get("BRIDGE_SANDBOX_PORT", "4010")),
-            ecwid_port=int(env.get("BRIDGE_ECWID_PORT", "4020")),
-            stripe_api_port=int(env.get("BRIDGE_STRIPE_API_PORT", "4030")),
-            shop_port=int(env.get("BRIDGE_SHOP_PORT", "8000")),
-            concurrency=int(env.get("BRIDGE_CONCURRENCY", "2")),
+            **ports,
+            concurrency=_whole_number(env, "BRIDGE_CONCURRENCY", 2, 1, 64),
             env=dict(env),
+            json_logs=json_logs,
         )
+
+    def listening(self) -> dict[str, int]:
+        """The ports this stack will listen on, by the variable that moves each (0: any
+        free port)."""
+        return {
+            variable: int(getattr(self, name))
+            for name, variable, _, replaced_by in PORTS
+            if not (replaced_by and self.env.get(replaced_by))
+        }
+
+
+def gateway_url(env: Mapping[str, str]) -> str:
+    """The local stack's gateway: BRIDGE_URL, else 127.0.0.1 on BRIDGE_PORT (3000)."""
+    return (env.get("BRIDGE_URL") or f"http://127.0.0.1:{env.get('BRIDGE_PORT') or '3000'}").rstrip(
+        "/"
+    )
+
+
+def _can_listen(port: int) -> bool:
+    with socket.socket() as sock:
+        # As the stack's servers bind: a port left in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _running_stack(url: str) -> bool:
+    import httpx
+
+    try:
+        return "aws_endpoint" in httpx.get(f"{url}{STACK_PATH}", timeout=2).json()
+    except (httpx.HTTPError, ValueError, TypeError):
+        return False
+
+
+def port_problem(config: StackConfig) -> str | None:
+    """The one line saying why the stack cannot listen where configured, or None: a port
+    in use (by a local stack already running, or by another program) or given twice."""
+    seen: dict[int, str] = {}
+    for variable, port in config.listening().items():
+        if port and port in seen:
+            return f"{seen[port]} and {variable} are both {port}: give each its own port"
+        seen[port] = variable
+    for variable, port in config.listening().items():
+        if port == 0 or _can_listen(port):
+            continue
+        if variable == "BRIDGE_PORT" and _running_stack(f"http://127.0.0.1:{port}"):
+            return (
+                f"the local stack is already running at http://127.0.0.1:{port}: use it, "
+                "stop it (Ctrl-C in its terminal), or set the BRIDGE_*_PORT variables "
+                "(docs/local-stack.md) to run another"
+            )
+        return (
+            f"port {port} is in use ({variable}): stop what uses it, or set {variable} to a "
+            f"free port, e.g. `{variable}={port + 1} make run`"
+        )
+    return None
 
 
 def _fed_by(value: Any) -> str | None:
@@ -200,8 +306,13 @@ class LocalStack:
 
     def _function_log(self, name: str) -> Any:
         def write(line: str) -> None:
-            self.feed.observe(line)
-            self.log(f"[{name}] {line}")
+            entry = self.feed.observe(line)
+            if self.config.json_logs:
+                self.log(f"[{name}] {line}")
+                return
+            shown = console_line(name, line, entry)
+            if shown is not None:
+                self.log(shown)
 
         return write
 
@@ -285,6 +396,7 @@ class LocalStack:
             self.invoke,
             {
                 FEED_PATH: self.feed.answer,
+                STACK_PATH: self.about,
                 SCHEDULES_PATH: self.schedules,
                 f"POST {SCHEDULES_PATH}": self.run_schedule,
             },
@@ -320,6 +432,18 @@ class LocalStack:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Invocation:
         return self.functions[function].invoke(event)
+
+    def about(self, _query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """GET /_local/stack: the AWS emulation's endpoint and region, and the ports (by
+        variable) the CLI's commands reach the stack's parts on."""
+        fakes = {
+            "BRIDGE_SANDBOX_PORT": self.sandbox,
+            "BRIDGE_ECWID_PORT": self.ecwid,
+            "BRIDGE_STRIPE_API_PORT": self.stripe_api,
+        }
+        ports = {"BRIDGE_AWS_PORT": self.moto.port}
+        ports.update({name: urlsplit(f.url).port for name, f in fakes.items() if f is not None})
+        return 200, {"aws_endpoint": self.moto.url, "region": REGION, "ports": ports}
 
     def schedules(self, _query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """GET /_local/schedules: the template's schedules (they never fire by themselves)."""
@@ -431,22 +555,36 @@ class LocalStack:
             lines += ["", f"Example shop sign-up page: {self.shop.url}/?ref=demo-partner"]
         lines += [
             "",
-            f"AWS (moto) at {self.moto.url}. For the CLI and AWS tools, run:",
+            f"AWS (moto) at {self.moto.url}: partnero-bridge commands (dlq, parked, explain, "
+            "...) find it by themselves; for the AWS CLI, run:",
             f"  export {exports}",
             "",
-            "Try it (a signed sign-up, as a shop's backend sends it):",
+            "Try it, in another terminal (a signed sign-up, as a shop's backend sends it):",
             "  .venv/bin/partnero-bridge send signup",
             "",
+            "Below, the functions' log lines (JSON)"
+            if self.config.json_logs
+            else "Below, one line per delivery's outcome (every log line, as JSON: "
+            "partnero-bridge run --json-logs).",
             "Ready. Ctrl-C stops everything.",
             "",
         ]
         return "\n".join(lines)
 
 
-def run(root: Path) -> int:
+def run(root: Path, json_logs: bool = False) -> int:
+    """``partnero-bridge run``: the stack in the foreground until SIGINT or SIGTERM. Exit
+    status 1, with one line on stderr, when it cannot start (a port in use...)."""
     import signal
 
-    config = StackConfig.from_env(root, os.environ)
+    try:
+        config = StackConfig.from_env(root, os.environ, json_logs)
+        problem = port_problem(config)
+    except StackRefused as exc:
+        problem = str(exc)
+    if problem is not None:
+        print(f"partnero-bridge run: {problem}", file=sys.stderr)
+        return 1
     stack = LocalStack(config)
     stopping = threading.Event()
 
@@ -455,7 +593,11 @@ def run(root: Path) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stack.start()
+    try:
+        stack.start()
+    except OSError as exc:  # a port taken since it was checked
+        print(f"partnero-bridge run: could not start: {exc}", file=sys.stderr)
+        return 1
     stack.log(stack.banner())
     try:
         stopping.wait()

@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -91,6 +92,9 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=128)
     parser.add_argument("--timeout", type=int, default=3)
     args = parser.parse_args()
+    # Powertools warns when an invocation publishes no metric (a refusal, a duplicate): on
+    # Lambda a line in CloudWatch, here noise on the developer's screen.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     handler = load_handler(args.handler)
     try:
         serve(handler, args.function_name, args.memory, args.timeout)

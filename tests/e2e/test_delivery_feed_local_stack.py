@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from partnero_bridge_cli.local.deliveries import FEED_PATH
-from partnero_bridge_cli.local.fakeserver import Fault
+from partnero_bridge_cli.local.fakeapp import Fault
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
 from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.e2e.conftest import SIGNUP_SECRET, STRIPE_SECRET

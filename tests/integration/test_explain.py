@@ -28,7 +28,7 @@ from partnero_bridge.runtime import Runtime
 from partnero_bridge_cli.explain import explain, render
 from partnero_bridge_cli.explain import run as run_explain
 from partnero_bridge_cli.local.ecwid import FakeEcwid
-from partnero_bridge_cli.local.fakeserver import Fault
+from partnero_bridge_cli.local.fakeapp import Fault
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
 from partnero_bridge_cli.local.stack import function_environment
 from partnero_bridge_cli.local.stripe_api import FakeStripeApi

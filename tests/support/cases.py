@@ -60,7 +60,7 @@ from partnero_bridge.signup import signature as signup_signature
 from partnero_bridge.stripe import signature as stripe_signature
 from partnero_bridge_cli.dlq import DeadLetter, QueuePair, Tools, peek, purge, queue_pairs
 from partnero_bridge_cli.local.ecwid import FakeEcwid
-from partnero_bridge_cli.local.fakeserver import dumps
+from partnero_bridge_cli.local.fakeapp import dumps
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
 from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from partnero_bridge_cli.queue_scan import Polling

@@ -2,32 +2,31 @@
 
 The real Partnero API cannot be reached from a developer machine or CI (it needs a live program
 and its API key, and every call would create real customers and commissions), so the bridge is
-pointed at this sandbox instead (``PARTNERO_API_URL=<sandbox.url>``). It follows Partnero's
-documented behaviour as summarised for this project:
+pointed at this sandbox (``PARTNERO_API_URL=<sandbox.url>``). It serves what the bridge calls
+(``partnero_bridge.partnero``), following Partnero's documented behaviour
+(developers.partnero.com, docs.partnero.com) as summarised for this project:
 
-* ``Authorization: Bearer <api key>`` on every ``/v1`` call, ``401 {"message": "Unauthenticated."}``
-  otherwise;
-* success envelope ``{"data": ..., "status": 1}``, lists add ``links`` and ``meta``;
-* ``400 {"message": "Invalid partner key"}`` for an unknown partner, Laravel-style ``422``
-  validation errors (including a duplicate customer key);
-* transaction keys are NOT enforced unique: the same key twice creates two transactions (the
-  trap the bridge must guard against), and deleting by key deletes all of them;
-* amounts are kept exactly as the JSON text gave them (``decimal.Decimal``, never ``float``);
-* every transaction carries its partner's rewards. Partnero names the reward states (created,
-  approved, paid) but documents no JSON shape for them, so the sandbox keeps it simple: one
-  reward per transaction, ``{"id", "amount", "status", "paid_at"}``, its amount the program's
-  rate (20 % unless set) of the transaction's amount, or the amount itself when
-  ``amount_units`` is ``"reward"``; ``status`` goes ``pending`` -> ``approved`` -> ``paid``
-  only when driven through the admin interface (a partner's payout is not the bridge's doing).
+* ``Authorization: Bearer <api key>`` on every ``/v1`` call, else ``401 {"message":
+  "Unauthenticated."}``; success is ``{"data": ..., "status": 1}``, lists add ``links`` and
+  ``meta`` (``limit`` 1-250, ``page``);
+* ``GET /v1/test``; ``POST /v1/customers`` and ``GET /v1/customers/{key}``; ``POST
+  /v1/transactions`` (``options.create_customer`` with the partner at ``customer.partner`` or,
+  as older docs have it, at the top level), ``GET /v1/transactions`` (oldest first, by ``key``,
+  ``customer.key``, ``partner.key``; 15 a page), ``GET`` and ``DELETE /v1/transactions/{key}``;
+* ``400 {"message": "Invalid partner key"}`` for an unknown partner, Laravel-style ``422
+  {"message", "errors": {field: [...]}}`` for invalid bodies (a duplicate customer key too);
+* transaction keys are NOT unique: the same key twice makes two transactions (the trap the
+  bridge guards against), and deleting by key deletes all of them;
+* amounts are kept exactly as the JSON text gave them (``Decimal``, never ``float``);
+* Partnero names reward states (created, approved, paid) but documents no JSON shape, so each
+  transaction carries one reward ``{"id", "amount", "status", "paid_at"}``: the program's rate
+  (20 % unless set) of the amount, or the amount itself when ``amount_units`` is ``"reward"``;
+  ``pending`` until approved or paid through the admin interface.
 
-On top of the API it offers an admin interface under ``/_sandbox`` (no auth) so another process
-can read and drive it: ``state``, ``requests``, ``reset``, ``faults``, ``partners``;
-``settings`` (``{"accept_any_partner": bool, "reward_rate": number}``); ``POST
-transactions/<key>/rewards/approve`` and ``.../rewards/pay`` (for every live transaction with
-that key); ``deliveries`` (what became of each delivery the local stack took in, when the
-sandbox runs inside it: see :meth:`PartneroSandbox.show_deliveries`). It also injects faults
-(error statuses with ``Retry-After``, hangs, connection resets, malformed bodies, and answers
-lost after Partnero accepted the request) so retries and idempotency can be exercised.
+Admin interface under ``/_sandbox`` (no auth; see :mod:`.fakeapp` for the shared endpoints and
+faults): ``GET|PUT settings`` (``{"accept_any_partner": bool, "reward_rate": number}``),
+``POST transactions/<key>/rewards/approve|pay`` (every live transaction with that key) and
+``GET deliveries`` (the local stack's delivery feed, for the page at ``/``).
 
 Run it in the foreground with::
 
@@ -40,37 +39,41 @@ import copy
 import hmac
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, ClassVar, Final
-from urllib.parse import urlencode
+from typing import Annotated, Any, ClassVar, Final
+from urllib.parse import unquote, urlencode
 
-from partnero_bridge_cli.local.fakeserver import (
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+)
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from partnero_bridge_cli.local.fakeapp import (
     NO_ANSWER_STATUS,
-    Answer,
-    FakeApi,
-    FakeHandler,
+    FakeApp,
     FakeService,
     Fault,
     RecordedRequest,
+    json_response,
     loads,
-    message_answer,
     phrase,
-    segments,
     serve_until_signalled,
 )
 
 __all__ = ["NO_ANSWER_STATUS", "Fault", "PartneroSandbox", "RecordedRequest", "main"]
 
-API_PREFIX: Final = "/v1"
 _PAGE = Path(__file__).with_name("pages") / "sandbox.html"
-ADMIN_PREFIX: Final = "/_sandbox"
-
-_DEFAULT_PAGE_SIZE: Final = 10
-_DEFAULT_TRANSACTION_PAGE_SIZE: Final = 15
-_MAX_PAGE_SIZE: Final = 250
 _MAX_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z
 _EMAIL_RE: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CURRENCY_RE: Final = re.compile(r"^[A-Za-z]{3}$")
@@ -79,306 +82,233 @@ _CENT: Final = Decimal("0.01")
 _REWARD_STEPS: Final[Mapping[str, str]] = {"approve": "approved", "pay": "paid"}
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _now_iso(seconds: float | None = None) -> str:
+    moment = datetime.now(UTC) if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _iso_from_timestamp(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# ---- request bodies and Laravel-style errors -------------------------------------------------
 
 
-# --------------------------------------------------------------------------------------------
-# Errors, answers and validation
-# --------------------------------------------------------------------------------------------
-
-
-class _ApiError(Exception):
+class _Refusal(Exception):
     def __init__(
-        self,
-        status: int,
-        message: str,
-        errors: dict[str, list[str]] | None = None,
-        headers: dict[str, str] | None = None,
+        self, status: int, message: str, errors: dict[str, list[str]] | None = None
     ) -> None:
         super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
-        self.headers = headers or {}
+        self.status, self.message, self.errors = status, message, errors
+        self.headers: dict[str, str] = {}
 
-    def answer(self) -> Answer:
-        payload: dict[str, Any] = {"message": self.message}
+    def response(self) -> Response:
+        body: dict[str, Any] = {"message": self.message}
         if self.errors is not None:
-            payload["errors"] = self.errors
-        return Answer(self.status, payload, dict(self.headers))
+            body["errors"] = self.errors
+        return json_response(self.status, body, self.headers)
 
 
-def _ok(data: Any) -> Answer:
-    return Answer(200, {"data": copy.deepcopy(data), "status": 1})
+def _invalid(errors: dict[str, list[str]]) -> _Refusal:
+    """Laravel's 422: the first message (and how many more) and every message by field."""
+    messages = [message for group in errors.values() for message in group]
+    more = len(messages) - 1
+    text = messages[0] + (f" (and {more} more error{'s' if more > 1 else ''})" if more else "")
+    return _Refusal(422, text, errors)
 
 
-def _ok_empty() -> Answer:
-    return Answer(200, {"status": 1})
+# What a pydantic error type says, in Laravel's words ("The <field> field <tail>").
+_TAILS: Final[Mapping[str, str]] = {
+    "missing": "is required.",
+    "string_type": "must be a string.",
+    "string_too_long": "must not be greater than {max_length} characters.",
+    "model_type": "must be an array.",
+    "list_type": "must be an array.",
+    "bool_parsing": "must be true or false.",
+    "bool_type": "must be true or false.",
+    "decimal_parsing": "must be a number.",
+    "decimal_type": "must be a number.",
+    "finite_number": "must be a number.",
+    "int_parsing": "must be an integer.",
+    "int_type": "must be an integer.",
+    "greater_than_equal": "must be at least {ge}.",
+    "less_than_equal": "must not be greater than {le}.",
+}
 
 
-class _Errors:
-    """Collects Laravel-style validation errors: ``{"field": ["message", ...]}``."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, list[str]] = {}
-
-    def add(self, name: str, message: str) -> None:
-        self.items.setdefault(name, []).append(message)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.items
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        messages = [message for group in self.items.values() for message in group]
-        more = len(messages) - 1
-        text = messages[0]
-        if more:
-            text += f" (and {more} more error{'s' if more > 1 else ''})"
-        raise _ApiError(422, text, errors=self.items)
-
-
-def _as_object(body: Any) -> dict[str, Any]:
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise _ApiError(
-            422,
-            "The request body must be a JSON object.",
-            errors={"body": ["The request body must be a JSON object."]},
-        )
-    return body
-
-
-def _opt_str(
-    errs: _Errors, data: Mapping[str, Any], name: str, label: str, max_len: int = 255
-) -> str | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        errs.add(label, f"The {label} field must be a string.")
-        return None
-    if len(value) > max_len:
-        errs.add(label, f"The {label} field must not be greater than {max_len} characters.")
-        return None
-    return value
-
-
-def _req_str(errs: _Errors, data: Mapping[str, Any], name: str, label: str) -> str | None:
-    if data.get(name) is None or data.get(name) == "":
-        errs.add(label, f"The {label} field is required.")
-        return None
-    return _opt_str(errs, data, name, label)
-
-
-def _opt_email(errs: _Errors, data: Mapping[str, Any], name: str, label: str) -> str | None:
-    value = _opt_str(errs, data, name, label)
-    if value is not None and not _EMAIL_RE.match(value):
-        errs.add(label, f"The {label} field must be a valid email address.")
-        return None
-    return value
-
-
-def _opt_str_or_int(errs: _Errors, data: Mapping[str, Any], name: str, label: str) -> str | None:
-    value = data.get(name)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _opt_str(errs, data, name, label)
-
-
-def _opt_object(errs: _Errors, data: Mapping[str, Any], name: str, label: str) -> dict[str, Any]:
-    value = data.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        errs.add(label, f"The {label} field must be an array.")
-        return {}
-    return value
-
-
-def _opt_tags(errs: _Errors, data: Mapping[str, Any], name: str, label: str) -> list[str]:
-    value = data.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        errs.add(label, f"The {label} field must be an array.")
-        return []
-    tags: list[str] = []
-    for index, tag in enumerate(value):
-        if not isinstance(tag, str):
-            errs.add(f"{label}.{index}", f"The {label}.{index} field must be a string.")
+def _laravel(error: ValidationError) -> _Refusal:
+    errors: dict[str, list[str]] = {}
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "body"
+        context = item.get("ctx", {})
+        if item["type"] == "value_error":
+            tail = str(context["error"])
+        elif item.get("input", "") is None:
+            tail = "is required."
         else:
-            tags.append(tag)
-    return tags
+            tail = _TAILS.get(item["type"], "is invalid.").format(**context)
+        errors.setdefault(name, []).append(f"The {name} field {tail}")
+    return _invalid(errors)
 
 
-def _opt_bool(errs: _Errors, data: Mapping[str, Any], name: str, label: str) -> bool:
-    value = data.get(name)
-    if value is None:
-        return False
-    if isinstance(value, bool):
+def _blank(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _checked(pattern: re.Pattern[str], tail: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(tail)
         return value
-    if value in (0, 1, "0", "1"):
-        return value in (1, "1")
-    errs.add(label, f"The {label} field must be true or false.")
-    return False
+
+    return AfterValidator(check)
 
 
-def _amount(errs: _Errors, value: Any) -> int | Decimal | None:
-    """A required number, kept exactly: ``int`` stays ``int``, anything else a ``Decimal``."""
-    if value is None or value == "":
-        errs.add("amount", "The amount field is required.")
-        return None
-    if isinstance(value, bool):
-        errs.add("amount", "The amount field must be a number.")
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):  # not produced by _loads; kept for direct callers
-        value = Decimal(repr(value))
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            errs.add("amount", "The amount field must be a number.")
-            return None
-    if not isinstance(value, Decimal) or not value.is_finite():
-        errs.add("amount", "The amount field must be a number.")
-        return None
-    return value
+def _default(empty: Any) -> BeforeValidator:
+    return BeforeValidator(lambda value: empty if value is None else value)
 
 
-def _opt_units(errs: _Errors, data: Mapping[str, Any]) -> str | None:
-    value = _opt_str(errs, data, "amount_units", "amount_units")
-    if value is not None and value != "reward" and not _CURRENCY_RE.match(value):
-        errs.add("amount_units", "The amount_units field must be a 3-letter currency code.")
-        return None
-    return value
+_Str = Annotated[str, StringConstraints(max_length=255)]
+_Text = Annotated[_Str, BeforeValidator(_blank)]
+_OptText = Annotated[_Str | None, BeforeValidator(_blank)]
+_Email = Annotated[
+    Annotated[_Str, _checked(_EMAIL_RE, "must be a valid email address.")] | None,
+    BeforeValidator(_blank),
+]
+_Units = Annotated[
+    Annotated[_Str, _checked(re.compile(r"^(reward|[A-Za-z]{3})$"), "must be a 3-letter code.")]
+    | None,
+    BeforeValidator(_blank),
+]
+_IdText = Annotated[_Str | None, BeforeValidator(lambda v: str(v) if type(v) is int else _blank(v))]
 
 
-def _opt_timestamp(errs: _Errors, data: Mapping[str, Any], name: str) -> int | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        errs.add(name, f"The {name} field must be an integer.")
-        return None
-    if not 0 <= value <= _MAX_TIMESTAMP:
-        errs.add(name, f"The {name} field must be a valid Unix timestamp.")
-        return None
-    return value
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
 
-def _partner_ref(errs: _Errors, value: Any, label: str) -> tuple[str, str] | None:
-    """Validate a partner reference ``{key | id | email}``; return ``(kind, value)``."""
-    if value is None:
-        errs.add(label, f"The {label} field is required.")
-        return None
-    if not isinstance(value, dict):
-        errs.add(label, f"The {label} field must be an array.")
-        return None
-    for kind in ("key", "id", "email"):
-        item = value.get(kind)
-        if item is None or item == "":
-            continue
-        if kind == "id" and isinstance(item, int) and not isinstance(item, bool):
-            item = str(item)
-        if not isinstance(item, str):
-            errs.add(f"{label}.{kind}", f"The {label}.{kind} field must be a string.")
-            return None
-        return kind, item
-    errs.add(
-        f"{label}.key",
-        f"The {label}.key field is required when none of {label}.id / {label}.email are present.",
-    )
-    return None
+class _Partner(_Body):
+    key: _OptText = None
+    id: _IdText = None
+    email: _OptText = None
+
+    def reference(self, label: str) -> tuple[str, str]:
+        """``(kind, value)`` of the first of key, id and email given."""
+        for kind in ("key", "id", "email"):
+            value = getattr(self, kind)
+            if value is not None:
+                return kind, value
+        others = f"{label}.id / {label}.email"
+        message = f"The {label}.key field is required when none of {others} are present."
+        raise _invalid({f"{label}.key": [message]})
 
 
-# --------------------------------------------------------------------------------------------
-# The API state and its routes
-# --------------------------------------------------------------------------------------------
+class _CustomerOptions(_Body):
+    referral_url: Annotated[
+        Annotated[str, StringConstraints(max_length=2048)] | None, BeforeValidator(_blank)
+    ] = None
 
 
-@dataclass
-class _Call:
-    params: list[str]
-    query: dict[str, str]
-    body: Any
-    path: str
+class _NewCustomer(_Body):
+    partner: _Partner
+    key: _Text
+    email: _Email = None
+    name: _OptText = None
+    surname: _OptText = None
+    tags: Annotated[list[str], _default([])] = []
+    options: Annotated[_CustomerOptions, _default({})] = _CustomerOptions()
 
 
-_Route = Callable[[_Call], Answer]
+class _CustomerRef(_Body):
+    key: _OptText = None
+    email: _Email = None
+    name: _OptText = None
+    surname: _OptText = None
+    partner: _Partner | None = None
 
 
-class _Api(FakeApi):
+class _TransactionOptions(_Body):
+    create_customer: Annotated[bool, _default(False)] = False
+
+
+class _NewTransaction(_Body):
+    customer: _CustomerRef
+    key: _OptText = None
+    amount: Annotated[Decimal, BeforeValidator(_blank)]
+    amount_units: _Units = None
+    action: _OptText = None
+    product_id: _IdText = None
+    product_type: _OptText = None
+    created_at: Annotated[
+        Annotated[int, Field(ge=0, le=_MAX_TIMESTAMP)] | None, BeforeValidator(_blank)
+    ] = None
+    options: Annotated[_TransactionOptions, _default({})] = _TransactionOptions()
+    partner: _Partner | None = None
+
+
+class _ListQuery(BaseModel):
+    limit: Annotated[int, Field(ge=1, le=250)] = 15
+    page: Annotated[int, Field(ge=1)] = 1
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accept_any_partner: StrictBool
+    reward_rate: Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _parse[M: BaseModel](model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate({} if data is None else data)
+    except ValidationError as error:
+        raise _laravel(error) from None
+
+
+# ---- the API -------------------------------------------------------------------------------
+
+
+class _Api(FakeApp):
     """All sandbox state, guarded by one lock, and the request handling that works on it."""
 
-    api_prefix: ClassVar[str] = API_PREFIX
-    admin_prefix: ClassVar[str] = ADMIN_PREFIX
-    label: ClassVar[str] = "sandbox"
-    fault_fields_first: ClassVar[bool] = True
-    # The local stack's delivery feed, for the page; None when the sandbox runs on its own.
-    delivery_feed: Callable[[], Any] | None = None
+    api_prefix: ClassVar[str] = "/v1"
+    admin_prefix: ClassVar[str] = "/_sandbox"
+    pages: ClassVar[Mapping[str, Callable[[], bytes]]] = dict.fromkeys(
+        ("/", "/_sandbox", "/_sandbox/"), _PAGE.read_bytes
+    )
 
     def __init__(
-        self,
-        api_key: str,
-        partners: Iterable[str],
-        accept_any_partner: bool = False,
-        reward_rate: Decimal | int | str = DEFAULT_REWARD_RATE,
+        self, api_key: str, partners: Iterable[str], accept_any: bool, rate: Decimal | int | str
     ) -> None:
         super().__init__()
         self.api_key = api_key
         self.partners: list[str] = []
         for partner in partners:
             self.add_partner(partner)
-        self.accept_any_partner = False
-        self.reward_rate = DEFAULT_REWARD_RATE
-        self.update_settings({"accept_any_partner": accept_any_partner, "reward_rate": reward_rate})
+        self.settings = _Settings(accept_any_partner=accept_any, reward_rate=Decimal(rate))
         self.customers: dict[str, dict[str, Any]] = {}
         self.transactions: list[dict[str, Any]] = []
         self.rewards_created = 0
-        any_key = "*"
-        self.routes: list[tuple[tuple[str, ...], dict[str, _Route]]] = [
-            (("test",), {"GET": self.test}),
-            (("customers",), {"GET": self.list_customers, "POST": self.create_customer}),
-            (("customers:search",), {"GET": self.search_customers}),
-            (
-                ("customers", any_key),
-                {
-                    "GET": self.get_customer,
-                    "PUT": self.update_customer,
-                    "DELETE": self.delete_customer,
-                },
-            ),
-            (("customers", any_key, "transactions"), {"GET": self.customer_transactions}),
-            (("customers", any_key, "archive"), {"POST": self.archive_customer}),
-            (
-                ("transactions",),
-                {
-                    "GET": self.list_transactions,
-                    "POST": self.create_transaction,
-                    "DELETE": self.delete_transaction_by_body,
-                },
-            ),
-            (
-                ("transactions", any_key),
-                {"GET": self.get_transaction, "DELETE": self.delete_transaction_by_path},
-            ),
-            (("transactions", any_key, "archive"), {"POST": self.archive_transaction}),
-            (("transactions", any_key, "revoke-archive"), {"POST": self.revoke_archive}),
+        # The local stack's delivery feed, for the page; None when the sandbox runs on its own.
+        self.delivery_feed: Callable[[], Mapping[str, Any]] | None = None
+        routes = [
+            ("/test", ["GET"], self.test),
+            ("/customers", ["POST"], self.create_customer),
+            ("/customers/<key>", ["GET"], self.get_customer),
+            ("/transactions", ["GET"], self.list_transactions),
+            ("/transactions", ["POST"], self.create_transaction),
+            ("/transactions/<key>", ["GET"], self.get_transaction),
+            ("/transactions/<key>", ["DELETE"], self.delete_transaction),
+        ]
+        rules = [Rule("/v1" + path, methods=m, endpoint=e) for path, m, e in routes]
+        self.api_map = Map(rules, strict_slashes=False)
+
+    def admin_rules(self) -> Iterable[Rule]:
+        steps = "<any(approve, pay):step>"
+        return [
+            Rule("/settings", methods=["GET"], endpoint=lambda _: self.settings.model_dump()),
+            Rule("/settings", methods=["PUT"], endpoint=self.update_settings),
+            Rule(f"/transactions/<key>/rewards/{steps}", methods=["POST"], endpoint=self.rewards),
+            Rule("/deliveries", methods=["GET"], endpoint=self.deliveries),
         ]
 
-    # ---- state management (also used by the Python API) ----------------------------------
+    # ---- state (also used by the Python API) -----------------------------------------------
 
     def add_partner(self, key: str) -> None:
         if not isinstance(key, str) or not key:
@@ -387,586 +317,241 @@ class _Api(FakeApi):
             if key not in self.partners:
                 self.partners.append(key)
 
-    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+    def update_settings(self, changes: Any) -> dict[str, Any]:
         """Change ``accept_any_partner`` and/or ``reward_rate``; ``ValueError`` if invalid."""
-        unknown = sorted(set(changes) - {"accept_any_partner", "reward_rate"})
-        if unknown:
-            raise ValueError(f"Unknown setting(s): {', '.join(unknown)}")
-        accept = changes.get("accept_any_partner", self.accept_any_partner)
-        if not isinstance(accept, bool):
-            raise ValueError("accept_any_partner must be true or false")
-        rate = changes.get("reward_rate", self.reward_rate)
-        if isinstance(rate, bool) or not isinstance(rate, int | str | Decimal):
-            raise ValueError("reward_rate must be a number between 0 and 1")
-        try:
-            rate = Decimal(rate)
-        except InvalidOperation:
-            raise ValueError("reward_rate must be a number between 0 and 1") from None
-        if not (rate.is_finite() and 0 <= rate <= 1):
-            raise ValueError("reward_rate must be a number between 0 and 1")
         with self.lock:
-            self.accept_any_partner, self.reward_rate = accept, rate
-            return self.settings()
+            self.settings = _Settings.model_validate(self.settings.model_dump() | changes)
+            return self.settings.model_dump()
 
-    def settings(self) -> dict[str, Any]:
-        return {"accept_any_partner": self.accept_any_partner, "reward_rate": self.reward_rate}
+    def rewards(self, _: Any, key: str, step: str) -> dict[str, Any]:
+        return {"transactions": self.move_rewards(key, step)}
 
     def move_rewards(self, key: str, step: str) -> list[dict[str, Any]]:
-        """Approve (``step="approve"``) or pay (``"pay"``) the rewards of every live transaction
-        with this key; ``KeyError`` if there is none. A paid reward stays paid."""
-        status = _REWARD_STEPS[step]
+        """Approve or pay the rewards of every live transaction with this key (a paid one
+        stays paid); ``KeyError`` if there is none."""
         with self.lock:
             matches = self.live_transactions(key)
             if not matches:
                 raise KeyError(f"No live transaction with key {key}")
-            now = _now_iso()
-            for transaction in matches:
-                for reward in transaction["rewards"]:
-                    if reward["status"] == "paid":
-                        continue
-                    reward["status"] = status
-                    if status == "paid":
-                        reward["paid_at"] = now
+            for reward in (reward for t in matches for reward in t["rewards"]):
+                if reward["status"] != "paid":
+                    reward["status"] = _REWARD_STEPS[step]
+                    reward["paid_at"] = _now_iso() if step == "pay" else None
             return copy.deepcopy(matches)
 
-    def new_reward(self, amount: int | Decimal, units: str | None) -> dict[str, Any]:
-        """The partner's reward for a new transaction, still to be approved and paid."""
-        self.rewards_created += 1
-        if units == "reward":  # the caller set the commission itself
-            value: int | Decimal = amount
-        else:
-            value = (Decimal(amount) * self.reward_rate).quantize(_CENT, ROUND_HALF_UP)
-        return {
-            "id": f"rwd_{self.rewards_created}",
-            "amount": value,
-            "status": "pending",
-            "paid_at": None,
-        }
+    def deliveries(self, _: Any) -> dict[str, Any]:
+        feed = self.delivery_feed
+        return {"available": True, **feed()} if feed else {"available": False}
 
-    def reset(self) -> None:
-        with self.lock:
-            super().reset()
-            self.customers = {}
-            self.transactions = []
-            self.rewards_created = 0
-
-    def customer_list(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return copy.deepcopy(list(self.customers.values()))
-
-    def transaction_list(self, include_deleted: bool) -> list[dict[str, Any]]:
-        with self.lock:
-            return copy.deepcopy(
-                [t for t in self.transactions if include_deleted or not t["deleted"]]
-            )
-
-    # ---- admin interface -------------------------------------------------------------------
-
-    def html_page(self, path: str) -> bytes | None:
-        # The page people watch while webhooks turn into commissions.
-        if path in ("/", ADMIN_PREFIX, f"{ADMIN_PREFIX}/"):
-            return _PAGE.read_bytes()
-        return None
-
-    def admin_parts(self, rest: str) -> list[str]:
-        # The sandbox matches its one-segment admin endpoints literally, without percent-decoding;
-        # only the rewards endpoints have a transaction key (percent-decoded) in their path.
-        name = rest.strip("/")
-        if name.startswith("transactions/"):
-            return segments(name)
-        return [name] if name else []
-
-    def admin_methods(self, parts: list[str]) -> tuple[str, ...] | None:
-        if parts == ["partners"]:
-            return ("GET", "POST")
-        if parts == ["settings"]:
-            return ("GET", "PUT")
-        if parts == ["deliveries"]:
-            return ("GET",)
-        if (
-            len(parts) == 4
-            and parts[0] == "transactions"
-            and parts[1]
-            and parts[2] == "rewards"
-            and parts[3] in _REWARD_STEPS
-        ):
-            return ("POST",)
-        return super().admin_methods(parts)
-
-    def admin_route(self, method: str, parts: list[str], body: Any) -> Answer:
-        if parts[0] == "transactions":
-            return Answer(200, {"transactions": self.move_rewards(parts[1], parts[3])})
-        if parts == ["deliveries"]:
-            feed = self.delivery_feed
-            return Answer(200, {"available": True, **feed()} if feed else {"available": False})
-        if parts == ["settings"]:
-            if method == "PUT":
-                if not isinstance(body, dict):
-                    raise ValueError('Expected {"accept_any_partner": true, "reward_rate": 0.2}')
-                self.update_settings(body)
-            return Answer(200, self.settings())
-        if parts != ["partners"]:
-            return super().admin_route(method, parts, body)
-        if method == "POST":
-            key = body.get("key") if isinstance(body, dict) else None
-            if not isinstance(key, str) or not key:
-                return message_answer(400, 'Expected {"key": "<partner key>"}')
-            self.add_partner(key)
-        return Answer(200, {"partners": list(self.partners)})
+    def clear(self) -> None:
+        self.customers, self.transactions, self.rewards_created = {}, [], 0
 
     def admin_state(self) -> Any:
         return {
-            "customers": self.customer_list(),
-            "transactions": self.transaction_list(include_deleted=True),
-            "partners": list(self.partners),
-            "settings": self.settings(),
+            "customers": list(self.customers.values()),
+            "transactions": self.transactions,
+            "partners": self.partners,
+            "settings": self.settings.model_dump(),
         }
 
-    # ---- error shapes ----------------------------------------------------------------------
-
-    def fault_answer(self, status: int) -> Answer:
+    def fault_response(self, status: int) -> Response:
         message = "Too Many Attempts." if status == 429 else phrase(status, "Sandbox fault")
-        return Answer(status, {"message": message})
+        return json_response(status, {"message": message})
 
-    def protocol_error(self, status: int, message: str | None) -> Any:
-        return {"message": message or phrase(status, "Error")}
+    # ---- request handling ------------------------------------------------------------------
 
-    # ---- API entry point -------------------------------------------------------------------
-
-    def handle(
-        self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str], raw: bytes
-    ) -> Answer:
+    def answer(self, request: Request, path: str) -> Response:
         with self.lock:
             try:
-                if not self.is_api_path(path):
-                    raise _ApiError(404, f"The route {path.lstrip('/') or '/'} could not be found.")
-                self.authenticate(headers)
-                route, params = self.resolve(method, path)
-                try:
-                    body = loads(raw) if raw.strip() else None
-                except (ValueError, UnicodeDecodeError, RecursionError):
-                    raise _ApiError(400, "Malformed JSON") from None
-                return route(_Call(params=params, query=query, body=body, path=path))
-            except _ApiError as error:
-                return error.answer()
+                return self.route(request, path)
+            except _Refusal as refusal:
+                return refusal.response()
 
-    def authenticate(self, headers: Mapping[str, str]) -> None:
-        scheme, _, token = headers.get("authorization", "").strip().partition(" ")
-        valid = scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode(), self.api_key.encode()
-        )
-        if not valid:
-            raise _ApiError(401, "Unauthenticated.")
-
-    def resolve(self, method: str, path: str) -> tuple[_Route, list[str]]:
-        parts = segments(path[len(API_PREFIX) :])
-        for pattern, methods in self.routes:
-            if len(pattern) != len(parts):
-                continue
-            params: list[str] = []
-            for expected, actual in zip(pattern, parts, strict=True):
-                if expected == "*" and actual:
-                    params.append(actual)
-                elif expected != actual:
-                    break
-            else:
-                if method in methods:
-                    return methods[method], params
-                if method == "HEAD" and "GET" in methods:  # like Laravel: HEAD follows GET
-                    return methods["GET"], params
-                supported = ", ".join(methods)
-                raise _ApiError(
-                    405,
-                    f"The {method} method is not supported for route {path.lstrip('/')}. "
-                    f"Supported methods: {supported}.",
-                    headers={"Allow": supported},
-                )
-        raise _ApiError(404, f"The route {path.lstrip('/') or '/'} could not be found.")
+    def route(self, request: Request, path: str) -> Response:
+        not_found = _Refusal(404, f"The route {path.lstrip('/') or '/'} could not be found.")
+        if not path.startswith("/v1"):
+            raise not_found
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        if not (scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.api_key)):
+            raise _Refusal(401, "Unauthenticated.")
+        try:
+            endpoint, args = self.api_map.bind("sandbox").match(path, method=request.method)
+        except NotFound:
+            raise not_found from None
+        except MethodNotAllowed as error:
+            allowed = ", ".join(error.valid_methods or [])
+            refusal = _Refusal(
+                405,
+                f"The {request.method} method is not supported for route {path.lstrip('/')}. "
+                f"Supported methods: {allowed}.",
+            )
+            refusal.headers["Allow"] = allowed
+            raise refusal from None
+        try:
+            raw = request.get_data()
+            body = loads(raw) if raw.strip() else None
+        except (ValueError, RecursionError):
+            raise _Refusal(400, "Malformed JSON") from None
+        args = {name: unquote(value) for name, value in args.items()}
+        return json_response(200, endpoint(body, request.args, **args))
 
     # ---- helpers ---------------------------------------------------------------------------
 
     def resolve_partner(self, ref: tuple[str, str]) -> str:
-        """Return the partner key for a reference, or fail with 400 like Partnero does.
-
-        Partners only have keys in the sandbox; a partner id is treated as its key and a
-        partner email never matches. With ``accept_any_partner`` every key or id is valid.
-        """
+        """The partner's key, or 400 as Partnero answers. Partners only have keys here: an id
+        is taken as the key, an email never matches; ``accept_any_partner`` accepts all."""
         kind, value = ref
-        if kind in {"key", "id"} and (self.accept_any_partner or value in self.partners):
+        if kind in {"key", "id"} and (self.settings.accept_any_partner or value in self.partners):
             return value
-        raise _ApiError(400, f"Invalid partner {kind}")
+        raise _Refusal(400, f"Invalid partner {kind}")
 
-    def store_customer(
-        self,
-        key: str,
-        partner_key: str,
-        email: str | None = None,
-        name: str | None = None,
-        surname: str | None = None,
-        tags: list[str] | None = None,
-        referral_url: str | None = None,
-    ) -> dict[str, Any]:
-        customer: dict[str, Any] = {
-            "key": key,
-            "email": email,
-            "name": name,
-            "surname": surname,
-            "tags": list(tags or []),
-            "partner": {"key": partner_key},
-            "referral_url": referral_url,
-            "archived": False,
-            "created_at": _now_iso(),
-        }
+    def store_customer(self, key: str, partner: str, **fields: Any) -> dict[str, Any]:
+        customer: dict[str, Any] = {"key": key, "email": None, "name": None, "surname": None}
+        customer |= {"tags": [], "partner": {"key": partner}, "referral_url": None} | fields
+        customer |= {"archived": False, "created_at": _now_iso()}
         self.customers[key] = customer
         return customer
 
     def find_customer(self, key: str | None, email: str | None) -> dict[str, Any] | None:
         if key is not None:
             return self.customers.get(key)
-        if email is not None:
-            for customer in self.customers.values():
-                if customer["email"] is not None and customer["email"].lower() == email.lower():
-                    return customer
-        return None
-
-    def customer_or_404(self, key: str) -> dict[str, Any]:
-        customer = self.customers.get(key)
-        if customer is None:
-            raise _ApiError(404, "Customer not found")
-        return customer
+        found = (c for c in self.customers.values() if (c["email"] or "").lower() == email)
+        return next(found, None) if email else None
 
     def live_transactions(self, key: str) -> list[dict[str, Any]]:
         return [t for t in self.transactions if t["key"] == key and not t["deleted"]]
 
-    def page(
-        self, items: list[dict[str, Any]], call: _Call, default_limit: int = _DEFAULT_PAGE_SIZE
-    ) -> Answer:
-        limit = self.query_int(call.query, "limit", default_limit, 1, _MAX_PAGE_SIZE)
-        page = self.query_int(call.query, "page", 1, 1, 10**9)
-        total = len(items)
-        last_page = max(1, -(-total // limit))
+    def new_reward(self, amount: Decimal, units: str | None) -> dict[str, Any]:
+        """The partner's reward for a new transaction, still to be approved and paid."""
+        self.rewards_created += 1
+        rate = self.settings.reward_rate
+        value = amount if units == "reward" else (amount * rate).quantize(_CENT, ROUND_HALF_UP)
+        return {"id": f"rwd_{self.rewards_created}", "amount": value, "status": "pending"} | {
+            "paid_at": None
+        }
+
+    def page(self, items: list[dict[str, Any]], query: Mapping[str, str]) -> dict[str, Any]:
+        """Laravel's paginated list: ``data``, ``links`` and ``meta``."""
+        asked = _parse(_ListQuery, {k: v for k, v in query.items() if k in {"limit", "page"} and v})
+        limit, page = asked.limit, asked.page
+        last_page = max(1, -(-len(items) // limit))
         start = (page - 1) * limit
         chunk = items[start : start + limit]
-        base = f"{self.root_url}{call.path}"
+        base = f"{self.root_url}/v1/transactions"
 
         def link(number: int) -> str:
-            return f"{base}?{urlencode({**call.query, 'page': str(number)})}"
+            return f"{base}?{urlencode({**query, 'page': str(number)})}"
 
-        return Answer(
-            200,
-            {
-                "data": copy.deepcopy(chunk),
-                "links": {
-                    "first": link(1),
-                    "last": link(last_page),
-                    "prev": link(page - 1) if page > 1 else None,
-                    "next": link(page + 1) if page < last_page else None,
-                },
-                "meta": {
-                    "current_page": page,
-                    "from": start + 1 if chunk else None,
-                    "last_page": last_page,
-                    "path": base,
-                    "per_page": limit,
-                    "to": start + len(chunk) if chunk else None,
-                    "total": total,
-                },
-                "status": 1,
-            },
-        )
-
-    @staticmethod
-    def query_int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-        text = query.get(name)
-        if text is None or text == "":
-            return default
-        if not text.isdigit() or not low <= int(text) <= high:
-            message = f"The {name} field must be an integer between {low} and {high}."
-            raise _ApiError(422, message, errors={name: [message]})
-        return int(text)
+        links: dict[str, str | None] = {"first": link(1), "last": link(last_page)}
+        links["prev"] = link(page - 1) if page > 1 else None
+        links["next"] = link(page + 1) if page < last_page else None
+        meta: dict[str, Any] = {"current_page": page, "from": start + 1 if chunk else None}
+        meta |= {"last_page": last_page, "path": base, "per_page": limit}
+        meta |= {"to": start + len(chunk) if chunk else None, "total": len(items)}
+        return {"data": chunk, "links": links, "meta": meta, "status": 1}
 
     # ---- routes ----------------------------------------------------------------------------
 
-    def test(self, call: _Call) -> Answer:
-        return _ok_empty()
+    def test(self, body: Any, query: Mapping[str, str]) -> dict[str, Any]:
+        return {"status": 1}
 
-    def list_customers(self, call: _Call) -> Answer:
-        return self.page(list(self.customers.values()), call)
-
-    def search_customers(self, call: _Call) -> Answer:
-        email = call.query.get("email")
-        if not email:
-            message = "The email field is required."
-            raise _ApiError(422, message, errors={"email": [message]})
-        found = [
-            c
-            for c in self.customers.values()
-            if c["email"] is not None and c["email"].lower() == email.lower()
-        ]
-        return self.page(found, call)
-
-    def create_customer(self, call: _Call) -> Answer:
-        data = _as_object(call.body)
-        errs = _Errors()
-        ref = _partner_ref(errs, data.get("partner"), "partner")
-        key = _req_str(errs, data, "key", "key")
-        email = _opt_email(errs, data, "email", "email")
-        name = _opt_str(errs, data, "name", "name")
-        surname = _opt_str(errs, data, "surname", "surname")
-        tags = _opt_tags(errs, data, "tags", "tags")
-        options = _opt_object(errs, data, "options", "options")
-        referral_url = _opt_str(errs, options, "referral_url", "options.referral_url", 2048)
-        if key is not None and key in self.customers:
-            errs.add("key", "Customer with this key already exists")
-        errs.raise_if_any()
-        assert key is not None
-        assert ref is not None
+    def create_customer(self, body: Any, query: Mapping[str, str]) -> dict[str, Any]:
+        new = _parse(_NewCustomer, body)
+        if new.key in self.customers:
+            raise _invalid({"key": ["Customer with this key already exists"]})
+        partner = self.resolve_partner(new.partner.reference("partner"))
+        fields = new.model_dump(include={"email", "name", "surname", "tags"})
         customer = self.store_customer(
-            key=key,
-            partner_key=self.resolve_partner(ref),
-            email=email,
-            name=name,
-            surname=surname,
-            tags=tags,
-            referral_url=referral_url,
+            new.key, partner, referral_url=new.options.referral_url, **fields
         )
-        return _ok(customer)
+        return {"data": customer, "status": 1}
 
-    def get_customer(self, call: _Call) -> Answer:
-        return _ok(self.customer_or_404(call.params[0]))
-
-    def update_customer(self, call: _Call) -> Answer:
-        customer = self.customer_or_404(call.params[0])
-        data = _as_object(call.body)
-        errs = _Errors()
-        update = data.get("update")
-        if not isinstance(update, dict):
-            verb = "is required" if update is None else "must be an array"
-            errs.add("update", f"The update field {verb}.")
-            errs.raise_if_any()
-        assert isinstance(update, dict)
-        changes: dict[str, Any] = {}
-        if "key" in update:
-            new_key = _req_str(errs, update, "key", "update.key")
-            if new_key is not None and new_key != customer["key"] and new_key in self.customers:
-                errs.add("update.key", "Customer with this key already exists")
-            changes["key"] = new_key
-        if "email" in update:
-            changes["email"] = _opt_email(errs, update, "email", "update.email")
-        for name in ("name", "surname"):
-            if name in update:
-                changes[name] = _opt_str(errs, update, name, f"update.{name}")
-        if "tags" in update:
-            changes["tags"] = _opt_tags(errs, update, "tags", "update.tags")
-        if "options" in update:
-            options = _opt_object(errs, update, "options", "update.options")
-            if "referral_url" in options:
-                changes["referral_url"] = _opt_str(
-                    errs, options, "referral_url", "update.options.referral_url", 2048
-                )
-        errs.raise_if_any()
-        old_key = customer["key"]
-        customer.update(changes)
-        if customer["key"] != old_key:
-            self.customers = {
-                (customer["key"] if k == old_key else k): v for k, v in self.customers.items()
-            }
-            for transaction in self.transactions:
-                if transaction["customer"]["key"] == old_key:
-                    transaction["customer"]["key"] = customer["key"]
-        return _ok(customer)
-
-    def delete_customer(self, call: _Call) -> Answer:
-        key = call.params[0]
-        self.customer_or_404(key)
-        del self.customers[key]
-        now = _now_iso()
-        for transaction in self.transactions:
-            if transaction["customer"]["key"] == key and not transaction["deleted"]:
-                transaction["deleted"] = True
-                transaction["deleted_at"] = now
-        return _ok_empty()
-
-    def archive_customer(self, call: _Call) -> Answer:
-        customer = self.customer_or_404(call.params[0])
-        customer["archived"] = True
-        return _ok(customer)
-
-    def customer_transactions(self, call: _Call) -> Answer:
-        key = self.customer_or_404(call.params[0])["key"]
-        items = [t for t in self.transactions if t["customer"]["key"] == key and not t["deleted"]]
-        return self.page(items, call)
-
-    def create_transaction(self, call: _Call) -> Answer:
-        data = _as_object(call.body)
-        errs = _Errors()
-        customer_data: dict[str, Any] = {}
-        raw_customer = data.get("customer")
-        if raw_customer is None:
-            errs.add("customer", "The customer field is required.")
-        elif not isinstance(raw_customer, dict):
-            errs.add("customer", "The customer field must be an array.")
-        else:
-            customer_data = raw_customer
-        customer_key = _opt_str(errs, customer_data, "key", "customer.key")
-        customer_email = _opt_email(errs, customer_data, "email", "customer.email")
-        customer_name = _opt_str(errs, customer_data, "name", "customer.name")
-        customer_surname = _opt_str(errs, customer_data, "surname", "customer.surname")
-        if (
-            isinstance(raw_customer, dict)
-            and customer_key is None
-            and customer_email is None
-            and "customer.key" not in errs
-            and "customer.email" not in errs
-        ):
-            errs.add(
-                "customer.key",
-                "The customer.key field is required when customer.email is not present.",
-            )
-        key = _opt_str(errs, data, "key", "key")
-        amount = _amount(errs, data.get("amount"))
-        amount_units = _opt_units(errs, data)
-        action = _opt_str(errs, data, "action", "action")
-        product_id = _opt_str_or_int(errs, data, "product_id", "product_id")
-        product_type = _opt_str(errs, data, "product_type", "product_type")
-        created_at = _opt_timestamp(errs, data, "created_at")
-        options = _opt_object(errs, data, "options", "options")
-        create = _opt_bool(errs, options, "create_customer", "options.create_customer")
-        partner_ref: tuple[str, str] | None = None
-        if create:
-            # Current docs: customer.partner.key; legacy docs: partner.key at the top level.
-            if customer_data.get("partner") is not None:
-                partner_ref = _partner_ref(errs, customer_data["partner"], "customer.partner")
-            elif data.get("partner") is not None:
-                partner_ref = _partner_ref(errs, data["partner"], "partner")
-        errs.raise_if_any()
-        assert amount is not None
-
-        customer = self.find_customer(customer_key, customer_email)
+    def get_customer(self, body: Any, query: Mapping[str, str], key: str) -> dict[str, Any]:
+        customer = self.customers.get(key)
         if customer is None:
-            if not create:
-                label = "customer.key" if customer_key is not None else "customer.email"
-                raise _ApiError(422, "Customer not found", errors={label: ["Customer not found"]})
-            if partner_ref is None:
-                message = (
-                    "The customer.partner.key field is required when "
-                    "options.create_customer is true."
-                )
-                raise _ApiError(422, message, errors={"customer.partner.key": [message]})
-            new_key = customer_key if customer_key is not None else customer_email
-            assert new_key is not None
-            customer = self.store_customer(
-                key=new_key,
-                partner_key=self.resolve_partner(partner_ref),
-                email=customer_email,
-                name=customer_name,
-                surname=customer_surname,
-            )
-        transaction: dict[str, Any] = {
-            "key": key,
-            "amount": amount,
-            "amount_units": amount_units,
-            "customer": {"key": customer["key"]},
-            "partner": {"key": customer["partner"]["key"]},
-            "action": action,
-            "product_id": product_id,
-            "product_type": product_type,
-            "created_at": _iso_from_timestamp(created_at) if created_at is not None else _now_iso(),
-            "archived": False,
-            "deleted": False,
-            "rewards": [self.new_reward(amount, amount_units)],
-        }
+            raise _Refusal(404, "Customer not found")
+        return {"data": customer, "status": 1}
+
+    def create_transaction(self, body: Any, query: Mapping[str, str]) -> dict[str, Any]:
+        new = _parse(_NewTransaction, body)
+        ref = new.customer
+        if ref.key is None and ref.email is None:
+            message = "The customer.key field is required when customer.email is not present."
+            raise _invalid({"customer.key": [message]})
+        customer = self.find_customer(ref.key, ref.email.lower() if ref.email else None)
+        if customer is None:
+            customer = self.customer_for(new)
+        transaction = new.model_dump(
+            include={"key", "amount", "amount_units", "action", "product_id", "product_type"}
+        )
+        transaction |= {"customer": {"key": customer["key"]}, "partner": customer["partner"]}
+        created = _now_iso(new.created_at) if new.created_at is not None else _now_iso()
+        transaction |= {"created_at": created, "archived": False, "deleted": False}
+        transaction["rewards"] = [self.new_reward(new.amount, new.amount_units)]
         self.transactions.append(transaction)
-        return _ok(transaction)
+        return {"data": transaction, "status": 1}
 
-    def list_transactions(self, call: _Call) -> Answer:
-        """``GET /v1/transactions``: live transactions, oldest first, filtered by ``key``,
-        ``customer.key`` and ``partner.key``; ``limit`` 1-250 (default 15) and ``page``
-        (developers.partnero.com and docs.partnero.com, "Get a list of transactions")."""
+    def customer_for(self, new: _NewTransaction) -> dict[str, Any]:
+        """The customer a transaction creates (``options.create_customer``), or 422."""
+        ref = new.customer
+        if not new.options.create_customer:
+            label = "customer.key" if ref.key is not None else "customer.email"
+            raise _Refusal(422, "Customer not found", {label: ["Customer not found"]})
+        partner = ref.partner or new.partner  # current docs: customer.partner; older: partner
+        if partner is None:
+            message = (
+                "The customer.partner.key field is required when options.create_customer is true."
+            )
+            raise _invalid({"customer.partner.key": [message]})
+        label = "customer.partner" if ref.partner else "partner"
+        key = self.resolve_partner(partner.reference(label))
+        fields = ref.model_dump(include={"email", "name", "surname"})
+        return self.store_customer(ref.key or str(ref.email), key, **fields)
+
+    def list_transactions(self, body: Any, query: Mapping[str, str]) -> dict[str, Any]:
         wanted = {
-            name: call.query[name]
-            for name in ("key", "customer.key", "partner.key")
-            if call.query.get(name) is not None
+            name: query[name] for name in ("key", "customer.key", "partner.key") if name in query
         }
 
-        def matches(transaction: dict[str, Any]) -> bool:
-            held = {
-                "key": transaction["key"],
-                "customer.key": transaction["customer"]["key"],
-                "partner.key": transaction["partner"]["key"],
+        def held(t: dict[str, Any]) -> dict[str, Any]:
+            return {"key": t["key"], "customer.key": t["customer"]["key"]} | {
+                "partner.key": t["partner"]["key"]
             }
-            return all(held[name] == value for name, value in wanted.items())
 
-        items = [t for t in self.transactions if not t["deleted"] and matches(t)]
-        return self.page(items, call, default_limit=_DEFAULT_TRANSACTION_PAGE_SIZE)
+        items = [
+            t
+            for t in self.transactions
+            if not t["deleted"] and all(held(t)[k] == v for k, v in wanted.items())
+        ]
+        return self.page(items, query)
 
-    def get_transaction(self, call: _Call) -> Answer:
-        matches = self.live_transactions(call.params[0])
-        if not matches:
-            raise _ApiError(404, "Transaction not found")
-        return _ok(matches[0])
-
-    def delete_by_key(self, key: str) -> Answer:
+    def get_transaction(self, body: Any, query: Mapping[str, str], key: str) -> dict[str, Any]:
         matches = self.live_transactions(key)
         if not matches:
-            raise _ApiError(404, "Transaction not found")
-        now = _now_iso()
-        for transaction in matches:
-            transaction["deleted"] = True
-            transaction["deleted_at"] = now
-        return _ok_empty()
+            raise _Refusal(404, "Transaction not found")
+        return {"data": matches[0], "status": 1}
 
-    def delete_transaction_by_path(self, call: _Call) -> Answer:
-        return self.delete_by_key(call.params[0])
-
-    def delete_transaction_by_body(self, call: _Call) -> Answer:
-        data = _as_object(call.body)
-        errs = _Errors()
-        key = _req_str(errs, data, "key", "key")
-        errs.raise_if_any()
-        assert key is not None
-        return self.delete_by_key(key)
-
-    def set_archived(self, key: str, archived: bool) -> Answer:
+    def delete_transaction(self, body: Any, query: Mapping[str, str], key: str) -> dict[str, Any]:
         matches = self.live_transactions(key)
         if not matches:
-            raise _ApiError(404, "Transaction not found")
+            raise _Refusal(404, "Transaction not found")
         for transaction in matches:
-            transaction["archived"] = archived
-        return _ok(matches[0])
-
-    def archive_transaction(self, call: _Call) -> Answer:
-        return self.set_archived(call.params[0], True)
-
-    def revoke_archive(self, call: _Call) -> Answer:
-        return self.set_archived(call.params[0], False)
+            transaction |= {"deleted": True, "deleted_at": _now_iso()}
+        return {"status": 1}
 
 
-class _Handler(FakeHandler):
-    server_version = "PartneroSandbox/1.0"
-    allow_nan = True  # as the sandbox always did: a float NaN/infinity goes out as NaN/Infinity
-
-
-# --------------------------------------------------------------------------------------------
-# Public sandbox
-# --------------------------------------------------------------------------------------------
+# ---- the public sandbox --------------------------------------------------------------------
 
 
 class PartneroSandbox(FakeService[_Api]):
     """An in-process fake Partnero API served over HTTP from a daemon thread.
 
-    Its ``url`` (``.../v1``) is the value for ``PARTNERO_API_URL``.
-
-    >>> with PartneroSandbox(api_key="k", partners=["p1"]) as sandbox:  # doctest: +SKIP
-    ...     os.environ["PARTNERO_API_URL"] = sandbox.url
-
-    Only ``partners`` are valid partner keys unless ``accept_any_partner`` (then every key is);
-    each transaction's reward is ``reward_rate`` of its amount. Both survive :meth:`reset`.
+    Its ``url`` (``.../v1``) is the value for ``PARTNERO_API_URL``. Only ``partners`` are valid
+    partner keys unless ``accept_any_partner``; each transaction's reward is ``reward_rate`` of
+    its amount. Both survive :meth:`reset`.
     """
 
-    handler_class = _Handler
     description = "the sandbox"
-    thread_name = "partnero-sandbox"
 
     def __init__(
         self,
@@ -984,41 +569,36 @@ class PartneroSandbox(FakeService[_Api]):
 
     @property
     def api_key(self) -> str:
-        return self._api.api_key
-
-    # ---- state -----------------------------------------------------------------------------
+        return self._app.api_key
 
     def add_partner(self, key: str) -> None:
-        self._api.add_partner(key)
+        self._app.add_partner(key)
 
     def partners(self) -> list[str]:
-        with self._api.lock:
-            return list(self._api.partners)
+        with self._app.lock:
+            return list(self._app.partners)
 
     def customers(self) -> list[dict[str, Any]]:
-        return self._api.customer_list()
+        with self._app.lock:
+            return copy.deepcopy(list(self._app.customers.values()))
 
     def transactions(self, include_deleted: bool = True) -> list[dict[str, Any]]:
-        return self._api.transaction_list(include_deleted)
-
-    def reset(self) -> None:
-        """Forget customers, transactions, recorded requests and faults."""
-        super().reset()
+        with self._app.lock:
+            kept = [t for t in self._app.transactions if include_deleted or not t["deleted"]]
+            return copy.deepcopy(kept)
 
     def show_deliveries(self, feed: Callable[[], Mapping[str, Any]] | None) -> None:
         """Serve ``feed()`` (the local stack's delivery feed: ``{"version", "deliveries":
         [...]}``) at ``GET /_sandbox/deliveries``, for the page; None: no feed."""
-        self._api.delivery_feed = feed
-
-    # ---- settings --------------------------------------------------------------------------
+        self._app.delivery_feed = feed
 
     @property
     def accepts_any_partner(self) -> bool:
-        return self._api.accept_any_partner
+        return self._app.settings.accept_any_partner
 
     def set_accept_any_partner(self, enabled: bool) -> None:
         """Accept every partner key (True) or only the known partners (False)."""
-        self._api.update_settings({"accept_any_partner": enabled})
+        self._app.update_settings({"accept_any_partner": enabled})
 
     @contextlib.contextmanager
     def any_partner_accepted(self) -> Iterator[None]:
@@ -1032,32 +612,21 @@ class PartneroSandbox(FakeService[_Api]):
 
     @property
     def reward_rate(self) -> Decimal:
-        return self._api.reward_rate
+        return self._app.settings.reward_rate
 
     def set_reward_rate(self, rate: Decimal | int | str) -> None:
         """The share of a transaction's amount its reward gets (0 to 1), for new transactions."""
-        self._api.update_settings({"reward_rate": rate})
-
-    # ---- rewards ---------------------------------------------------------------------------
+        self._app.update_settings({"reward_rate": rate})
 
     def approve_rewards(self, key: str) -> list[dict[str, Any]]:
-        """Approve the rewards of every live transaction with this key (a paid one stays paid).
-
-        Returns those transactions; ``KeyError`` if there is none.
-        """
-        return self._api.move_rewards(key, "approve")
+        """Approve the rewards of every live transaction with this key (a paid one stays paid);
+        returns those transactions; ``KeyError`` if there is none."""
+        return self._app.move_rewards(key, "approve")
 
     def pay_rewards(self, key: str) -> list[dict[str, Any]]:
-        """Mark the rewards of every live transaction with this key paid to the partner (now).
-
-        Returns those transactions; ``KeyError`` if there is none.
-        """
-        return self._api.move_rewards(key, "pay")
-
-
-# --------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------
+        """Mark the rewards of every live transaction with this key paid (now); returns those
+        transactions; ``KeyError`` if there is none."""
+        return self._app.move_rewards(key, "pay")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1081,13 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     partners: list[str] = args.partners or ["demo-partner"]
-
     sandbox = PartneroSandbox(
-        api_key=args.api_key,
-        partners=partners,
-        host=args.host,
-        port=args.port,
-        accept_any_partner=args.accept_any_partner,
+        args.api_key, partners, args.host, args.port, accept_any_partner=args.accept_any_partner
     )
     details = f"partners: {', '.join(partners)}"
     if args.accept_any_partner:

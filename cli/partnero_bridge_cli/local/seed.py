@@ -53,7 +53,7 @@ import httpx
 
 from partnero_bridge.money import decimals, is_currency
 from partnero_bridge_cli.local.ecwid import FakeEcwid, ecwid_date
-from partnero_bridge_cli.local.fakeserver import dumps
+from partnero_bridge_cli.local.fakeapp import dumps
 from partnero_bridge_cli.local.stripe_api import PINNED_VERSION, FakeStripeApi
 
 __all__ = [

@@ -1,224 +1,114 @@
-"""The OpenAPI description of the bridge's three routes, built from the code itself.
+"""The OpenAPI description of the bridge's routes, assembled from the ingest functions.
 
-Routes come from template.yaml and request schemas from the pydantic models, so the
-committed ``docs/openapi.json`` can be checked against the code by a test (and rebuilt
-with ``partnero-bridge openapi > docs/openapi.json``).
+Each ingest function's resolver declares its routes' answers, headers and body model
+(partnero_bridge.openapi); this merges their ``get_openapi_schema()``, adds the request
+models' schemas and checks the routes are template.yaml's. The committed
+``docs/openapi.json`` is checked against it by a test (rebuild it with
+``partnero-bridge openapi > docs/openapi.json``).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
+from unittest import mock
+
+from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from pydantic import BaseModel
 
 from partnero_bridge import __version__
 from partnero_bridge.ecwid.models import EcwidWebhook
+from partnero_bridge.openapi import SCHEMAS, schema_name
 from partnero_bridge.signup.models import SignupRequest
 from partnero_bridge.stripe.ingest import EventHead
-from partnero_bridge_cli.local.template import read_stack
+from partnero_bridge_cli.local.template import FunctionSpec, Resolver, StackModel, read_stack
 
-ERROR = {
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string", "description": "a stable code, e.g. invalid_request"},
-        "message": {"type": "string", "description": "what is wrong, for a person"},
-        "fields": {
-            "type": "array",
-            "description": "for validation errors: each field and its problem",
-            "items": {
-                "type": "object",
-                "required": ["field", "problem"],
-                "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
-            },
-        },
-    },
-}
-STATUS = {
-    "type": "object",
-    "required": ["status"],
-    "properties": {
-        "status": {
-            "type": "string",
-            "enum": ["accepted", "ignored", "parked", "refused", "dropped"],
-            "description": "accepted = queued; ignored = not an event the bridge handles; "
-            "parked = an Ecwid store that is not configured, kept for replay; refused = "
-            "an Ecwid webhook too old to process (stale); dropped = not kept (the store's "
-            "parked webhooks are at their cap). All but accepted are counted and logged.",
-        },
-        "reason": {"type": "string"},
-        "message": {"type": "string"},
-    },
-}
+# The bodies the routes' declarations name (their schemas are not Powertools' to make:
+# it never sees them, as nothing validates a request against them).
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (SignupRequest, EcwidWebhook, EventHead)
+DESCRIPTION = (
+    "Sign-ups, Ecwid order webhooks and Stripe events in; Partnero customers and transactions out."
+)
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
+def _environment(stack: StackModel, function: FunctionSpec) -> dict[str, str]:
+    """The function's Environment as template.yaml gives it, each resource named by its
+    logical id: importing a function checks its settings, and the description needs no
+    real queue, table or secret."""
+    names = {*stack.functions, *stack.queues, *stack.tables, *stack.secrets}
+    resolver = Resolver(stack.parameters, {name: name for name in names}, {})
+    return {name: str(resolver.resolve(value)) for name, value in function.environment.items()}
 
 
-def _errors(*codes: tuple[int, str]) -> dict[str, Any]:
-    return {
-        str(code): {"description": text, **_json({"$ref": "#/components/schemas/Error"})}
-        for code, text in codes
-    }
+def _resolver_schema(stack: StackModel, function: FunctionSpec) -> Any:
+    path = function.code_dir / f"{function.handler.rpartition('.')[0]}.py"
+    spec = importlib.util.spec_from_file_location(f"openapi_{function.logical_id}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    # Each function sets the metrics' default dimensions as it is imported: here, in one
+    # process, Powertools warns that the next overwrites them.
+    with mock.patch.dict(os.environ, _environment(stack, function)), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec.loader.exec_module(module)
+    return module.app.get_openapi_schema()
 
 
-UNAVAILABLE = (503, "could not be queued right now (or not configured); retry later")
+def _references(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["$ref"]} if isinstance(value.get("$ref"), str) else set()
+        return found.union(*(_references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value))
+    return set()
 
 
-def _schema(model: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    return schema
+def _used_schemas(spec: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """The schemas the paths refer to, directly or through each other: Powertools also
+    lists its own validation errors, which these routes never answer."""
+    used: dict[str, Any] = {}
+    pending = _references(spec["paths"])
+    while pending:
+        name = pending.pop().removeprefix(SCHEMAS)
+        if name not in schemas:
+            raise ValueError(f"the description refers to {name}, which no model defines")
+        if name not in used:
+            used[name] = schemas[name]
+            pending |= _references(schemas[name])
+    return {name: used[name] for name in sorted(used)}
+
+
+def _request_schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in REQUEST_MODELS:
+        schema = model.model_json_schema(ref_template=SCHEMAS + "{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[schema_name(model)] = schema
+    return schemas
 
 
 def build(root: Path) -> dict[str, Any]:
-    signup, webhook, event = _schema(SignupRequest), _schema(EcwidWebhook), _schema(EventHead)
-    components: dict[str, Any] = {
-        "Error": ERROR,
-        "Status": STATUS,
-        "SignupRequest": signup,
-        "EcwidWebhook": webhook,
-        "StripeEvent": event,
-    }
-    for schema in (signup, webhook, event):
-        components.update(schema.pop("$defs", {}))
-    event["additionalProperties"] = True
-    event["description"] = "A Stripe Event object; see Stripe's API reference."
-    operations: dict[tuple[str, str], dict[str, Any]] = {
-        ("POST", "/signup"): {
-            "summary": "Accept a sign-up from a shop's form or backend",
-            "description": "Answers 202 for every valid request, referred or not, so the "
-            "endpoint never reveals whether a partner key is valid. Server callers must sign; "
-            "unsigned calls are accepted only from an allowed browser Origin (a filter for "
-            "browsers, not authentication), at most SIGNUP_RATE_LIMIT_PER_MINUTE a minute "
-            "per client address.",
-            "parameters": [
-                {
-                    "name": "Origin",
-                    "in": "header",
-                    "schema": {"type": "string"},
-                    "description": "unsigned (browser) callers: must be in SIGNUP_ALLOWED_ORIGINS",
-                },
-                {
-                    "name": "X-Partnero-Bridge-Signature",
-                    "in": "header",
-                    "schema": {"type": "string"},
-                    "description": "server callers (required without an allowed Origin): "
-                    "t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'>",
-                },
-                {
-                    "name": "partnero_partner",
-                    "in": "cookie",
-                    "schema": {"type": "string"},
-                    "description": "the partner key when the body has none",
-                },
-            ],
-            "requestBody": {
-                "required": True,
-                **_json({"$ref": "#/components/schemas/SignupRequest"}),
-            },
-            "responses": {
-                "202": {
-                    "description": "accepted",
-                    **_json({"$ref": "#/components/schemas/Status"}),
-                },
-                **_errors(
-                    (400, "not a JSON object"),
-                    (401, "bad signature, or unsigned without an allowed Origin"),
-                    (403, "browser origin not allowed"),
-                    (413, "body too large"),
-                    (415, "not JSON"),
-                    (422, "a field is missing or wrong"),
-                    (429, "too many unsigned calls from this address this minute; Retry-After"),
-                    UNAVAILABLE,
-                ),
-            },
-        },
-        ("OPTIONS", "/signup"): {
-            "summary": "CORS preflight for browser callers",
-            "parameters": [
-                {"name": "Origin", "in": "header", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "204": {"description": "allowed origin: CORS headers"},
-                **_errors((400, "no Origin header"), (403, "origin not allowed")),
-            },
-        },
-        ("POST", "/webhooks/ecwid"): {
-            "summary": "Receive an Ecwid webhook",
-            "description": "Answers 200 once the webhook is queued (or parked, for a store "
-            "not in ECWID_STORE_IDS); a webhook whose signed eventCreated is older than "
-            "ECWID_MAX_EVENT_AGE_SECONDS (48 hours) is answered 200 with status refused, so "
-            "Ecwid stops retrying it, and is not processed.",
-            "parameters": [
-                {
-                    "name": "X-Ecwid-Webhook-Signature",
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string"},
-                    "description": "base64 HMAC-SHA256 of '{eventCreated}.{eventId}'",
-                }
-            ],
-            "requestBody": {
-                "required": True,
-                **_json({"$ref": "#/components/schemas/EcwidWebhook"}),
-            },
-            "responses": {
-                "200": {
-                    "description": "queued, parked, or acknowledged and not processed",
-                    **_json({"$ref": "#/components/schemas/Status"}),
-                },
-                **_errors(
-                    (400, "not a JSON object"),
-                    (401, "bad or missing signature"),
-                    (413, "body too large"),
-                    (422, "not an Ecwid webhook, or eventCreated more than 5 minutes ahead"),
-                    UNAVAILABLE,
-                ),
-            },
-        },
-        ("POST", "/webhooks/stripe"): {
-            "summary": "Receive a Stripe event",
-            "parameters": [
-                {
-                    "name": "Stripe-Signature",
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string"},
-                    "description": "t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>",
-                }
-            ],
-            "requestBody": {
-                "required": True,
-                **_json({"$ref": "#/components/schemas/StripeEvent"}),
-            },
-            "responses": {
-                "200": {
-                    "description": "queued, or acknowledged and ignored",
-                    **_json({"$ref": "#/components/schemas/Status"}),
-                },
-                **_errors(
-                    (400, "bad signature, stale timestamp or not JSON"),
-                    (413, "body too large"),
-                    (422, "not a Stripe event"),
-                    UNAVAILABLE,
-                ),
-            },
-        },
-    }
-    routes = {(r.method, r.path) for r in read_stack(root).routes()}
-    if routes != set(operations):
+    """The description (OpenAPI 3.1) of every route in ``root``'s template.yaml.
+
+    Raises ValueError when a template route has no declaration or the other way round,
+    or when a declaration names a schema no model defines.
+    """
+    stack = read_stack(root)
+    merge = OpenAPIMerge(
+        title="partnero-bridge", version=__version__, description=DESCRIPTION, on_conflict="error"
+    )
+    for function in stack.functions.values():
+        if function.routes:
+            merge.add_schema(_resolver_schema(stack, function))
+    spec: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
+    schemas = {**spec.get("components", {}).get("schemas", {}), **_request_schemas()}
+    spec["components"] = {"schemas": _used_schemas(spec, schemas)}
+    described = {(m.upper(), path) for path, item in spec["paths"].items() for m in item}
+    routes = {(r.method, r.path) for r in stack.routes()}
+    if routes != described:
         raise ValueError(f"template routes {sorted(routes)} differ from the described ones")
-    paths: dict[str, dict[str, Any]] = {}
-    for (method, path), operation in sorted(operations.items()):
-        paths.setdefault(path, {})[method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "partnero-bridge",
-            "version": __version__,
-            "description": "Sign-ups, Ecwid order webhooks and Stripe events in; "
-            "Partnero customers and transactions out.",
-        },
-        "paths": paths,
-        "components": {"schemas": components},
-    }
+    return spec

@@ -15,10 +15,27 @@ from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from partnero_bridge.observability import logger
 from partnero_bridge.queues import TooLargeToQueue
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="where in the body, dotted: address.city, items.0")
+    problem: str
+
+
+class Error(BaseModel):
+    """Every refusal's body (4xx and 5xx alike)."""
+
+    error: str = Field(description="a stable code, e.g. invalid_request")
+    message: str = Field(description="what is wrong, for a person")
+    # Absent, never null, when there is nothing to list.
+    fields: list[FieldProblem] | SkipJsonSchema[None] = Field(
+        None, description="for validation errors: each field and its problem"
+    )
 
 
 class ApiError(Exception):
@@ -38,10 +55,11 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.fields:
-            body["fields"] = self.fields
-        return body
+        """The answer's JSON: the :class:`Error` shape, ``fields`` only when there are any."""
+        error = Error.model_validate(
+            {"error": self.code, "message": self.message, "fields": self.fields or None}
+        )
+        return error.model_dump(exclude_none=True)
 
 
 def json_response(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from partnero_bridge.api import ApiError, error_response, json_response, unavailable
+from partnero_bridge.api import ApiError, error_response, unavailable
 from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.observability import logger, metrics, trace_libraries
 
@@ -37,6 +37,19 @@ def _not_text(value: object) -> bool:
     return False
 
 
+def _count_server_error() -> None:
+    metrics.add_metric(name="ServerError", unit=MetricUnit.Count, value=1)
+
+
+def _text_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
+    """A 400 before any route runs when a header or cookie is not valid text."""
+    event = app.current_event
+    values = [*(event.headers or {}).items(), *((c, "") for c in event.cookies or [])]
+    if any(_not_text(name) or _not_text(value) for name, value in values):
+        raise ApiError(400, "malformed_headers", "a header or cookie is not valid text")
+    return next_middleware(app)
+
+
 def new_resolver(cors_headers: CorsHeaders = _no_cors) -> APIGatewayHttpResolver:
     """A resolver whose refusals are all JSON: ApiError, unknown routes, and bugs.
 
@@ -44,8 +57,18 @@ def new_resolver(cors_headers: CorsHeaders = _no_cors) -> APIGatewayHttpResolver
     cause (``ConfigurationError``: a secret missing or unreadable, invalid settings) is the
     uniform 503 of :func:`partnero_bridge.api.unavailable`; anything else unexpected is a
     500. Headers and cookies that are not valid text are a 400 before any route runs.
+    Requests are never validated against the routes' documented models (see
+    partnero_bridge.openapi): a webhook's signature comes first.
     """
-    app = APIGatewayHttpResolver()
+    app = APIGatewayHttpResolver(enable_validation=False)
+    app.use([_text_only])
+    _answer_refusals(app, cors_headers)
+    _answer_the_unexpected(app)
+    return app
+
+
+def _answer_refusals(app: APIGatewayHttpResolver, cors_headers: CorsHeaders) -> None:
+    """A refusal (ApiError) or a server-side cause (the uniform 503), with CORS headers."""
 
     def _cors() -> dict[str, str]:
         # An error answer must never fail itself (the CORS policy reads the settings, which
@@ -56,22 +79,10 @@ def new_resolver(cors_headers: CorsHeaders = _no_cors) -> APIGatewayHttpResolver
             logger.exception("CORS headers could not be computed for an error answer")
             return {}
 
-    def _server_error() -> None:
-        metrics.add_metric(name="ServerError", unit=MetricUnit.Count, value=1)
-
-    def _text_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
-        event = app.current_event
-        values = [*(event.headers or {}).items(), *((c, "") for c in event.cookies or [])]
-        if any(_not_text(name) or _not_text(value) for name, value in values):
-            raise ApiError(400, "malformed_headers", "a header or cookie is not valid text")
-        return next_middleware(app)
-
-    app.use([_text_only])
-
     @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
     def _refuse(error: ApiError) -> Response[str]:
         if error.status_code >= 500:
-            _server_error()
+            _count_server_error()
         logger.info(
             "request refused", extra={"status_code": error.status_code, "error": error.code}
         )
@@ -82,27 +93,28 @@ def new_resolver(cors_headers: CorsHeaders = _no_cors) -> APIGatewayHttpResolver
         # The reason names a setting or secret field, never a value: log it, answer nothing
         # of it.
         logger.exception("ingest is not configured correctly: answered 503")
-        _server_error()
+        _count_server_error()
         return error_response(unavailable(), _cors())
+
+
+def _answer_the_unexpected(app: APIGatewayHttpResolver) -> None:
+    """An unknown route (404) and a bug (500, never a 2xx: the sender keeps the request and
+    retries it), in the same JSON shape."""
 
     @app.not_found
     def _not_found(_exc: Exception) -> Response[str]:
         event = app.current_event
-        return json_response(
-            404, {"error": "not_found", "message": f"no route for {event.http_method} {event.path}"}
+        return error_response(
+            ApiError(404, "not_found", f"no route for {event.http_method} {event.path}")
         )
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _internal(_exc: Exception) -> Response[str]:
-        # Never a 2xx: the sender keeps the request and retries it.
         logger.exception("unhandled error in ingest")
-        _server_error()
-        return json_response(
-            500,
-            {"error": "internal_error", "message": "the request could not be handled; retry later"},
+        _count_server_error()
+        return error_response(
+            ApiError(500, "internal_error", "the request could not be handled; retry later")
         )
-
-    return app
 
 
 def serve_api(

@@ -46,6 +46,7 @@ from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.http_input import raw_body, text_body
 from partnero_bridge.observability import logger, metrics
+from partnero_bridge.openapi import UNAVAILABLE, header, route_doc
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Response
@@ -57,6 +58,30 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 64 * 1024
 # How far ahead of our clock a signed eventCreated may be (clocks drift a little).
 MAX_CLOCK_SKEW_SECONDS = 300
+
+ROUTE = route_doc(
+    "Receive an Ecwid webhook",
+    {
+        200: "queued, parked, or acknowledged and not processed",
+        400: "not a JSON object",
+        401: "bad or missing signature",
+        413: "body too large",
+        422: "not an Ecwid webhook, or eventCreated more than 5 minutes ahead",
+        **UNAVAILABLE,
+    },
+    description="Answers 200 once the webhook is queued (or parked, for a store not in "
+    "ECWID_STORE_IDS); a webhook whose signed eventCreated is older than "
+    "ECWID_MAX_EVENT_AGE_SECONDS (48 hours) is answered 200 with status refused, so Ecwid "
+    "stops retrying it, and is not processed.",
+    parameters=[
+        header(
+            signature.SIGNATURE_HEADER,
+            "base64 HMAC-SHA256 of '{eventCreated}.{eventId}'",
+            required=True,
+        )
+    ],
+    request=EcwidWebhook,
+)
 
 
 def _now() -> float:
@@ -138,6 +163,8 @@ def _check_freshness(webhook: EcwidWebhook, runtime: Runtime, now: float) -> Res
 
 
 def _park(webhook: EcwidWebhook, envelope: QueueEnvelope, runtime: Runtime) -> Response[str]:
+    """Keep a webhook of a store not in ECWID_STORE_IDS for replay (or drop it over the
+    store's cap): a 200 either way, once the parked table has it."""
     settings = runtime.settings
     parked = ParkedWebhooks(
         runtime.dynamodb,
@@ -146,12 +173,6 @@ def _park(webhook: EcwidWebhook, envelope: QueueEnvelope, runtime: Runtime) -> R
         settings.ecwid_parked_retention_days,
     )
     store = str(webhook.storeId)
-    details = {
-        "store_id": store,
-        "delivery_id": envelope.delivery_id,
-        "event_type": webhook.eventType,
-        "order_id": webhook.order_id,
-    }
     with retry_later_on_failure("Ecwid webhook"):
         result = parked.park(
             envelope,
@@ -161,6 +182,19 @@ def _park(webhook: EcwidWebhook, envelope: QueueEnvelope, runtime: Runtime) -> R
             order_id=webhook.order_id,
             event_created=webhook.eventCreated,
         )
+    details = {
+        "store_id": store,
+        "delivery_id": envelope.delivery_id,
+        "event_type": webhook.eventType,
+        "order_id": webhook.order_id,
+    }
+    return _parked_answer(result, details, runtime)
+
+
+def _parked_answer(
+    result: ParkResult, details: dict[str, str | None], runtime: Runtime
+) -> Response[str]:
+    settings = runtime.settings
     if result is ParkResult.OVER_CAP:
         metrics.add_metric(name="ParkedWebhookDropped", unit=MetricUnit.Count, value=1)
         logger.warning(
@@ -189,8 +223,15 @@ def _park(webhook: EcwidWebhook, envelope: QueueEnvelope, runtime: Runtime) -> R
     return json_response(200, {"status": "parked", "reason": "store_not_configured"})
 
 
-def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[str]:
-    received = _now()
+def verified_webhook(
+    event: APIGatewayProxyEventV2, runtime: Runtime
+) -> tuple[dict[str, object], EcwidWebhook]:
+    """The body and its webhook, once the signature of its two signed fields verifies.
+
+    Ecwid signs ``eventCreated`` and ``eventId``, not the bytes, so the body is parsed
+    (bounded) and read first. Errors: 413, 400 (not a JSON object), 422 (not an Ecwid
+    webhook), 401 ``invalid_signature``; the uniform 503 when the secret is unreadable.
+    """
     raw = raw_body(event)
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
@@ -199,7 +240,6 @@ def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[
         webhook = EcwidWebhook.model_validate(body)
     except ValidationError as exc:
         raise validation_error(exc) from None
-
     if not signature.verify(
         event.headers.get(signature.SIGNATURE_HEADER),
         _client_secrets(runtime),
@@ -210,7 +250,13 @@ def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[
         raise ApiError(
             401, "invalid_signature", f"{signature.SIGNATURE_HEADER} is missing or does not match"
         )
+    return body, webhook
 
+
+def accept_webhook(event: APIGatewayProxyEventV2, runtime: Runtime) -> Response[str]:
+    """``POST /webhooks/ecwid``: the steps of the module's docstring, in order."""
+    received = _now()
+    body, webhook = verified_webhook(event, runtime)
     if not webhook.is_order_event:
         logger.debug("Ecwid event ignored", extra={"event_type": webhook.eventType})
         return json_response(200, {"status": "ignored", "reason": "not an order event"})

@@ -24,11 +24,17 @@ from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.http_input import raw_body, text_body
 from partnero_bridge.observability import logger, mask_key, metrics
+from partnero_bridge.openapi import UNAVAILABLE, cookie, header, route_doc
 from partnero_bridge.ratelimit import RateLimitUnavailable
 from partnero_bridge.signup import signature
 from partnero_bridge.signup.client_address import client_address, rate_limit_subject
 from partnero_bridge.signup.cors import OriginPolicy
-from partnero_bridge.signup.mapping import delivery_id, partner_from_cookies, to_delivery
+from partnero_bridge.signup.mapping import (
+    PARTNER_COOKIE,
+    delivery_id,
+    partner_from_cookies,
+    to_delivery,
+)
 from partnero_bridge.signup.models import SignupRequest
 
 if TYPE_CHECKING:
@@ -41,6 +47,40 @@ ACCEPTED = {"status": "accepted"}
 # The counter kind of the per-address limit of unsigned calls (a key prefix in the table).
 RATE_LIMIT_KIND = "signup-ip"
 _JSON_TYPES = ("application/json", "text/plain")
+
+SIGNUP_ROUTE = route_doc(
+    "Accept a sign-up from a shop's form or backend",
+    {
+        202: "accepted",
+        400: "not a JSON object",
+        401: "bad signature, or unsigned without an allowed Origin",
+        403: "browser origin not allowed",
+        413: "body too large",
+        415: "not JSON",
+        422: "a field is missing or wrong",
+        429: "too many unsigned calls from this address this minute",
+        **UNAVAILABLE,
+    },
+    description="Answers 202 for every valid request, referred or not, so the endpoint never "
+    "reveals whether a partner key is valid. Server callers must sign; unsigned calls are "
+    "accepted only from an allowed browser Origin (a filter for browsers, not "
+    "authentication), at most SIGNUP_RATE_LIMIT_PER_MINUTE a minute per client address.",
+    parameters=[
+        header("Origin", "unsigned (browser) callers: must be in SIGNUP_ALLOWED_ORIGINS"),
+        header(
+            signature.SIGNATURE_HEADER,
+            "server callers (required without an allowed Origin): "
+            "t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'>",
+        ),
+        cookie(PARTNER_COOKIE, "the partner key when the body has none"),
+    ],
+    request=SignupRequest,
+)
+PREFLIGHT_ROUTE = route_doc(
+    "CORS preflight for browser callers",
+    {204: "allowed origin: CORS headers", 400: "no Origin header", 403: "origin not allowed"},
+    parameters=[header("Origin", "the calling page's origin", required=True)],
+)
 
 
 def origin_policy(runtime: Runtime) -> OriginPolicy:
@@ -141,16 +181,8 @@ def verify_signed(sent: str, raw: bytes, runtime: Runtime) -> None:
         )
 
 
-def accept_signup(
-    event: APIGatewayProxyEventV2, runtime: Runtime, policy: OriginPolicy
-) -> Response[str]:
-    cors = policy.response_headers(event.headers.get("origin"))
-    # Signed: a shop's backend, whatever its Origin header. Unsigned: a browser, admitted
-    # (or refused) before the body is even read.
-    sent = event.headers.get(signature.SIGNATURE_HEADER)
-    if sent is None:
-        admit_unsigned(event, runtime, policy)
-
+def _body_text(event: APIGatewayProxyEventV2, runtime: Runtime) -> tuple[bytes, str]:
+    """The exact bytes and their text: a 413 over the size limit, a 415 when not JSON."""
     raw = raw_body(event)
     limit = runtime.settings.signup_max_body_bytes
     if len(raw) > limit:
@@ -160,17 +192,37 @@ def accept_signup(
         raise ApiError(
             415, "unsupported_media_type", f"send application/json, not {content_type[:100]}"
         )
-    text = text_body(raw)
+    return raw, text_body(raw)
 
+
+def checked_request(
+    event: APIGatewayProxyEventV2, runtime: Runtime, policy: OriginPolicy
+) -> tuple[SignupRequest, bool]:
+    """The sign-up and whether it was signed (trusted), once the caller is admitted.
+
+    Signed: a shop's backend, whatever its Origin header, verified over the exact bytes
+    before the body is parsed. Unsigned: a browser, admitted (or refused) before the body
+    is even read.
+    """
+    sent = event.headers.get(signature.SIGNATURE_HEADER)
+    if sent is None:
+        admit_unsigned(event, runtime, policy)
+    raw, text = _body_text(event, runtime)
     if sent is not None:
         verify_signed(sent, raw, runtime)
-    trusted = sent is not None
     body = parse_json_object(text)
     try:
-        request = SignupRequest.model_validate(body)
+        return SignupRequest.model_validate(body), sent is not None
     except ValidationError as exc:
         raise validation_error(exc) from None
 
+
+def accept_signup(
+    event: APIGatewayProxyEventV2, runtime: Runtime, policy: OriginPolicy
+) -> Response[str]:
+    """``POST /signup``: a 202 once a referred sign-up is queued (or when not referred)."""
+    cors = policy.response_headers(event.headers.get("origin"))
+    request, trusted = checked_request(event, runtime, policy)
     delivery = to_delivery(request, partner_from_cookies(event.cookies), trusted)
     if delivery is None:
         metrics.add_metric(name="NotReferred", unit=MetricUnit.Count, value=1)

@@ -22,32 +22,34 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from partnero_bridge.customer_keys import normalize_customer_key
-from partnero_bridge.decision import Step, Target, guard_paid_out, next_step, stable_identity
+from partnero_bridge.decision import Step, Target, guard_paid_out, next_step
 from partnero_bridge.errors import DeliveryError
 from partnero_bridge.ledger import keys
 from partnero_bridge.ledger.records import (
     HISTORY_LIMIT,
-    AliasRecord,
     CommissionRecord,
     HistoryEntry,
     within_retention,
 )
 from partnero_bridge.money import from_minor_units
 from partnero_bridge.observability import mask_key
-from partnero_bridge.partnero import read_holding
+from partnero_bridge.reconcile.compare import Held
 
 if TYPE_CHECKING:
     from partnero_bridge.config import BridgeSettings
     from partnero_bridge.ecwid.models import EcwidOrder
+    from partnero_bridge.reconcile.ecwid_window import EcwidWindow
+    from partnero_bridge.reconcile.stripe_window import StripeWindow
     from partnero_bridge.runtime import Runtime
     from partnero_bridge.stripe.payment import PaymentState
+    from partnero_bridge.stripe.reader import PaymentRef
 
 # Stripe id prefixes and the object each names.
 STRIPE_PREFIXES: dict[str, str] = {
@@ -107,16 +109,6 @@ def parse_id(text: str) -> StripeId | EcwidId:
 
 
 # -- the story --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Held:
-    """What Partnero answered for one transaction key."""
-
-    transaction_key: str
-    amount: Decimal | None  # None: nothing live (404, deleted)
-    reward_paid: bool = False
-    error: str = ""  # Partnero could not be asked
 
 
 @dataclass
@@ -218,8 +210,6 @@ class Story:
         return (self.record.currency if self.record is not None else None) or ""
 
     def to_json(self) -> dict[str, Any]:
-        record = self.record
-        target = self.target
         step = self.next_step
         return {
             "asked": self.asked,
@@ -229,41 +219,10 @@ class Story:
             "deliveries": [e.model_dump(mode="json", exclude_none=True) for e in self.history],
             "deliveries_note": NOT_EVERY_DELIVERY,
             "source_state": {"lines": self.state, "error": self.source_error or None},
-            "decision": None
-            if target is None
-            else {
-                "transaction_key": target.transaction_key,
-                "amount": _text(target.amount),
-                "currency": target.currency,
-                "reason": target.reason,
-                "detail": target.detail,
-                "customer_key": mask_key(target.customer_key),
-                "partner_key": target.partner_key,
-            },
+            "decision": _decision_json(self.target),
             "decision_error": self.decision_error or None,
-            "ledger": None
-            if record is None
-            else {
-                "commission_state": record.commission_state,
-                "holds": _text(record.holds),
-                "currency": record.currency,
-                "transaction_keys": record.transaction_keys
-                or ([record.transaction_key] if record.transaction_key else []),
-                "reason": record.reason,
-                "detail": record.detail,
-                "adjustments": [a.model_dump(mode="json") for a in record.adjustments],
-                "needs_check": bool(record.needs_check),
-                "updated_at": record.updated_at,
-            },
-            "partnero": [
-                {
-                    "transaction_key": h.transaction_key,
-                    "amount": _text(h.amount),
-                    "reward_paid": h.reward_paid,
-                    "error": h.error or None,
-                }
-                for h in self.partnero
-            ],
+            "ledger": _ledger_json(self.record),
+            "partnero": [_held_json(h) for h in self.partnero],
             "next_step": step.value if step is not None else None,
             "agree": self.agree,
             "verdict": self.verdict(),
@@ -305,37 +264,60 @@ def _error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _decision_json(target: Target | None) -> dict[str, Any] | None:
+    if target is None:
+        return None
+    return {
+        "transaction_key": target.transaction_key,
+        "amount": _text(target.amount),
+        "currency": target.currency,
+        "reason": target.reason,
+        "detail": target.detail,
+        "customer_key": mask_key(target.customer_key),
+        "partner_key": target.partner_key,
+    }
+
+
+def _ledger_json(record: CommissionRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "commission_state": record.commission_state,
+        "holds": _text(record.holds),
+        "currency": record.currency,
+        "transaction_keys": record.transaction_keys
+        or ([record.transaction_key] if record.transaction_key else []),
+        "reason": record.reason,
+        "detail": record.detail,
+        "adjustments": [a.model_dump(mode="json") for a in record.adjustments],
+        "needs_check": bool(record.needs_check),
+        "updated_at": record.updated_at,
+    }
+
+
+def _held_json(held: Held) -> dict[str, Any]:
+    return {
+        "transaction_key": held.transaction_key,
+        "amount": _text(held.amount),
+        "reward_paid": held.reward_paid,
+        "error": held.error or None,
+    }
+
+
 # -- reading ------------------------------------------------------------------------------
 
 
-def _commission(runtime: Runtime, ledger_key: str) -> tuple[str, CommissionRecord | None]:
-    """The commission item under ``ledger_key``, following an alias to the item it names."""
-    found = runtime.ledger.commission(ledger_key)
-    if isinstance(found, AliasRecord):
-        ledger_key = found.alias_of
-        found = runtime.ledger.commission(ledger_key)
-    return ledger_key, found if isinstance(found, CommissionRecord) else None
-
-
 def _ask_partnero(runtime: Runtime, story: Story) -> None:
-    record, target = story.record, story.target
-    wanted: list[str] = []
-    if record is not None:
-        wanted = list(record.transaction_keys) or (
-            [record.transaction_key] if record.transaction_key else []
-        )
-    if not wanted and target is not None:
-        wanted = [target.transaction_key]
-    for key in wanted:
+    """What Partnero holds under each key the reconcile core asks about for the payment
+    (the ledger's keys, else the decision's), a failed call shown on its key."""
+    from partnero_bridge.reconcile.common import SourceReader, transaction_keys
+
+    read = SourceReader(runtime)
+    for key in transaction_keys(story.record, story.target):
         try:
-            holding = read_holding(runtime.partnero.get_transaction(key))
+            story.partnero.append(read.held_under(key))
         except Exception as exc:  # an operator's view: say what failed and go on
             story.partnero.append(Held(key, None, error=_error_text(exc)))
-            continue
-        if holding is None:
-            story.partnero.append(Held(key, None))
-        else:
-            story.partnero.append(Held(key, holding.amount, holding.reward_paid))
 
 
 def _history(story: Story) -> None:
@@ -395,51 +377,62 @@ def _meta_since(runtime: Runtime) -> int | None:
 
 
 def _stripe_story(asked: StripeId, runtime: Runtime, story: Story) -> None:
-    from partnero_bridge.stripe.payment import decide_payment
-    from partnero_bridge.stripe.process import completed_attribution, payment_rules, reader
-    from partnero_bridge.stripe.reader import NoPayment, PaymentRef
+    """Stripe's side: the payment read and decided as the reconcile core reads it."""
+    from partnero_bridge.reconcile.stripe_window import StripeWindow
 
-    # The ledger key without the network: the id's own, if the bridge recorded it so.
-    kind = _LEDGER_KINDS.get(asked.object)
-    fallback = keys.stripe_payment(kind, asked.id) if kind else None
+    window: StripeWindow | None = None
     ref: PaymentRef | None = None
     state: PaymentState | None = None
     try:
-        read = reader(runtime)
-        found = _stripe_payment(asked, runtime, read)
-        if isinstance(found, NoPayment):
-            story.source_error = f"Stripe: {found.reason}"
-        else:
-            ref = found
-            state = read.payment_state(ref)
+        window = StripeWindow(runtime, int(story.now.timestamp()))
+        ref, state = _stripe_read(asked, runtime, window, story)
     except Exception as exc:
         story.source_error = f"Stripe could not be read: {_error_text(exc)}"
+    _stripe_ledger(asked, runtime, story, ref)
+    if window is None or ref is None or state is None:
+        return
+    story.created = state.created
+    story.state = _stripe_lines(ref.object_type, ref.id, state)
+    try:
+        story.target = window.decide(state, story.record)
+    except Exception as exc:
+        story.decision_error = f"undecidable: {_error_text(exc)}"
 
+
+def _stripe_read(
+    asked: StripeId, runtime: Runtime, window: StripeWindow, story: Story
+) -> tuple[PaymentRef | None, PaymentState | None]:
+    """The payment ``asked`` names and its state now; (None, None) with the reason in the
+    story when it names none."""
+    from partnero_bridge.stripe.process import reader
+    from partnero_bridge.stripe.reader import NoPayment
+
+    found = _stripe_payment(asked, runtime, reader(runtime))
+    if isinstance(found, NoPayment):
+        story.source_error = f"Stripe: {found.reason}"
+        return None, None
+    return found, window.read(found)
+
+
+def _stripe_ledger(asked: StripeId, runtime: Runtime, story: Story, ref: PaymentRef | None) -> None:
+    """The ledger item of the payment: under its ref's key, else under the id's own key
+    (found without the network, if the bridge recorded the payment so)."""
+    from partnero_bridge.reconcile.common import SourceReader
+
+    read = SourceReader(runtime)
+    kind = _LEDGER_KINDS.get(asked.object)
+    fallback = keys.stripe_payment(kind, asked.id) if kind else None
     if ref is not None:
-        story.ledger_key, story.record = _commission(runtime, ref.ledger_key)
+        key, story.record = read.commission(ref.ledger_key)
+        story.ledger_key = key or ref.ledger_key
     if story.record is None and fallback is not None and fallback != story.ledger_key:
-        key, record = _commission(runtime, fallback)
+        key, record = read.commission(fallback)
         if record is not None:
             if ref is not None:
                 story.notes.append(f"recorded under {key}, not under {ref.ledger_key}")
             story.ledger_key, story.record = key, record
     if story.ledger_key is None:
         story.ledger_key = fallback
-
-    if state is not None and ref is not None:
-        identity = (
-            runtime.ledger.stripe_customer(state.attribution.stripe_customer)
-            if state.attribution.stripe_customer
-            else None
-        )
-        state = replace(state, attribution=completed_attribution(state.attribution, identity))
-        story.created = state.created
-        story.state = _stripe_lines(ref.object_type, ref.id, state)
-        try:
-            target = decide_payment(state, payment_rules(runtime))
-            story.target = stable_identity(target, story.record)
-        except Exception as exc:
-            story.decision_error = f"undecidable: {_error_text(exc)}"
 
 
 def _stripe_payment(asked: StripeId, runtime: Runtime, read: Any) -> Any:
@@ -493,48 +486,60 @@ def _stripe_lines(kind: str, stripe_id: str, state: PaymentState) -> list[str]:
 
 
 def _ecwid_story(asked: EcwidId, runtime: Runtime, story: Story) -> None:
-    from partnero_bridge.ecwid.mapping import decide
-    from partnero_bridge.ecwid.process import ecwid_client, rules
-    from partnero_bridge.ecwid.secrets import ecwid_store_tokens
+    """Ecwid's side: the order read and decided as the reconcile core decides it."""
+    from partnero_bridge.reconcile.common import SourceReader
 
-    for candidate in (
+    story.ledger_key, story.record = SourceReader(runtime).commission(
         keys.ecwid_order_alias(asked.store, asked.order),
         keys.ecwid_order(asked.store, asked.order, ""),  # an older webhook's internal id
-    ):
-        key, record = _commission(runtime, candidate)
-        if record is not None:
-            story.ledger_key, story.record = key, record
-            break
-    order: EcwidOrder | None = None
+    )
     try:
-        token = ecwid_store_tokens(runtime).get(asked.store)
-        if not token:
-            raise ExplainError(f"store {asked.store} has no token in the Ecwid API secret")
-        client = ecwid_client(runtime)
-        order = client.order(asked.store, asked.order, token)
+        window, order = _ecwid_source(asked, runtime)
         if order is None:
             story.state = [f"order {asked.order}: Ecwid has no such order (deleted, or never made)"]
-            if story.record is not None and story.record.transaction_key:
-                story.target = Target(
-                    transaction_key=story.record.transaction_key,
-                    amount=None,
-                    currency=story.record.currency or "",
-                    reason="deleted",
-                    detail=f"Ecwid has no order {asked.order} any more (deleted)",
-                )
+            story.target = window.deleted(asked.order, story.record)
             return
-        currency = runtime.settings.ecwid_currency.upper() or client.currency(asked.store, token)
+        currency = window.currency()
     except Exception as exc:
         story.source_error = f"Ecwid could not be read: {_error_text(exc)}"
         return
+    _ecwid_decision(asked, order, window, runtime, story, currency)
+
+
+def _ecwid_source(asked: EcwidId, runtime: Runtime) -> tuple[EcwidWindow, EcwidOrder | None]:
+    """The store's side of the reconcile core, and the order as Ecwid serves it now (None:
+    Ecwid has no such order)."""
+    from partnero_bridge.ecwid.process import ecwid_client
+    from partnero_bridge.ecwid.secrets import ecwid_store_tokens
+    from partnero_bridge.reconcile.ecwid_window import EcwidWindow
+
+    token = ecwid_store_tokens(runtime).get(asked.store)
+    if not token:
+        raise ExplainError(f"store {asked.store} has no token in the Ecwid API secret")
+    client = ecwid_client(runtime)
+    window = EcwidWindow(runtime, client, asked.store, token)
+    return window, client.order(asked.store, asked.order, token)
+
+
+def _ecwid_decision(
+    asked: EcwidId,
+    order: EcwidOrder,
+    window: EcwidWindow,
+    runtime: Runtime,
+    story: Story,
+    currency: str,
+) -> None:
+    """The order's ledger item under its internal id, its lines and the decision."""
+    from partnero_bridge.reconcile.common import SourceReader
+
     if story.record is None:
         key = keys.ecwid_order(asked.store, order.internalId, order.id)
-        story.ledger_key, story.record = _commission(runtime, key)
+        found, story.record = SourceReader(runtime).commission(key)
+        story.ledger_key = found or key
     story.created = order.createTimestamp
     story.state = _ecwid_lines(order, currency, runtime.settings.ecwid_partner_field)
     try:
-        target = decide(order, asked.store, currency, rules(runtime))
-        story.target = stable_identity(target, story.record)
+        story.target = window.decide(order, story.record)
     except Exception as exc:
         story.decision_error = f"undecidable: {_error_text(exc)}"
 
@@ -608,82 +613,103 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def render(story: Story) -> str:
-    """The story for a person, in sections."""
-    currency = story._currency()
-    lines = [f"{story.source.capitalize()} payment {story.asked}"]
-    lines.append(f"ledger item: {story.ledger_key or 'none'}")
-    lines.append("")
-    lines.append(
-        f"Deliveries (oldest first; the last {HISTORY_LIMIT} within {story.retention_days} days):"
-    )
-    lines.append(f"  ({NOT_EVERY_DELIVERY})")
-    if story.history:
-        rows = [["TIME (UTC)", "EVENT", "DELIVERY", "OUTCOME", "REASON"]]
-        rows += [_delivery_line(entry) for entry in story.history]
-        lines += _table(rows)
-        for entry in story.history:
-            if entry.detail and entry.outcome in ("retrying", "failed"):
-                lines.append(f"    {entry.delivery_id}: {entry.detail}")
-    else:
-        lines.append("  none kept")
-    lines.append("")
-    lines.append(f"{story.source.capitalize()} now:")
+def _deliveries_section(story: Story) -> list[str]:
+    lines = [
+        f"Deliveries (oldest first; the last {HISTORY_LIMIT} within {story.retention_days} days):",
+        f"  ({NOT_EVERY_DELIVERY})",
+    ]
+    if not story.history:
+        return [*lines, "  none kept"]
+    rows = [["TIME (UTC)", "EVENT", "DELIVERY", "OUTCOME", "REASON"]]
+    rows += [_delivery_line(entry) for entry in story.history]
+    lines += _table(rows)
+    lines += [
+        f"    {entry.delivery_id}: {entry.detail}"
+        for entry in story.history
+        if entry.detail and entry.outcome in ("retrying", "failed")
+    ]
+    return lines
+
+
+def _source_section(story: Story) -> list[str]:
+    lines = [f"{story.source.capitalize()} now:"]
     lines += [f"  {line}" for line in story.state] or ["  not read"]
     if story.source_error:
         lines.append(f"  {story.source_error}")
-    lines.append("")
-    lines.append("Decision from that state:")
+    return lines
+
+
+def _decision_section(story: Story) -> list[str]:
     target = story.target
     if target is not None:
-        lines.append(
-            f"  {_money(target.amount, target.currency)} due ({target.reason}: {target.detail})"
-        )
-        lines.append(
+        return [
+            "Decision from that state:",
+            f"  {_money(target.amount, target.currency)} due ({target.reason}: {target.detail})",
             f"  transaction {target.transaction_key}, customer "
-            f"{mask_key(target.customer_key) or 'none'}, partner {target.partner_key or 'none'}"
-        )
-    elif story.decision_error:
-        lines.append(f"  {story.decision_error}")
-    else:
-        lines.append("  none (the source was not read)")
-    lines.append("")
-    lines.append("Ledger says:")
+            f"{mask_key(target.customer_key) or 'none'}, partner {target.partner_key or 'none'}",
+        ]
+    return [
+        "Decision from that state:",
+        f"  {story.decision_error or 'none (the source was not read)'}",
+    ]
+
+
+def _ledger_section(story: Story) -> list[str]:
     record = story.record
     if record is None:
-        lines.append("  nothing recorded")
-    else:
-        held = _money(record.holds, record.currency or currency)
-        lines.append(f"  Partnero holds {held} ({record.commission_state}; {record.reason or '-'})")
-        if record.detail:
-            lines.append(f"  {record.detail}")
-        for adjustment in record.adjustments:
-            lines.append(
-                f"  adjustment needed: {adjustment.transaction_key} holds {adjustment.held}, "
-                f"{adjustment.target} {adjustment.currency} due ({adjustment.reason})"
-            )
-    lines.append("")
-    lines.append("Partnero holds:")
-    for held_now in story.partnero:
-        if held_now.error:
-            lines.append(f"  {held_now.transaction_key}: not asked ({held_now.error})")
-        elif held_now.amount is None:
-            lines.append(f"  {held_now.transaction_key}: nothing")
+        return ["Ledger says:", "  nothing recorded"]
+    held = _money(record.holds, record.currency or story._currency())
+    lines = [
+        "Ledger says:",
+        f"  Partnero holds {held} ({record.commission_state}; {record.reason or '-'})",
+    ]
+    if record.detail:
+        lines.append(f"  {record.detail}")
+    lines += [
+        f"  adjustment needed: {adjustment.transaction_key} holds {adjustment.held}, "
+        f"{adjustment.target} {adjustment.currency} due ({adjustment.reason})"
+        for adjustment in record.adjustments
+    ]
+    return lines
+
+
+def _partnero_section(story: Story) -> list[str]:
+    currency = story._currency()
+    lines = ["Partnero holds:"]
+    for held in story.partnero:
+        if held.error:
+            lines.append(f"  {held.transaction_key}: not asked ({held.error})")
+        elif held.amount is None:
+            lines.append(f"  {held.transaction_key}: nothing")
         else:
-            paid = "reward paid" if held_now.reward_paid else "reward not paid"
-            lines.append(
-                f"  {held_now.transaction_key}: {_money(held_now.amount, currency)} ({paid})"
-            )
+            paid = "reward paid" if held.reward_paid else "reward not paid"
+            lines.append(f"  {held.transaction_key}: {_money(held.amount, currency)} ({paid})")
     if not story.partnero:
         lines.append("  no transaction key to ask for")
-    lines.append("")
-    lines.append("Verdict:")
-    lines += [f"  {line}" for line in story.verdict()]
+    return lines
+
+
+def _verdict_section(story: Story) -> list[str]:
+    return ["Verdict:", *(f"  {line}" for line in story.verdict())]
+
+
+def render(story: Story) -> str:
+    """The story for a person, in sections."""
+    sections = [
+        [
+            f"{story.source.capitalize()} payment {story.asked}",
+            f"ledger item: {story.ledger_key or 'none'}",
+        ],
+        _deliveries_section(story),
+        _source_section(story),
+        _decision_section(story),
+        _ledger_section(story),
+        _partnero_section(story),
+        _verdict_section(story),
+    ]
     if story.notes:
-        lines.append("")
-        lines.append("Notes:")
-        lines += [f"  {note}" for note in story.notes]
-    return "\n".join(lines) + "\n"
+        sections.append(["Notes:", *(f"  {note}" for note in story.notes)])
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
 def stack_runtime(

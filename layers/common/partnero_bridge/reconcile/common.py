@@ -98,20 +98,13 @@ class SourceReader:
                 return key, found
         return None, None
 
-    def held(self, record: CommissionRecord | None, target: Target) -> tuple[Held, ...]:
-        """What Partnero holds under every key the ledger recorded for the payment (its
-        re-creations' ``_rN`` suffixes too), else under the payment's own key; keys outside
-        the bridge's namespace are never asked for."""
-        wanted: list[str] = []
-        if record is not None:
-            wanted = list(record.transaction_keys) or (
-                [record.transaction_key] if record.transaction_key else []
-            )
-        if not wanted:
-            wanted = [target.transaction_key]
-        return tuple(self._held(key) for key in wanted if in_namespace(key))
+    def held(self, record: CommissionRecord | None, target: Target | None) -> tuple[Held, ...]:
+        """What Partnero holds under each of :func:`transaction_keys`."""
+        return tuple(self.held_under(key) for key in transaction_keys(record, target))
 
-    def _held(self, key: str) -> Held:
+    def held_under(self, key: str) -> Held:
+        """What Partnero holds under one transaction key (``GET /v1/transactions/{key}``);
+        an unreadable answer is a Held with ``error``, a failed call raises."""
         answer = self.runtime.partnero.get_transaction(key)
         try:
             holding = read_holding(answer)
@@ -141,6 +134,20 @@ class SourceReader:
     def queue(self, source: Source, delivery: str, payload: dict[str, Any], run_id: str) -> None:
         envelope = QueueEnvelope.new(source, delivery, payload, meta={RECONCILE_META: run_id})
         send_to_queue(self.runtime.sqs, self.runtime.settings.work_queue_url, envelope)
+
+
+def transaction_keys(record: CommissionRecord | None, target: Target | None) -> list[str]:
+    """The keys to ask Partnero about for a payment: every key the ledger recorded (its
+    re-creations' ``_rN`` suffixes too), else the payment's own key (``target``'s); keys
+    outside the bridge's namespace are never asked for."""
+    wanted: list[str] = []
+    if record is not None:
+        wanted = list(record.transaction_keys) or (
+            [record.transaction_key] if record.transaction_key else []
+        )
+    if not wanted and target is not None:
+        wanted = [target.transaction_key]
+    return [key for key in wanted if in_namespace(key)]
 
 
 def _partner_of(data: Mapping[str, Any]) -> str | None:

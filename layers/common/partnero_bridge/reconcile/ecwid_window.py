@@ -111,9 +111,7 @@ class EcwidWindow:
         ledger_key = found_key or ledger_key
         try:
             order = EcwidOrder.model_validate(item.obj)
-            target = stable_identity(
-                decide(order, self._store, self.currency(), self._rules), record
-            )
+            target = self.decide(order, record)
         except ValidationError as exc:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
             error = f"Ecwid order {order_id[:100]} is not in the expected shape: " + ", ".join(
@@ -137,7 +135,19 @@ class EcwidWindow:
         ledger_key = found_key or alias
         if not first(ledger_key):
             return None
-        target = Target(
+        target = self.deleted(order_id, record)
+        return self._conclude(ledger_key, f"{self._store}:{order_id}", target, record, None)
+
+    def decide(self, order: EcwidOrder, record: CommissionRecord | None) -> Target:
+        """What Partnero should hold for ``order`` as Ecwid serves it: the webhooks' decision
+        in the store's currency, with the identity the ledger's ``record`` fixed. Raises
+        PermanentError when the order cannot be decided."""
+        return stable_identity(decide(order, self._store, self.currency(), self._rules), record)
+
+    def deleted(self, order_id: str, record: CommissionRecord | None) -> Target:
+        """The target of an order Ecwid no longer has: nothing, under the key the ledger
+        recorded (else the order's own)."""
+        return Target(
             transaction_key=(record.transaction_key if record is not None else None)
             or transaction_key(self._store, order_id),
             amount=None,
@@ -145,7 +155,6 @@ class EcwidWindow:
             reason="deleted",
             detail=f"Ecwid has no order {order_id} any more (deleted)",
         )
-        return self._conclude(ledger_key, f"{self._store}:{order_id}", target, record, None)
 
     def _conclude(
         self,

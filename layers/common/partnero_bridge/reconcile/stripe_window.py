@@ -48,6 +48,8 @@ from partnero_bridge.stripe.process import (
 from partnero_bridge.stripe.reader import NoPayment, PaymentRef
 
 if TYPE_CHECKING:
+    from partnero_bridge.decision import Target
+    from partnero_bridge.ledger.records import CommissionRecord
     from partnero_bridge.runtime import Runtime
     from partnero_bridge.stripe.payment import PaymentState
 
@@ -165,15 +167,11 @@ class StripeWindow:
         ledger_key = ledger_key or ref.ledger_key
         source_id = ref.id
         try:
-            state = self._reader.payment_state(ref)
+            state = self.read(ref)
         except (PermanentError, ConfigurationError) as exc:
             return compare(Evidence(ledger_key, source_id, None, error=f"Stripe: {exc.reason}"))
-        for intent in state.intents:
-            with self._lock:
-                self._intents.setdefault(intent, PaymentRef("invoice", ref.id))
-        state = self._with_identity(state)
         try:
-            target = stable_identity(decide_payment(state, self._rules), record)
+            target = self.decide(state, record)
         except PermanentError as exc:
             return compare(Evidence(ledger_key, source_id, None, error=exc.reason))
         evidence = Evidence(
@@ -189,6 +187,21 @@ class StripeWindow:
             assert target.customer_key is not None
             evidence = replace(evidence, referral=self._read.referral(target.customer_key))
         return compare(evidence)
+
+    def read(self, ref: PaymentRef) -> PaymentState:
+        """The payment's state at Stripe now, its referral completed by the identity map
+        (read only). Raises PermanentError or ConfigurationError when Stripe cannot tell."""
+        state = self._reader.payment_state(ref)
+        for intent in state.intents:
+            with self._lock:
+                self._intents.setdefault(intent, PaymentRef("invoice", ref.id))
+        return self._with_identity(state)
+
+    def decide(self, state: PaymentState, record: CommissionRecord | None) -> Target:
+        """What Partnero should hold for the payment: the webhooks' decision from ``state``,
+        with the identity the ledger's ``record`` fixed. Raises PermanentError when the
+        payment cannot be decided."""
+        return stable_identity(decide_payment(state, self._rules), record)
 
     def _with_identity(self, state: PaymentState) -> PaymentState:
         """The payment's referral completed by the identity map, as processing completes it

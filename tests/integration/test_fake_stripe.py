@@ -112,8 +112,7 @@ def test_a_missing_or_unknown_key_is_401_in_stripes_shape(
     assert wrong.status_code == 401
     assert error_of(wrong)["message"].startswith("Invalid API Key provided")
     assert "rk_test_other" not in wrong.text
-    basic = httpx.get(f"{stripe_api.url}/v1/charges/ch_1", auth=(TEST_KEY, ""))
-    assert basic.status_code == 200
+    assert http.get("/v1/charges/ch_1").status_code == 200
 
 
 def test_a_live_key_sees_no_test_objects(stripe_api: FakeStripeApi, http: httpx.Client) -> None:
@@ -285,12 +284,12 @@ def test_lists_page_newest_first(stripe_api: FakeStripeApi, http: httpx.Client) 
         "/v1/refunds", params={"charge": "ch_1", "limit": 2, "starting_after": "re_4"}
     ).json()
     assert [r["id"] for r in second["data"]] == ["re_3", "re_2"]
+    back = http.get("/v1/refunds", params={"limit": 2, "ending_before": "re_2"}).json()
+    assert [r["id"] for r in back["data"]] == ["re_4", "re_3"]
     last = http.get(
         "/v1/refunds", params={"charge": "ch_1", "limit": 2, "starting_after": "re_2"}
     ).json()
     assert ([r["id"] for r in last["data"]], last["has_more"]) == (["re_1"], False)
-    back = http.get("/v1/refunds", params={"limit": 2, "ending_before": "re_2"}).json()
-    assert [r["id"] for r in back["data"]] == ["re_4", "re_3"]
     assert len(http.get("/v1/refunds").json()["data"]) == 5  # default limit 10
     since = http.get("/v1/refunds", params={"created[gte]": 1764400004}).json()
     assert [r["id"] for r in since["data"]] == ["re_5", "re_4"]
@@ -465,10 +464,10 @@ def test_admin_routes_load_show_and_reset(stripe_api: FakeStripeApi, http: httpx
     }
     assert TEST_KEY not in json.dumps(state)
     recorded = stripe_api.requests()
-    assert [(r.method, r.path, r.status, r.stripe_version) for r in recorded] == [
+    assert [(r.method, r.path, r.status, r.headers["stripe-version"]) for r in recorded] == [
         ("GET", "/v1/customers/cus_9", 200, PINNED_VERSION)
     ]
-    assert httpx.get(f"{admin}/requests").json()[0]["key"] != TEST_KEY
+    assert TEST_KEY not in httpx.get(f"{admin}/requests").text
     assert httpx.delete(f"{admin}/objects").status_code == 200
     assert http.get("/v1/charges/ch_1").status_code == 404
     bad = httpx.post(f"{admin}/events", json={"event": {"id": "evt_1"}})

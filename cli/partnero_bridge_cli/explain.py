@@ -509,14 +509,13 @@ def _ecwid_story(asked: EcwidId, runtime: Runtime, story: Story) -> None:
 def _ecwid_source(asked: EcwidId, runtime: Runtime) -> tuple[EcwidWindow, EcwidOrder | None]:
     """The store's side of the reconcile core, and the order as Ecwid serves it now (None:
     Ecwid has no such order)."""
-    from partnero_bridge.ecwid.process import ecwid_client
     from partnero_bridge.ecwid.secrets import ecwid_store_tokens
     from partnero_bridge.reconcile.ecwid_window import EcwidWindow
 
     token = ecwid_store_tokens(runtime).get(asked.store)
     if not token:
         raise ExplainError(f"store {asked.store} has no token in the Ecwid API secret")
-    client = ecwid_client(runtime)
+    client = runtime.ecwid
     window = EcwidWindow(runtime, client, asked.store, token)
     return window, client.order(asked.store, asked.order, token)
 

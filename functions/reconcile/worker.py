@@ -12,7 +12,6 @@ exactly as ``partnero-bridge reconcile --apply`` does.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from partnero_bridge.config import get_settings
+from partnero_bridge.config import BridgeSettings, requiring
 from partnero_bridge.errors import ConfigurationError, RetryableError
 from partnero_bridge.observability import logger, metrics, trace_libraries, tracer
 from partnero_bridge.reconcile.compare import HEALABLE
@@ -37,11 +36,36 @@ from partnero_bridge.reconcile.scheduled import (
     night_key,
 )
 from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
-from partnero_bridge.runtime import Runtime
+from partnero_bridge.runtime import Runtime, get_runtime
 
 SERVICE = "partnero-bridge"
 # How long a night's claim on a drifted payment is kept after the night (seconds).
 NIGHT_CLAIM_SECONDS = 7 * 24 * 3600
+
+
+class WorkerSettings(ScheduleSettings, BridgeSettings):
+    """The reconcile settings and the bridge's: a chunk reads the source's API and
+    Partnero, and heals through the source's work queue."""
+
+
+SETTINGS = requiring(
+    WorkerSettings,
+    "ledger_table",
+    "ecwid_queue_url",
+    "stripe_queue_url",
+    "partnero_secret_arn",
+    "ecwid_api_secret_arn",
+    "stripe_api_secret_arn",
+)
+# Read now: a missing or invalid setting fails the cold start, naming the variables.
+get_runtime(SETTINGS)
+
+
+def settings() -> WorkerSettings:
+    """This container's settings (read at import, see SETTINGS)."""
+    found = get_runtime(SETTINGS).settings
+    assert isinstance(found, WorkerSettings)
+    return found
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -83,13 +107,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def reconcile_chunk(chunk: Chunk, *, restart: bool) -> Report | None:
     """Reconcile one chunk and publish what it found; None when its source is not set up
     (no Stripe API key, or no token for the store)."""
-    schedule = ScheduleSettings.model_validate(dict(os.environ))
-    settings = get_settings()
+    own = settings()
     # Heals go back through the source's own work queue (idempotency, the ledger).
-    queue = settings.stripe_queue_url if chunk.source == "stripe" else settings.ecwid_queue_url
-    runtime, meters = paced_runtime(
-        settings.model_copy(update={"work_queue_url": queue}), schedule.api_share
-    )
+    queue = own.stripe_queue_url if chunk.source == "stripe" else own.ecwid_queue_url
+    runtime, meters = paced_runtime(own.model_copy(update={"work_queue_url": queue}), own.api_share)
     if not _set_up(runtime, chunk):
         logger.info("reconcile chunk skipped: source not set up", extra={"scope": chunk.scope})
         return None
@@ -102,7 +123,7 @@ def reconcile_chunk(chunk: Chunk, *, restart: bool) -> Report | None:
         stores=[chunk.store] if chunk.store else [],
         apply=chunk.heal,
         restart=restart,
-        workers=schedule.workers,
+        workers=own.workers,
     )
     publish(chunk, report, lambda key: _claim(runtime, chunk, key))
     return report

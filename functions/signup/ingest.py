@@ -11,14 +11,18 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from partnero_bridge.config import BridgeSettings, requiring
 from partnero_bridge.envelope import Source
 from partnero_bridge.handlers import new_resolver, serve_api
 from partnero_bridge.observability import logger, metrics, tracer
 from partnero_bridge.runtime import get_runtime
 from partnero_bridge.signup.ingest import accept_signup, origin_policy, preflight
 
+SETTINGS = requiring(BridgeSettings, "work_queue_url", "signup_secret_arn", "rate_limit_table")
+# Read now: a missing or invalid setting fails the cold start, naming the variables.
+get_runtime(SETTINGS)
 app = new_resolver(
-    cors_headers=lambda event: origin_policy(get_runtime()).response_headers(
+    cors_headers=lambda event: origin_policy(get_runtime(SETTINGS)).response_headers(
         (event.headers or {}).get("origin")
     )
 )
@@ -27,13 +31,13 @@ metrics.set_default_dimensions(source=Source.SIGNUP.value)
 
 @app.post("/signup")
 def signup() -> Response[str]:
-    runtime = get_runtime()
+    runtime = get_runtime(SETTINGS)
     return accept_signup(app.current_event, runtime, origin_policy(runtime))
 
 
 @app.route("/signup", method="OPTIONS")
 def signup_preflight() -> Response[str]:
-    return preflight(app.current_event, origin_policy(get_runtime()))
+    return preflight(app.current_event, origin_policy(get_runtime(SETTINGS)))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,19 +12,23 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from partnero_bridge.config import BridgeSettings, requiring
 from partnero_bridge.envelope import Source
 from partnero_bridge.handlers import new_resolver, serve_api
 from partnero_bridge.observability import logger, metrics, tracer
 from partnero_bridge.runtime import get_runtime
 from partnero_bridge.stripe.ingest import accept_event
 
+SETTINGS = requiring(BridgeSettings, "work_queue_url", "stripe_secret_arn")
+# Read now: a missing or invalid setting fails the cold start, naming the variables.
+get_runtime(SETTINGS)
 app = new_resolver()
 metrics.set_default_dimensions(source=Source.STRIPE.value)
 
 
 @app.post("/webhooks/stripe")
 def webhook() -> Response[str]:
-    return accept_event(app.current_event, get_runtime())
+    return accept_event(app.current_event, get_runtime(SETTINGS))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from partnero_bridge_cli.local.template import read_stack
+from tests.support.inprocess import template_environment
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,8 +102,16 @@ def test_built_layer_runs_the_handlers(tmp_path: Path) -> None:
     for name in RUNTIME_PACKAGES:
         (runtime / name).symlink_to(site / name)
 
+    functions = read_stack(ROOT).functions.values()
     for function, requests in REQUESTS.items():
+        # Both modules read their settings at import, from what the template gives them.
         env = {
+            name: value
+            for spec in functions
+            if spec.code_dir.name == function
+            for name, value in template_environment(spec.logical_id).items()
+        }
+        env |= {
             "PATH": os.environ.get("PATH", ""),
             "AWS_DEFAULT_REGION": "us-east-1",
             "POWERTOOLS_TRACE_DISABLED": "1",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from moto import mock_aws
@@ -31,7 +32,7 @@ from partnero_bridge_cli.local.stack import (
     local_ecwid_store_ids,
     parameter_overrides,
 )
-from partnero_bridge_cli.local.template import HttpRoute, read_stack
+from partnero_bridge_cli.local.template import HttpRoute, Resolver, read_stack
 from partnero_bridge_cli.local.worker import LocalContext
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,9 +51,24 @@ class ApiAnswer:
     body: Any
 
 
+def template_environment(logical_id: str) -> dict[str, str]:
+    """A function's Environment as template.yaml gives it with the parameters' defaults,
+    each table, queue or secret it names standing in as its logical id."""
+    stack = read_stack(ROOT)
+    named = {**stack.queues, **stack.tables, **stack.secrets}
+    resolver = Resolver(stack.parameters, {name: name for name in named}, {})
+    function = stack.functions[logical_id]
+    return {name: str(resolver.resolve(value)) for name, value in function.environment.items()}
+
+
 def load_function_module(logical_id: str) -> ModuleType:
     """The module of a function's Handler (``ingest.handler`` -> functions/<source>/ingest.py),
-    under a name of its own, since every source has an ``ingest`` and a ``process``."""
+    under a name of its own, since every source has an ``ingest`` and a ``process``.
+
+    A function reads its settings at import: a variable its template Environment sets and
+    this process has not is given the template's value (see template_environment) for the
+    import only.
+    """
     function = read_stack(ROOT).functions[logical_id]
     module_name = function.handler.rpartition(".")[0]
     path = function.code_dir / f"{module_name}.py"
@@ -60,7 +76,9 @@ def load_function_module(logical_id: str) -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    unset = {k: v for k, v in template_environment(logical_id).items() if k not in os.environ}
+    with patch.dict(os.environ, unset):
+        spec.loader.exec_module(module)
     return module
 
 

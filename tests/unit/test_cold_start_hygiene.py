@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from partnero_bridge_cli.local.template import read_stack
+from tests.support.inprocess import template_environment
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +38,18 @@ assert callable(module.handler)
 @pytest.mark.parametrize("module", ["ingest", "process"])
 @pytest.mark.parametrize("function", ["signup", "ecwid_order", "stripe_event"])
 def test_import_does_no_io(function: str, module: str) -> None:
-    env = {"PATH": "", "POWERTOOLS_TRACE_DISABLED": "1", "AWS_DEFAULT_REGION": "us-east-1"}
+    (logical_id,) = (
+        spec.logical_id
+        for spec in read_stack(ROOT).functions.values()
+        if spec.code_dir.name == function and spec.handler == f"{module}.handler"
+    )
+    # The settings are read at import, from the environment the template gives.
+    env = {
+        **template_environment(logical_id),
+        "PATH": "",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, str(ROOT / "functions" / function / f"{module}.py")],
         capture_output=True,

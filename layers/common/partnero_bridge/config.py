@@ -11,8 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -21,11 +20,13 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from partnero_bridge.errors import ConfigurationError
+from partnero_bridge.queues import MAX_VISIBILITY_SECONDS
 
 _INSECURE_URL = "insecure_url"
 _INSECURE_URL_MESSAGE = "must be https:// (http:// only to this machine and never for prod)"
@@ -40,9 +41,15 @@ def _is_this_machine(host: str) -> bool:
         return False
 
 
+# Error types that mean a required setting has no value (an empty variable counts as unset).
+_UNSET = frozenset({"missing", "string_too_short"})
+
+
 def _named(error: ErrorDetails) -> str:
     """The setting an error is about; the rule too when it is one of ours (no value)."""
     name = str(error["loc"][0]) if error["loc"] else "settings"
+    if error["type"] in _UNSET:
+        return f"{name} is not set"
     return f"{name} {_INSECURE_URL_MESSAGE}" if error["type"] == _INSECURE_URL else name
 
 
@@ -73,8 +80,13 @@ class BridgeSettings(BaseModel):
     # A backstop for crashes and loops, far above the receives the window takes (SQS
     # redrive uses the same number; SQS allows at most 1000).
     max_receives: int = Field(200, ge=1, le=1000, alias="BRIDGE_MAX_RECEIVES")
-    retry_base_seconds: int = Field(30, ge=0, le=43200, alias="BRIDGE_RETRY_BASE_SECONDS")
-    retry_max_seconds: int = Field(3600, ge=0, le=43200, alias="BRIDGE_RETRY_MAX_SECONDS")
+    # A back-off is a message's visibility timeout, which SQS caps.
+    retry_base_seconds: int = Field(
+        30, ge=0, le=MAX_VISIBILITY_SECONDS, alias="BRIDGE_RETRY_BASE_SECONDS"
+    )
+    retry_max_seconds: int = Field(
+        3600, ge=0, le=MAX_VISIBILITY_SECONDS, alias="BRIDGE_RETRY_MAX_SECONDS"
+    )
     # Long enough to cover the sources' own retry windows (Stripe: 3 days, Ecwid: 1 day).
     idempotency_ttl_seconds: int = Field(
         4 * 24 * 3600, ge=60, alias="BRIDGE_IDEMPOTENCY_TTL_SECONDS"
@@ -127,7 +139,7 @@ class BridgeSettings(BaseModel):
     history_retention_days: int = Field(400, ge=1, le=3650, alias="BRIDGE_HISTORY_RETENTION_DAYS")
     # How long a sale without a partner key, for a customer Partnero does not know yet,
     # waits for that customer's sign-up before it counts as not referred.
-    signup_wait_seconds: int = Field(900, ge=0, le=43200, alias="BRIDGE_SIGNUP_WAIT_SECONDS")
+    signup_wait_seconds: int = Field(900, ge=0, le=12 * 3600, alias="BRIDGE_SIGNUP_WAIT_SECONDS")
     # A later sign-up re-triggers that customer's not-referred sales of the last N days.
     retrigger_days: int = Field(30, ge=0, le=365, alias="BRIDGE_RETRIGGER_DAYS")
 
@@ -256,19 +268,43 @@ class BridgeSettings(BaseModel):
         raise PydanticCustomError(_INSECURE_URL, _INSECURE_URL_MESSAGE)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> BridgeSettings:
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The settings in ``environ`` (default: this process's environment).
+
+        Raises ConfigurationError naming every variable that is unset or invalid (never
+        its value), e.g. ``invalid settings: BRIDGE_LEDGER_TABLE is not set``.
+        """
         try:
-            return cls.model_validate(dict(environ))
+            return cls.model_validate(dict(os.environ if environ is None else environ))
         except ValidationError as exc:
             names = ", ".join(_named(err) for err in exc.errors())
             # from None: pydantic's error would carry the offending value into a traceback.
             raise ConfigurationError(f"invalid settings: {names}") from None
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> BridgeSettings:
-    """The settings of this container, read once."""
-    return BridgeSettings.from_environ(os.environ)
+# A table name, queue URL or secret ARN a function cannot work without.
+_Required = Annotated[str, Field(min_length=1)]
+
+
+def requiring[Settings: BaseModel](model: type[Settings], *names: str) -> type[Settings]:
+    """``model`` with the string fields ``names`` required: a function's own settings.
+
+    Each function declares what it cannot run without (its tables, queues and secrets,
+    all given by its Environment in template.yaml); reading them at cold start then fails
+    at once, naming every missing variable, instead of at the first AWS call. The
+    variables keep their names (aliases) and everything else its default.
+    """
+    fields: dict[str, Any] = {
+        name: (_Required, Field(alias=model.model_fields[name].alias)) for name in names
+    }
+    return create_model(f"{model.__name__}Requiring", __base__=model, **fields)
+
+
+def required_variables(model: type[BaseModel]) -> frozenset[str]:
+    """The environment variables ``model`` cannot be read without."""
+    return frozenset(
+        field.alias or name for name, field in model.model_fields.items() if field.is_required()
+    )
 
 
 class SecretReader:

@@ -50,7 +50,7 @@ from partnero_bridge.errors import DeliveryError, NotYetKnown, PermanentError, R
 from partnero_bridge.http_client import CONNECT_TIMEOUT_SECONDS
 from partnero_bridge.observability import count_by_reason, logger, mask_key, metrics
 from partnero_bridge.queues import MAX_VISIBILITY_SECONDS, RETRY_WINDOW_START
-from partnero_bridge.runtime import Runtime, get_runtime
+from partnero_bridge.runtime import Runtime
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -58,6 +58,16 @@ if TYPE_CHECKING:
     from partnero_bridge.config import BridgeSettings
 
 DeliveryHandler = Callable[[QueueEnvelope, Runtime], Outcome]
+
+# The settings (BridgeSettings fields) every process function cannot run without: its work
+# queue and DLQ, idempotency and the ledger, the Partnero key (see config.requiring).
+PROCESS_NEEDS: Final = (
+    "work_queue_url",
+    "dead_letter_queue_url",
+    "idempotency_table",
+    "ledger_table",
+    "partnero_secret_arn",
+)
 
 
 def retry_delay(
@@ -332,8 +342,18 @@ class _Processor:
             envelope.received_at,
             datetime.fromtimestamp(self.clock(), UTC),
         )
-
+        # Every line about this delivery carries these, its outcome, retry or dead letter
+        # included (the handler adds ledger_key once it knows it).
         logger.append_keys(delivery_id=envelope.delivery_id, receive_count=receive_count)
+        try:
+            return self._attempt(record, envelope, receive_count, start)
+        finally:
+            logger.remove_keys(["delivery_id", "receive_count", "ledger_key"])
+
+    def _attempt(
+        self, record: SQSRecord, envelope: QueueEnvelope, receive_count: int, start: datetime
+    ) -> str:
+        """Process one delivery: its outcome, or a retry or dead letter for its failure."""
         try:
             outcome: Outcome = self.process(
                 delivery={"delivery_id": envelope.delivery_id}, envelope=envelope
@@ -350,8 +370,6 @@ class _Processor:
             error = RetryableError(f"unexpected {type(exc).__name__}")
         else:
             return _report(outcome)
-        finally:
-            logger.remove_keys(["delivery_id", "receive_count", "ledger_key"])
         return self._failed(record, envelope.delivery_id, error, receive_count, start)
 
     def _failed(
@@ -476,10 +494,13 @@ _processors: dict[tuple[Source, int, int], _Processor] = {}
 
 
 def process_batch(
-    event: dict[str, Any], context: LambdaContext, source: Source, handle: DeliveryHandler
+    event: dict[str, Any],
+    context: LambdaContext,
+    source: Source,
+    handle: DeliveryHandler,
+    runtime: Runtime,
 ) -> dict[str, Any]:
-    """Process an SQS batch event and report the messages to retry."""
-    runtime = get_runtime()
+    """Process an SQS batch event with ``handle`` and report the messages to retry."""
     cache_key = (source, id(runtime), id(handle))
     processor = _processors.get(cache_key)
     if processor is None:

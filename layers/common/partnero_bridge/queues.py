@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-# SQS caps a message's visibility timeout at 12 hours.
-MAX_VISIBILITY_SECONDS = 43200
+# The longest a message can be hidden: SQS's ChangeMessageVisibility takes at most 12 hours
+# (43,200 s). It bounds every back-off, and so every Retry-After the bridge can honour.
+MAX_VISIBILITY_SECONDS = 12 * 3600
 # Message attribute: when a delivery's retry window opened (ISO-8601, UTC). Set by
 # `partnero-bridge dlq replay` on each message it sends back (a replay opens a new window)
 # and kept on dead letters; without it the window opens at the envelope's received_at.

@@ -1,26 +1,29 @@
-"""The per-container runtime: settings and the clients built from them, created once.
+"""The composition root: settings and every per-container object built from them, once.
 
-Nothing here runs at import time. The first invocation builds what it touches (boto3
-clients are built lazily because importing and creating them is most of a cold start),
-and later invocations of the same container reuse them.
+Each function reads its own settings at cold start (:func:`get_runtime` with the
+function's settings model) and builds nothing else then. The first invocation builds what
+it touches (boto3 clients lazily, because importing and creating them is most of a cold
+start), and later invocations of the same container reuse them. Tests, the bench and a
+paced reconciliation hand a :class:`Runtime` ready-made objects or HTTP transports instead
+(its constructor), never by reaching into it.
 """
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from partnero_bridge.config import BridgeSettings, SecretReader, get_settings
+from partnero_bridge.config import BridgeSettings, SecretReader
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import httpx
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
     from partnero_bridge.commissions import Reconciler
+    from partnero_bridge.ecwid.client import EcwidClient
     from partnero_bridge.ledger.store import Ledger
     from partnero_bridge.partnero import PartneroClient
     from partnero_bridge.queues import DeliveryQueues
@@ -38,16 +41,42 @@ def _boto_config() -> Any:
     )
 
 
+class Replacements(TypedDict, total=False):
+    """Objects a :class:`Runtime` uses as they are instead of building its own."""
+
+    sqs: SQSClient
+    dynamodb: DynamoDBClient
+    secrets: SecretReader
+    rate_limits: CounterStore
+    queues: DeliveryQueues
+    ledger: Ledger
+    idempotency_store: DynamoDBPersistenceLayer
+    reconciler: Reconciler
+    partnero: PartneroClient
+    stripe: StripeClient
+    ecwid: EcwidClient
+
+
 class Runtime:
+    """Settings and the objects built from them, each built on first use and kept.
+
+    ``transports``: the HTTP transport of the ``"partnero"``, ``"stripe"`` and ``"ecwid"``
+    clients when not the default (a reconciliation paces and counts its requests, see
+    reconcile.pacing; tests and the bench answer them in process). ``replace``: ready-made
+    objects by the name of the attribute they stand for (see :class:`Replacements`).
+    """
+
     def __init__(
         self,
         settings: BridgeSettings,
         transports: Mapping[str, httpx.BaseTransport] | None = None,
+        **replace: Unpack[Replacements],
     ) -> None:
         self.settings = settings
-        # The HTTP transport of the "partnero" and "stripe" clients, when not the default
-        # (a reconciliation paces its requests and counts them, see reconcile.pacing).
         self.transports: Mapping[str, httpx.BaseTransport] = transports or {}
+        # A cached_property keeps what it built in the instance's __dict__: putting an
+        # object there first is what makes it used instead.
+        self.__dict__.update(replace)
 
     @cached_property
     def secrets(self) -> SecretReader:
@@ -167,13 +196,42 @@ class Runtime:
             transport=self.transports.get("stripe"),
         )
 
+    @cached_property
+    def ecwid(self) -> EcwidClient:
+        """The Ecwid API client (one per container: the stores' currencies stay cached)."""
+        from partnero_bridge.ecwid.client import EcwidClient
 
-@lru_cache(maxsize=1)
-def get_runtime() -> Runtime:
-    return Runtime(get_settings())
+        return EcwidClient(
+            self.settings.ecwid_api_url,
+            self.settings.ecwid_timeout_seconds,
+            transport=self.transports.get("ecwid"),
+        )
+
+
+_runtimes: dict[type[BridgeSettings], Runtime] = {}
+
+
+def get_runtime(settings: type[BridgeSettings] = BridgeSettings) -> Runtime:
+    """This container's runtime, its settings read from the environment as ``settings``
+    (the function's own model, see config.requiring) the first time it is asked for.
+
+    A function calls it at import, so that a missing or invalid setting fails its cold
+    start (ConfigurationError naming the variables) rather than its first AWS call.
+    """
+    runtime = _runtimes.get(settings)
+    if runtime is None:
+        runtime = _runtimes[settings] = Runtime(settings.from_environ())
+    return runtime
+
+
+def install_runtime(settings: type[BridgeSettings], runtime: Runtime) -> None:
+    """Make ``runtime`` the one :func:`get_runtime` gives for ``settings``: a function then
+    runs with the objects it was built with (the bench's, a test's), as if its container
+    had built them."""
+    _runtimes[settings] = runtime
 
 
 def reset_runtime() -> None:
-    """Forget settings and clients (tests change the environment between cases)."""
-    get_runtime.cache_clear()
-    get_settings.cache_clear()
+    """Forget settings and clients, as a new container would (tests change the
+    environment between cases)."""
+    _runtimes.clear()

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from partnero_bridge.commissions import RECHECK_EVENT, RECONCILE_EVENT, Delivery, Plan
 from partnero_bridge.decision import Target
-from partnero_bridge.ecwid.client import EcwidClient
 from partnero_bridge.ecwid.mapping import EcwidRules, decide
 from partnero_bridge.ecwid.models import EcwidWebhook
 from partnero_bridge.ecwid.secrets import ecwid_store_tokens
@@ -23,18 +22,8 @@ from partnero_bridge.ledger.records import AliasRecord, CommissionRecord, Rechec
 from partnero_bridge.observability import logger
 
 if TYPE_CHECKING:
+    from partnero_bridge.ecwid.models import EcwidOrder
     from partnero_bridge.runtime import Runtime
-
-_clients: dict[tuple[str, float], EcwidClient] = {}
-
-
-def ecwid_client(runtime: Runtime) -> EcwidClient:
-    """One per container, so the currency cache and connections survive invocations."""
-    key = (runtime.settings.ecwid_api_url, runtime.settings.ecwid_timeout_seconds)
-    if key not in _clients:
-        _clients.clear()
-        _clients[key] = EcwidClient(*key)
-    return _clients[key]
 
 
 def rules(runtime: Runtime) -> EcwidRules:
@@ -60,6 +49,11 @@ def recheck_webhook(store_id: str, order_id: str, delivery_id: str) -> dict[str,
 
 
 def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
+    """One queued Ecwid webhook: its order as Ecwid serves it now decides the transaction.
+
+    Raises PermanentError for a webhook naming no order, ConfigurationError (retried) for
+    a store without a token.
+    """
     webhook = envelope.payload_as(EcwidWebhook)
     store = str(webhook.storeId)
     order_id = webhook.order_id
@@ -68,27 +62,34 @@ def process_order_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     token = ecwid_store_tokens(runtime).get(store)
     if not token:
         raise ConfigurationError(f"store {store} has no token in the Ecwid API secret")
-    # A sign-up's or a reconciliation's re-check comes as an order.updated webhook; its
-    # history says what it was.
-    event_type = webhook.eventType
-    if "recheck" in envelope.meta:
-        event_type = RECHECK_EVENT
-    elif RECONCILE_EVENT in envelope.meta:
-        event_type = RECONCILE_EVENT
-    delivery = Delivery(envelope.delivery_id, envelope.received_at, event_type)
-
-    client = ecwid_client(runtime)
-    order = client.order(store, order_id, token)
+    delivery = Delivery(envelope.delivery_id, envelope.received_at, _event_type(envelope, webhook))
+    order = runtime.ecwid.order(store, order_id, token)
     entity = str(webhook.entityId) if webhook.entityId is not None else order_id
     if order is None and entity != order_id:
         # Older releases keyed orders by the webhook's internal id: look that one up too,
         # at Ecwid first, so only an order Ecwid confirms gone is ever reversed.
-        order = client.order(store, entity, token)
+        order = runtime.ecwid.order(store, entity, token)
     if order is None:
         return _order_gone(store, {order_id, entity}, delivery, runtime)
+    return _decide(order, store, token, delivery, runtime)
+
+
+def _event_type(envelope: QueueEnvelope, webhook: EcwidWebhook) -> str:
+    """What the delivery was, for the order's history: a sign-up's or a reconciliation's
+    re-check comes as an order.updated webhook, its envelope says which."""
+    if "recheck" in envelope.meta:
+        return RECHECK_EVENT
+    if RECONCILE_EVENT in envelope.meta:
+        return RECONCILE_EVENT
+    return webhook.eventType
+
+
+def _decide(
+    order: EcwidOrder, store: str, token: str, delivery: Delivery, runtime: Runtime
+) -> Outcome:
     key = keys.ecwid_order(store, order.internalId, order.id)
     logger.append_keys(ledger_key=key)
-    currency = runtime.settings.ecwid_currency.upper() or client.currency(store, token)
+    currency = runtime.settings.ecwid_currency.upper() or runtime.ecwid.currency(store, token)
     target = decide(order, store, currency, rules(runtime))
     alias = keys.ecwid_order_alias(store, order.id)
     plan = Plan(

@@ -54,7 +54,8 @@ class Meters:
 
 def paced_runtime(settings: BridgeSettings, share: float = DEFAULT_SHARE) -> tuple[Runtime, Meters]:
     """A runtime whose Stripe and Ecwid requests keep to ``share`` (0-1; 0: unpaced) of
-    each API's rate limit, every client waiting out 429s, every request counted."""
+    each API's rate limit, every client waiting out 429s, every request counted (its
+    DynamoDB requests through botocore's event hooks)."""
     meters = Meters(
         {
             "stripe": PacedTransport(stripe_rate(settings.stripe_livemode, share)),
@@ -98,30 +99,7 @@ def reconcile_source(
     if apply:
         _ = runtime.sqs
     report = Report(source=source, since=since, until=until)
-    windows: list[Any] = []
-    if source == "stripe":
-        from partnero_bridge.reconcile.stripe_window import StripeWindow
-
-        windows.append(StripeWindow(runtime, int(clock())))
-    else:
-        from partnero_bridge.ecwid.client import EcwidClient
-        from partnero_bridge.ecwid.secrets import ecwid_store_tokens
-        from partnero_bridge.reconcile.ecwid_window import EcwidWindow
-
-        wanted = list(stores) or list(runtime.settings.ecwid_store_ids)
-        if not wanted:
-            raise ConfigurationError("no Ecwid store is configured (ECWID_STORE_IDS)")
-        tokens = ecwid_store_tokens(runtime)
-        client = EcwidClient(
-            runtime.settings.ecwid_api_url,
-            runtime.settings.ecwid_timeout_seconds,
-            transport=meters.transports["ecwid"],
-        )
-        for store in wanted:
-            token = tokens.get(str(store))
-            if not token:
-                raise ConfigurationError(f"store {store} has no token in the Ecwid API secret")
-            windows.append(EcwidWindow(runtime, client, str(store), token))
+    windows = _windows(runtime, source, stores, int(clock()))
     try:
         for window in windows:
             report.runs.append(
@@ -142,3 +120,26 @@ def reconcile_source(
         report.calls = meters.calls()
         report.seconds = time.perf_counter() - started
     return report
+
+
+def _windows(runtime: Runtime, source: SourceName, stores: Sequence[str], now: int) -> list[Any]:
+    """What one run each lists: Stripe's account, or each Ecwid store (``stores``, default
+    every configured one) with its token."""
+    if source == "stripe":
+        from partnero_bridge.reconcile.stripe_window import StripeWindow
+
+        return [StripeWindow(runtime, now)]
+    from partnero_bridge.ecwid.secrets import ecwid_store_tokens
+    from partnero_bridge.reconcile.ecwid_window import EcwidWindow
+
+    wanted = list(stores) or list(runtime.settings.ecwid_store_ids)
+    if not wanted:
+        raise ConfigurationError("no Ecwid store is configured (ECWID_STORE_IDS)")
+    tokens = ecwid_store_tokens(runtime)
+    windows: list[Any] = []
+    for store in wanted:
+        token = tokens.get(str(store))
+        if not token:
+            raise ConfigurationError(f"store {store} has no token in the Ecwid API secret")
+        windows.append(EcwidWindow(runtime, runtime.ecwid, str(store), token))
+    return windows

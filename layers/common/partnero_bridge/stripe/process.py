@@ -9,8 +9,8 @@ claimed, so two events about one payment never decide from two different reading
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from partnero_bridge.commissions import RECHECK_EVENT, RECONCILE_EVENT, Delivery, Plan
@@ -20,7 +20,7 @@ from partnero_bridge.ledger import keys
 from partnero_bridge.ledger.records import AliasRecord, Recheck, StripeCustomerRecord
 from partnero_bridge.observability import logger
 from partnero_bridge.stripe.attribution import Attribution, attribution_from
-from partnero_bridge.stripe.events import IDENTITY_EVENTS
+from partnero_bridge.stripe.events import RECHECK, Route, route_of
 from partnero_bridge.stripe.fields import as_mapping
 from partnero_bridge.stripe.payment import PaymentRules, decide_payment
 from partnero_bridge.stripe.reader import (
@@ -34,13 +34,11 @@ if TYPE_CHECKING:
     from partnero_bridge.ledger.records import CommissionRecord
     from partnero_bridge.runtime import Runtime
 
-# An internal event type: a sign-up asks for a not-referred payment to be decided again.
-# Never accepted from the internet (ingest queues only the event types it handles).
-RECHECK = "partnero_bridge.recheck"
 _REF_KINDS = {"invoice": "invoice", "pi": "payment_intent", "ch": "charge"}
 
 
 def recheck_event(ledger_key: str, delivery_id: str) -> dict[str, Any]:
+    """An event body that makes processing decide ``ledger_key``'s payment again."""
     return {"id": delivery_id, "type": RECHECK, "data": {"object": {"ledger_key": ledger_key}}}
 
 
@@ -62,6 +60,7 @@ def reader(runtime: Runtime) -> StripeReader:
 
 
 def process_stripe_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
+    """One queued Stripe event, handled by its route (stripe.events.ROUTES)."""
     event = envelope.payload
     kind = str(event.get("type"))
     data = event.get("data")
@@ -69,23 +68,48 @@ def process_stripe_event(envelope: QueueEnvelope, runtime: Runtime) -> Outcome:
     if not isinstance(obj, Mapping):
         # Signed but malformed: nothing to read (the payment events' reader says the same).
         return _ignored(f"{kind} carries no object", "malformed")
-    event_type = kind
-    if kind == RECHECK:
-        event_type = RECONCILE_EVENT if RECONCILE_EVENT in envelope.meta else RECHECK_EVENT
-    delivery = Delivery(envelope.delivery_id, envelope.received_at, event_type)
-    if kind in IDENTITY_EVENTS:
-        return _learn_customer(obj, runtime)
-    if kind == RECHECK:
-        ref = _ref_of_ledger_key(str(obj.get("ledger_key") or ""))
-        if ref is None:
-            return _ignored("nothing recorded to re-check", "nothing_to_recheck")
-        return _decide(ref, delivery, runtime)
-    found = reader(runtime).payment_of(event)
+    return _HANDLERS[route_of(kind)](_Event(envelope, event, obj), runtime)
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A queued event as its route's handler takes it: the envelope, the event, its object."""
+
+    envelope: QueueEnvelope
+    body: Mapping[str, Any]
+    object: Mapping[str, Any]
+
+    def delivery(self, event_type: str) -> Delivery:
+        return Delivery(self.envelope.delivery_id, self.envelope.received_at, event_type)
+
+
+def _payment(event: _Event, runtime: Runtime) -> Outcome:
+    found = reader(runtime).payment_of(event.body)
     if isinstance(found, NoPayment):
         if found.session is not None:
             _learn_from_session(found.session, runtime)
         return _ignored(found.reason, "no_payment")
-    return _decide(found, delivery, runtime)
+    return _decide(found, event.delivery(str(event.body.get("type"))), runtime)
+
+
+def _identity(event: _Event, runtime: Runtime) -> Outcome:
+    return _learn_customer(event.object, runtime)
+
+
+def _recheck(event: _Event, runtime: Runtime) -> Outcome:
+    # The payment's history tells a reconciliation's heal from a sign-up's re-check.
+    reconciling = RECONCILE_EVENT in event.envelope.meta
+    ref = _ref_of_ledger_key(str(event.object.get("ledger_key") or ""))
+    if ref is None:
+        return _ignored("nothing recorded to re-check", "nothing_to_recheck")
+    return _decide(ref, event.delivery(RECONCILE_EVENT if reconciling else RECHECK_EVENT), runtime)
+
+
+_HANDLERS: dict[Route, Callable[[_Event, Runtime], Outcome]] = {
+    Route.PAYMENT: _payment,
+    Route.IDENTITY: _identity,
+    Route.RECHECK: _recheck,
+}
 
 
 def _ignored(detail: str, reason: str) -> Outcome:

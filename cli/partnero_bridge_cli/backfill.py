@@ -32,7 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from partnero_bridge.reconcile.compare import Finding, Kind, in_namespace, shown
+from partnero_bridge.reconcile.compare import Finding, FindingKind, in_namespace, shown
 from partnero_bridge_cli.reconcile import (
     DEFAULT_SHARE,
     FORMATS,
@@ -173,7 +173,7 @@ def plan(report: Report, since: int, until: int | None, not_before: int | None) 
     """The window's missing payments, split by the cut-over date."""
     found = Plan(since, until, not_before)
     for finding in report.findings:
-        if finding.kind is not Kind.MISSING:
+        if finding.kind is not FindingKind.MISSING:
             continue
         if not_before is not None and (finding.created is None or finding.created < not_before):
             found.before_cutover.append(finding)
@@ -303,7 +303,7 @@ def run(
                     restart=True,
                     workers=max(1, args.workers),
                     on_progress=on_progress,
-                    heal_only=lambda f: f.kind is Kind.MISSING and f.ledger_key in only,
+                    heal_only=lambda f: f.kind is FindingKind.MISSING and f.ledger_key in only,
                 )
 
         found = plan(window(False, set()), args.since, args.until, args.not_before)

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from partnero_bridge.reconcile.compare import KIND_ORDER, Finding, Kind
+from partnero_bridge.reconcile.compare import KIND_ORDER, Finding, FindingKind
 
 if TYPE_CHECKING:
     from partnero_bridge.config import BridgeSettings
@@ -192,7 +192,7 @@ def _money(value: Any) -> str:
 
 
 def shown(report: Report, every: bool) -> list[Finding]:
-    return [f for f in report.findings if every or f.kind is not Kind.OK]
+    return [f for f in report.findings if every or f.kind is not FindingKind.OK]
 
 
 def render_table(report: Report, every: bool = False) -> str:

@@ -13,7 +13,7 @@ from moto import mock_aws
 from partnero_bridge.errors import RetryableError
 from partnero_bridge.ledger.checkpoints import Checkpoints
 from partnero_bridge.reconcile.common import Listed, ListedPage, Window
-from partnero_bridge.reconcile.compare import Finding, Kind
+from partnero_bridge.reconcile.compare import Finding, FindingKind
 from partnero_bridge.reconcile.run import RunResult, RunStopped, reconcile
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ class Source:
             return None
         self.compared.append(payment)
         return Finding(
-            kind=Kind.MISSING if payment.endswith(("1", "4")) else Kind.OK,
+            kind=FindingKind.MISSING if payment.endswith(("1", "4")) else FindingKind.OK,
             ledger_key=f"stripe#pi:{payment}",
             source_id=payment,
             transaction_key=f"stripe_{payment}",
@@ -110,7 +110,7 @@ def test_a_stopped_run_resumes_where_it_stopped_and_reports_every_payment_once(
     assert again.listed == [("sales", "1"), ("refunds", None)]  # from the page that failed
     assert sorted(again.compared) == ["a4", "a5", "a6", "b1"]  # a2 was compared before
     assert [f.source_id for f in resumed.findings] == ["a1", "a4", "b1", "a2", "a3", "a5", "a6"]
-    assert [f.healing for f in resumed.findings if f.kind is Kind.MISSING] == ["queued"] * 3
+    assert [f.healing for f in resumed.findings if f.kind is FindingKind.MISSING] == ["queued"] * 3
     assert again.healed == ["a4", "b1"]  # a1 was healed by the stopped run, not twice
 
     fresh = run(Source(), checkpoints)

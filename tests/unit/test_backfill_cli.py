@@ -9,7 +9,7 @@ import json
 from decimal import Decimal
 
 from partnero_bridge.reconcile.common import Window
-from partnero_bridge.reconcile.compare import Finding, Kind
+from partnero_bridge.reconcile.compare import Finding, FindingKind
 from partnero_bridge.reconcile.run import Report, RunResult
 from partnero_bridge_cli.backfill import BY_CUSTOMER, plan, refusal, render
 
@@ -17,7 +17,7 @@ CUT = 1_700_000_000
 
 
 def finding(
-    kind: Kind, key: str, due: str, currency: str, created: int | None, partner: str | None
+    kind: FindingKind, key: str, due: str, currency: str, created: int | None, partner: str | None
 ) -> Finding:
     return Finding(
         kind=kind,
@@ -37,12 +37,12 @@ def finding(
 def report() -> Report:
     run = RunResult("stripe", "r1", Window(0, 2 * CUT), 0, False, False)
     run.findings = [
-        finding(Kind.MISSING, "in_1", "10.00", "USD", CUT - 1, "alpha"),
-        finding(Kind.MISSING, "in_2", "20.50", "USD", CUT, "alpha"),
-        finding(Kind.MISSING, "in_3", "5.00", "EUR", CUT + 10, None),
-        finding(Kind.MISSING, "in_4", "7.00", "EUR", None, "beta"),
-        finding(Kind.WRONG_AMOUNT, "in_5", "9.00", "EUR", CUT + 20, "beta"),
-        finding(Kind.NOT_REFERRED, "in_6", "3.00", "USD", CUT + 30, None),
+        finding(FindingKind.MISSING, "in_1", "10.00", "USD", CUT - 1, "alpha"),
+        finding(FindingKind.MISSING, "in_2", "20.50", "USD", CUT, "alpha"),
+        finding(FindingKind.MISSING, "in_3", "5.00", "EUR", CUT + 10, None),
+        finding(FindingKind.MISSING, "in_4", "7.00", "EUR", None, "beta"),
+        finding(FindingKind.WRONG_AMOUNT, "in_5", "9.00", "EUR", CUT + 20, "beta"),
+        finding(FindingKind.NOT_REFERRED, "in_6", "3.00", "USD", CUT + 30, None),
     ]
     found = Report("stripe", 0, None)
     found.runs.append(run)

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from partnero_bridge.reconcile.common import Window
-from partnero_bridge.reconcile.compare import Finding, Kind
+from partnero_bridge.reconcile.compare import Finding, FindingKind
 from partnero_bridge.reconcile.run import Report, RunResult
 from partnero_bridge_cli.reconcile import parse_when, render
 
@@ -29,7 +29,9 @@ def test_dates_as_the_command_takes_them() -> None:
         parse_when("yesterday")
 
 
-def finding(kind: Kind, key: str, due: str | None, held: str | None, currency: str) -> Finding:
+def finding(
+    kind: FindingKind, key: str, due: str | None, held: str | None, currency: str
+) -> Finding:
     return Finding(
         kind=kind,
         ledger_key=f"stripe#pi:{key}",
@@ -46,10 +48,10 @@ def finding(kind: Kind, key: str, due: str | None, held: str | None, currency: s
 def report() -> Report:
     run = RunResult("stripe", "run1", Window(100, 200), 200, resumed=False, applied=False)
     run.findings = [
-        finding(Kind.OK, "pi_ok", "5.00", "5", "USD"),
-        finding(Kind.MISSING, "pi_b", "10.10", None, "USD"),
-        finding(Kind.MISSING, "pi_a", "1000", None, "JPY"),
-        finding(Kind.WRONG_AMOUNT, "pi_c", "7.00", "12.0", "EUR"),
+        finding(FindingKind.OK, "pi_ok", "5.00", "5", "USD"),
+        finding(FindingKind.MISSING, "pi_b", "10.10", None, "USD"),
+        finding(FindingKind.MISSING, "pi_a", "1000", None, "JPY"),
+        finding(FindingKind.WRONG_AMOUNT, "pi_c", "7.00", "12.0", "EUR"),
     ]
     run.listed = 9
     return Report("stripe", 100, None, [run], {"stripe": 12, "partnero": 4}, 1.5)

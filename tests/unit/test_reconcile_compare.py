@@ -18,8 +18,8 @@ from partnero_bridge.reconcile.compare import (
     HEALABLE,
     Evidence,
     Finding,
+    FindingKind,
     Held,
-    Kind,
     Referral,
     compare,
     in_namespace,
@@ -85,26 +85,26 @@ def evidence(**changes: Any) -> Evidence:
 KNOWN_BEFORE = Referral(customer_known=True, referred_at=SALE_AT - 86400)
 
 # (case, evidence, kind, due, held)
-CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
-    ("agree", evidence(), Kind.OK, "40.00", "40.00"),
+CASES: list[tuple[str, Evidence, FindingKind, str | None, str | None]] = [
+    ("agree", evidence(), FindingKind.OK, "40.00", "40.00"),
     (
         "nothing due, nothing held",
         evidence(target=target(None), record=recorded(None), held=(held(None),)),
-        Kind.OK,
+        FindingKind.OK,
         None,
         None,
     ),
     (
         "never webhooked, referred by its partner key",
         evidence(record=None, held=(held(None),)),
-        Kind.MISSING,
+        FindingKind.MISSING,
         "40.00",
         None,
     ),
     (
         "the ledger says created, Partnero lost it",
         evidence(held=(held(None),)),
-        Kind.MISSING,
+        FindingKind.MISSING,
         "40.00",
         None,
     ),
@@ -113,7 +113,7 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
         evidence(
             target=target(partner_key=None), record=None, held=(held(None),), referral=KNOWN_BEFORE
         ),
-        Kind.MISSING,
+        FindingKind.MISSING,
         "40.00",
         None,
     ),
@@ -125,7 +125,7 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
             held=(held(None),),
             referral=Referral(True, SALE_AT + 600),
         ),
-        Kind.MISSING,
+        FindingKind.MISSING,
         "40.00",
         None,
     ),
@@ -137,7 +137,7 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
             held=(held(None),),
             referral=Referral(True, SALE_AT + 2 * 86400),
         ),
-        Kind.NOT_REFERRED,
+        FindingKind.NOT_REFERRED,
         "40.00",
         None,
     ),
@@ -149,7 +149,7 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
             held=(held(None),),
             referral=Referral(False),
         ),
-        Kind.NOT_REFERRED,
+        FindingKind.NOT_REFERRED,
         "40.00",
         None,
     ),
@@ -161,7 +161,7 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
             held=(held(None),),
             referral=Referral(True, None),
         ),
-        Kind.NOT_REFERRED,
+        FindingKind.NOT_REFERRED,
         "40.00",
         None,
     ),
@@ -170,7 +170,7 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
         evidence(
             target=target(partner_key=None, customer_key=None), record=None, held=(held(None),)
         ),
-        Kind.NOT_REFERRED,
+        FindingKind.NOT_REFERRED,
         "40.00",
         None,
     ),
@@ -185,28 +185,28 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
             ),
             held=(held(None),),
         ),
-        Kind.NOT_REFERRED,
+        FindingKind.NOT_REFERRED,
         "40.00",
         None,
     ),
     (
         "Partnero holds another amount",
         evidence(held=(held("35.00"),)),
-        Kind.WRONG_AMOUNT,
+        FindingKind.WRONG_AMOUNT,
         "40.00",
         "35.00",
     ),
     (
         "a refund never delivered: less is due",
         evidence(target=target("25.00", reason="partially_refunded")),
-        Kind.WRONG_AMOUNT,
+        FindingKind.WRONG_AMOUNT,
         "25.00",
         "40.00",
     ),
     (
         "the same figure in another currency",
         evidence(held=(held(currency="EUR"),)),
-        Kind.WRONG_AMOUNT,
+        FindingKind.WRONG_AMOUNT,
         "40.00",
         "40.00",
     ),
@@ -216,70 +216,70 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
             record=recorded(transaction_keys=[KEY, f"{KEY}_r2"]),
             held=(held("20.00"), held("20.00", transaction_key=f"{KEY}_r2")),
         ),
-        Kind.WRONG_AMOUNT,
+        FindingKind.WRONG_AMOUNT,
         "40.00",
         "40.00",
     ),
     (
         "refunded since, the bridge's transaction still there",
         evidence(target=target(None)),
-        Kind.EXTRA,
+        FindingKind.EXTRA,
         None,
         "40.00",
     ),
     (
         "refunded since, a transaction the ledger never recorded",
         evidence(target=target(None), record=None),
-        Kind.UNDECIDABLE,
+        FindingKind.UNDECIDABLE,
         None,
         "40.00",
     ),
     (
         "the reward is paid and less is due",
         evidence(target=target("25.00"), held=(held(reward_paid=True),)),
-        Kind.ADJUSTMENT_NEEDED,
+        FindingKind.ADJUSTMENT_NEEDED,
         "25.00",
         "40.00",
     ),
     (
         "the reward is paid and nothing is due",
         evidence(target=target(None), held=(held(reward_paid=True),)),
-        Kind.ADJUSTMENT_NEEDED,
+        FindingKind.ADJUSTMENT_NEEDED,
         None,
         "40.00",
     ),
     (
         "the reward is paid and the amount is right",
         evidence(held=(held(reward_paid=True),)),
-        Kind.OK,
+        FindingKind.OK,
         "40.00",
         "40.00",
     ),
     (
         "Partnero credits another partner",
         evidence(held=(held(partner_key="partner-beta"),)),
-        Kind.WRONG_PARTNER,
+        FindingKind.WRONG_PARTNER,
         "40.00",
         "40.00",
     ),
     (
         "Partnero names no partner: nothing to compare",
         evidence(held=(held(partner_key=None),)),
-        Kind.OK,
+        FindingKind.OK,
         "40.00",
         "40.00",
     ),
     (
         "the source cannot be decided",
         evidence(target=None, error="Ecwid order 7 has negative money fields: tax"),
-        Kind.UNDECIDABLE,
+        FindingKind.UNDECIDABLE,
         None,
         "40.00",
     ),
     (
         "Partnero could not be asked",
         evidence(held=(held(None, error="Partnero's transaction has no readable amount"),)),
-        Kind.UNDECIDABLE,
+        FindingKind.UNDECIDABLE,
         "40.00",
         None,
     ),
@@ -290,7 +290,7 @@ CASES: list[tuple[str, Evidence, Kind, str | None, str | None]] = [
     ("evidence_", "kind", "due", "held_"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_one_kind_per_payment(
-    evidence_: Evidence, kind: Kind, due: str | None, held_: str | None
+    evidence_: Evidence, kind: FindingKind, due: str | None, held_: str | None
 ) -> None:
     found = compare(evidence_)
     assert found.kind is kind, found.detail
@@ -301,7 +301,7 @@ def test_one_kind_per_payment(
 
 
 def test_only_missing_wrong_amount_and_extra_are_healed() -> None:
-    assert {Kind.MISSING, Kind.WRONG_AMOUNT, Kind.EXTRA} == HEALABLE
+    assert {FindingKind.MISSING, FindingKind.WRONG_AMOUNT, FindingKind.EXTRA} == HEALABLE
 
 
 def test_partnero_is_asked_about_the_customer_only_when_it_decides() -> None:
@@ -339,12 +339,12 @@ def test_totals_per_kind_and_currency_in_decimal() -> None:
         compare(evidence()),
     ]
     summed = totals(found)
-    assert list(summed) == [Kind.MISSING, Kind.WRONG_AMOUNT, Kind.OK]
-    assert list(summed[Kind.MISSING]) == ["EUR", "USD"]
-    usd = summed[Kind.MISSING]["USD"]
+    assert list(summed) == [FindingKind.MISSING, FindingKind.WRONG_AMOUNT, FindingKind.OK]
+    assert list(summed[FindingKind.MISSING]) == ["EUR", "USD"]
+    usd = summed[FindingKind.MISSING]["USD"]
     assert (usd.count, usd.due, usd.held, usd.difference) == (2, D("10.30"), D(0), D("10.30"))
-    assert summed[Kind.WRONG_AMOUNT]["USD"].difference == D("5.00")
-    assert summed[Kind.OK]["USD"].difference == 0
+    assert summed[FindingKind.WRONG_AMOUNT]["USD"].difference == D("5.00")
+    assert summed[FindingKind.OK]["USD"].difference == 0
 
 
 def test_a_finding_survives_its_row() -> None:

@@ -13,7 +13,7 @@ from cfnlint.decode import cfn_yaml
 from pydantic import ValidationError
 
 from partnero_bridge.reconcile.common import Window
-from partnero_bridge.reconcile.compare import Finding, Kind
+from partnero_bridge.reconcile.compare import Finding, FindingKind
 from partnero_bridge.reconcile.run import Report, RunResult
 from partnero_bridge.reconcile.scheduled import (
     DAY_SECONDS,
@@ -157,7 +157,9 @@ def test_template_defaults_are_valid_schedule_settings() -> None:
 # -- what a chunk publishes -------------------------------------------------------------------
 
 
-def finding(kind: Kind, currency: str, due: str | None, held: str | None, **more: Any) -> Finding:
+def finding(
+    kind: FindingKind, currency: str, due: str | None, held: str | None, **more: Any
+) -> Finding:
     key = more.pop("key", f"stripe_pi_{kind.value}_{currency}")
     return Finding(
         kind=kind,
@@ -174,11 +176,11 @@ def finding(kind: Kind, currency: str, due: str | None, held: str | None, **more
 
 
 FINDINGS = [
-    finding(Kind.MISSING, "EUR", "40.00", None, key="stripe_pi_1", created=MIDNIGHT + 60),
-    finding(Kind.WRONG_AMOUNT, "EUR", "30.00", "35.50", key="stripe_pi_2"),
-    finding(Kind.EXTRA, "USD", None, "12.00", key="stripe_pi_3"),
-    finding(Kind.NOT_REFERRED, "USD", "99.00", None, key="stripe_pi_4"),
-    finding(Kind.OK, "USD", "10.00", "10.00", key="stripe_pi_5"),
+    finding(FindingKind.MISSING, "EUR", "40.00", None, key="stripe_pi_1", created=MIDNIGHT + 60),
+    finding(FindingKind.WRONG_AMOUNT, "EUR", "30.00", "35.50", key="stripe_pi_2"),
+    finding(FindingKind.EXTRA, "USD", None, "12.00", key="stripe_pi_3"),
+    finding(FindingKind.NOT_REFERRED, "USD", "99.00", None, key="stripe_pi_4"),
+    finding(FindingKind.OK, "USD", "10.00", "10.00", key="stripe_pi_5"),
 ]
 
 
@@ -192,7 +194,11 @@ def test_a_difference_line_names_no_email() -> None:
     line = difference_line(
         chunk,
         finding(
-            Kind.NOT_REFERRED, "EUR", "5", None, detail="customer jane.doe@example.com unknown"
+            FindingKind.NOT_REFERRED,
+            "EUR",
+            "5",
+            None,
+            detail="customer jane.doe@example.com unknown",
         ),
     )
     assert "jane.doe@example.com" not in json.dumps(line)
@@ -280,18 +286,18 @@ def test_a_report_only_difference_is_logged_by_the_chunk_of_its_time(
 ) -> None:
     chunks = night_chunks()
     assert len(chunks) == 3
-    found = finding(Kind.NOT_REFERRED, "EUR", "5", None, created=created)
+    found = finding(FindingKind.NOT_REFERRED, "EUR", "5", None, created=created)
     assert [anchored(c, found) for c in chunks] == [i == owner for i in range(3)]
 
 
 def test_an_older_payment_is_logged_by_each_chunk_that_lists_it() -> None:
-    older = finding(Kind.NOT_REFERRED, "EUR", "5", None, created=NOW - 30 * DAY_SECONDS)
-    unknown = finding(Kind.UNDECIDABLE, "EUR", None, None)
+    older = finding(FindingKind.NOT_REFERRED, "EUR", "5", None, created=NOW - 30 * DAY_SECONDS)
+    unknown = finding(FindingKind.UNDECIDABLE, "EUR", None, None)
     for chunk in night_chunks():
         assert anchored(chunk, older)
         assert anchored(chunk, unknown)
     alone = Chunk(source="stripe", since=0, until=10)  # a hand-made chunk of no night
-    assert anchored(alone, finding(Kind.NOT_REFERRED, "EUR", "5", None, created=NOW))
+    assert anchored(alone, finding(FindingKind.NOT_REFERRED, "EUR", "5", None, created=NOW))
     assert night_key(alone, "stripe_pi_1") is None
 
 
@@ -317,7 +323,7 @@ def test_a_payment_two_chunks_list_is_counted_once(
 
     # Made in the first slice, refunded in the last: both chunks list it, missing.
     made = NOW - 2 * DAY_SECONDS + 60
-    lost = finding(Kind.MISSING, "EUR", "40.00", None, key="stripe_pi_9", created=made)
+    lost = finding(FindingKind.MISSING, "EUR", "40.00", None, key="stripe_pi_9", created=made)
     counts = []
     for chunk in (night_chunks()[0], night_chunks()[2]):
         run = RunResult("stripe", "r", Window(chunk.since, chunk.until), NOW, False, False, [lost])

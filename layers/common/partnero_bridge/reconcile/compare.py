@@ -4,7 +4,7 @@ For one payment (a Stripe payment or an Ecwid order) it takes the target the web
 own decision code makes from the source's state now (``stripe.payment.decide_payment``,
 ``ecwid.mapping.decide``, with the identity the ledger fixed), the ledger's record, and
 what Partnero answered for each transaction key the ledger recorded (or the payment's
-base key), and gives one :class:`Kind` with the amounts, in Decimal major units, in the
+base key), and gives one :class:`FindingKind` with the amounts, in Decimal major units, in the
 payment's currency.
 
 Kinds, in the order they are decided:
@@ -54,7 +54,9 @@ if TYPE_CHECKING:
 NAMESPACE = ("stripe_", "ecwid_")
 
 
-class Kind(StrEnum):
+class FindingKind(StrEnum):
+    """A finding's kind (the report's and the log lines' ``kind``; see the module docstring)."""
+
     OK = "ok"
     MISSING = "missing"
     WRONG_AMOUNT = "wrong_amount"
@@ -66,17 +68,17 @@ class Kind(StrEnum):
 
 
 # What ``--apply`` heals through the normal path; also what the drift metrics count.
-HEALABLE = frozenset({Kind.MISSING, Kind.WRONG_AMOUNT, Kind.EXTRA})
+HEALABLE = frozenset({FindingKind.MISSING, FindingKind.WRONG_AMOUNT, FindingKind.EXTRA})
 # Report order: the healable kinds first, then the report-only ones, ``ok`` last.
 KIND_ORDER = (
-    Kind.MISSING,
-    Kind.WRONG_AMOUNT,
-    Kind.EXTRA,
-    Kind.ADJUSTMENT_NEEDED,
-    Kind.WRONG_PARTNER,
-    Kind.NOT_REFERRED,
-    Kind.UNDECIDABLE,
-    Kind.OK,
+    FindingKind.MISSING,
+    FindingKind.WRONG_AMOUNT,
+    FindingKind.EXTRA,
+    FindingKind.ADJUSTMENT_NEEDED,
+    FindingKind.WRONG_PARTNER,
+    FindingKind.NOT_REFERRED,
+    FindingKind.UNDECIDABLE,
+    FindingKind.OK,
 )
 
 
@@ -125,7 +127,7 @@ class Evidence:
 class Finding:
     """One payment's comparison: its kind, and the money in its currency (major units)."""
 
-    kind: Kind
+    kind: FindingKind
     ledger_key: str
     source_id: str
     transaction_key: str
@@ -165,7 +167,7 @@ class Finding:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Finding:
         return cls(
-            kind=Kind(row["kind"]),
+            kind=FindingKind(row["kind"]),
             ledger_key=row["ledger_key"],
             source_id=row["source_id"],
             transaction_key=row["transaction_key"],
@@ -273,7 +275,7 @@ def compare(evidence: Evidence) -> Finding:
     due = target.amount if target is not None and target.customer_key is not None else None
     kind, detail = _unreadable(evidence) or _decided(evidence, live, held, due)
     # A sale nobody can be credited with still shows its money.
-    shown_due = target.amount if kind is Kind.NOT_REFERRED and target is not None else due
+    shown_due = target.amount if kind is FindingKind.NOT_REFERRED and target is not None else due
     return Finding(
         kind=kind,
         ledger_key=evidence.ledger_key,
@@ -307,14 +309,14 @@ def _base_key(evidence: Evidence) -> str:
     return record.transaction_key if record is not None and record.transaction_key else ""
 
 
-def _unreadable(evidence: Evidence) -> tuple[Kind, str] | None:
+def _unreadable(evidence: Evidence) -> tuple[FindingKind, str] | None:
     """``undecidable`` when the source was not decided or Partnero could not be asked."""
     if evidence.error or evidence.target is None:
-        return Kind.UNDECIDABLE, evidence.error or "the source was not decided"
+        return FindingKind.UNDECIDABLE, evidence.error or "the source was not decided"
     failed = [h for h in evidence.held if h.error]
     if failed:
         return (
-            Kind.UNDECIDABLE,
+            FindingKind.UNDECIDABLE,
             f"Partnero could not be asked for {failed[0].transaction_key}: {failed[0].error}",
         )
     return None
@@ -322,7 +324,7 @@ def _unreadable(evidence: Evidence) -> tuple[Kind, str] | None:
 
 def _decided(
     evidence: Evidence, live: tuple[Held, ...], held: Decimal | None, due: Decimal | None
-) -> tuple[Kind, str]:
+) -> tuple[FindingKind, str]:
     target = evidence.target
     assert target is not None  # _unreadable answered for an undecided payment
     why = target.reason if target.detail == target.reason else f"{target.reason}: {target.detail}"
@@ -332,70 +334,70 @@ def _decided(
     return _credited(sides) or _held_against_due(sides)
 
 
-def _nothing_held(sides: _Sides) -> tuple[Kind, str]:
+def _nothing_held(sides: _Sides) -> tuple[FindingKind, str]:
     """Partnero holds nothing: ``ok`` when nothing is due, else missing or not referred."""
     target, due = sides.target, sides.due
     if due is None and target.amount is not None:
-        return Kind.NOT_REFERRED, "the sale names no partner and no customer"
+        return FindingKind.NOT_REFERRED, "the sale names no partner and no customer"
     if due is None:
-        return Kind.OK, f"nothing due ({sides.why}) and nothing held"
+        return FindingKind.OK, f"nothing due ({sides.why}) and nothing held"
     because = _not_referred_because(sides.evidence, target)
     if because is not None:
-        return Kind.NOT_REFERRED, because
-    return Kind.MISSING, f"{sides.money(due)} due ({sides.why}); Partnero holds nothing"
+        return FindingKind.NOT_REFERRED, because
+    return FindingKind.MISSING, f"{sides.money(due)} due ({sides.why}); Partnero holds nothing"
 
 
-def _credited(sides: _Sides) -> tuple[Kind, str] | None:
+def _credited(sides: _Sides) -> tuple[FindingKind, str] | None:
     """What Partnero holds cannot be healed by the bridge: its reward is paid, it credits
     another partner, or the ledger never recorded it (None: none of these)."""
     live, held, due, target = sides.live, sides.held, sides.due, sides.target
     if any(h.reward_paid for h in live) and held != due:
         return (
-            Kind.ADJUSTMENT_NEEDED,
+            FindingKind.ADJUSTMENT_NEEDED,
             f"the reward on {sides.money(held)} is paid; {sides.money(due)} is due "
             f"({sides.why}): adjust by hand",
         )
     partners = {h.partner_key for h in live if h.partner_key}
     if target.partner_key and partners and partners != {target.partner_key}:
         return (
-            Kind.WRONG_PARTNER,
+            FindingKind.WRONG_PARTNER,
             f"Partnero credits {', '.join(sorted(partners))}; the payment's partner is "
             f"{target.partner_key}",
         )
     record = sides.evidence.record
     if due is None and not (record is not None and record.identity_fixed):
         return (
-            Kind.UNDECIDABLE,
+            FindingKind.UNDECIDABLE,
             f"Partnero holds {sides.money(held)} under the bridge's key but the ledger "
             "never recorded it (an earlier release or someone else made it): left alone",
         )
     return None
 
 
-def _held_against_due(sides: _Sides) -> tuple[Kind, str]:
+def _held_against_due(sides: _Sides) -> tuple[FindingKind, str]:
     """Partnero holds what the bridge made: extra, a wrong amount, or ``ok``."""
     live, held, due, why = sides.live, sides.held, sides.due, sides.why
     if due is None:
-        return Kind.EXTRA, f"Partnero holds {sides.money(held)}; nothing is due now ({why})"
+        return FindingKind.EXTRA, f"Partnero holds {sides.money(held)}; nothing is due now ({why})"
     currencies = {h.currency.upper() for h in live if h.currency}
     if currencies and currencies != {sides.currency.upper()}:
         return (
-            Kind.WRONG_AMOUNT,
+            FindingKind.WRONG_AMOUNT,
             f"Partnero holds {shown(held or Decimal(0), sides.currency)} in "
             f"{', '.join(sorted(currencies))}; {sides.money(due)} is due ({why})",
         )
     if held != due:
         return (
-            Kind.WRONG_AMOUNT,
+            FindingKind.WRONG_AMOUNT,
             f"Partnero holds {sides.money(held)}; {sides.money(due)} is due ({why})",
         )
     if len(live) > 1:
         return (
-            Kind.WRONG_AMOUNT,
+            FindingKind.WRONG_AMOUNT,
             f"{len(live)} live transactions for one payment: "
             + ", ".join(h.transaction_key for h in live),
         )
-    return Kind.OK, f"Partnero holds {sides.money(held)}, as due ({why})"
+    return FindingKind.OK, f"Partnero holds {sides.money(held)}, as due ({why})"
 
 
 # -- totals -----------------------------------------------------------------------------------
@@ -425,9 +427,9 @@ class Totals:
         }
 
 
-def totals(findings: Iterable[Finding]) -> dict[Kind, dict[str, Totals]]:
+def totals(findings: Iterable[Finding]) -> dict[FindingKind, dict[str, Totals]]:
     """Per kind (in :data:`KIND_ORDER`) and currency (sorted): counts and money sums."""
-    found: dict[Kind, dict[str, Totals]] = {}
+    found: dict[FindingKind, dict[str, Totals]] = {}
     for finding in findings:
         found.setdefault(finding.kind, {}).setdefault(finding.currency, Totals()).add(finding)
     return {kind: dict(sorted(found[kind].items())) for kind in KIND_ORDER if kind in found}

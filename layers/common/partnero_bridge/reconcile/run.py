@@ -36,7 +36,14 @@ from partnero_bridge.errors import ConfigurationError, RetryableError
 from partnero_bridge.ledger import keys
 from partnero_bridge.ledger.checkpoints import Checkpoint, Checkpoints
 from partnero_bridge.reconcile.common import Listed, Window, WindowSource
-from partnero_bridge.reconcile.compare import HEALABLE, KIND_ORDER, Finding, Kind, Totals, totals
+from partnero_bridge.reconcile.compare import (
+    HEALABLE,
+    KIND_ORDER,
+    Finding,
+    FindingKind,
+    Totals,
+    totals,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -325,7 +332,7 @@ class Report:
     def findings(self) -> list[Finding]:
         return sorted((f for run in self.runs for f in run.findings), key=_order)
 
-    def totals(self) -> dict[Kind, dict[str, Totals]]:
+    def totals(self) -> dict[FindingKind, dict[str, Totals]]:
         return totals(self.findings)
 
     def counts(self) -> dict[str, int]:
@@ -346,7 +353,7 @@ class Report:
     def to_json(self, rows: Sequence[Finding] | None = None) -> dict[str, Any]:
         """The report as JSON-ready values (money as text); ``rows`` default: every
         finding that is not ``ok``."""
-        shown = [f for f in self.findings if f.kind is not Kind.OK] if rows is None else rows
+        shown = [f for f in self.findings if f.kind is not FindingKind.OK] if rows is None else rows
         return {
             "source": self.source,
             "window": {

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from partnero_bridge.reconcile.compare import HEALABLE, Finding, Kind
+from partnero_bridge.reconcile.compare import HEALABLE, Finding, FindingKind
 
 DAY_SECONDS = 86400
 # The ``Input`` the schedule sends: the dispatcher plans from its own settings either way.
@@ -189,4 +189,4 @@ def _masked(match: re.Match[str]) -> str:
 
 def differences(findings: Sequence[Finding]) -> list[Finding]:
     """The findings a log line is written for: every one that is not ``ok``."""
-    return [f for f in findings if f.kind is not Kind.OK]
+    return [f for f in findings if f.kind is not FindingKind.OK]

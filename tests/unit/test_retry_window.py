@@ -4,7 +4,10 @@ time left for, untried. The deployed schedule is computed from template.yaml's d
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,7 +30,7 @@ from partnero_bridge.errors import (
     PermanentError,
     RetryableError,
 )
-from partnero_bridge.observability import metrics
+from partnero_bridge.observability import logger, metrics
 from partnero_bridge.processing import (
     NotAttempted,
     RetryDecision,
@@ -297,7 +300,7 @@ class _Context:
 
 
 def processor(
-    outcome: Exception | Outcome, env: dict[str, str] | None = None
+    outcome: Exception | Outcome, env: dict[str, str] | None = None, ledger_key: str = ""
 ) -> tuple[_Processor, _Queues]:
     settings = BridgeSettings.from_environ(
         {
@@ -314,6 +317,8 @@ def processor(
     )
 
     def handle(envelope: QueueEnvelope, _runtime: Any) -> Outcome:
+        if ledger_key:  # as the sources' handlers do once they know the payment
+            logger.append_keys(ledger_key=ledger_key)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -406,6 +411,38 @@ def test_past_its_window_a_transient_failure_is_dead_lettered_with_its_reason() 
     assert queues.postponed == []
     assert metrics.metric_set["DeadLettered"]["Value"] == [1.0]
     assert "Retried" not in metrics.metric_set
+
+
+@pytest.mark.parametrize(
+    ("seconds_in", "line"),
+    [(40, "delivery will be retried"), (100.4, "delivery dead-lettered")],
+    ids=["retried", "dead-lettered"],
+)
+def test_retried_and_dead_lettered_lines_name_the_delivery_and_its_ledger_item(
+    seconds_in: float, line: str
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    built, _queues = processor(
+        RetryableError("Partnero answered 503"), ledger_key="stripe#payment_intent:pi_1"
+    )
+    built.clock = lambda: RECEIVED.timestamp() + seconds_in
+    try:
+        with contextlib.suppress(RetryableError):  # retried: raised for the batch to report
+            built.handle_record(record(receive_count=3))
+    finally:
+        logger.removeHandler(handler)
+
+    logged = [json.loads(text) for text in stream.getvalue().splitlines()]
+    [found] = [entry for entry in logged if entry["message"] == line]
+    assert found["delivery_id"] == "evt_1"
+    assert found["ledger_key"] == "stripe#payment_intent:pi_1"
+    assert found["receive_count"] == 3
+    # Gone once the record is done: the next record's lines never carry this one's keys.
+    assert "ledger_key" not in logger.get_current_keys()
+    assert "delivery_id" not in logger.get_current_keys()
 
 
 def test_a_replay_opens_a_new_window() -> None:

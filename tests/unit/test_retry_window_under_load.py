@@ -89,69 +89,89 @@ class Result:
     first_early_hours: float | None = None
 
 
+class Simulation:
+    """SQS and the process function's workers, in simulated seconds: messages become
+    visible at their time, a free worker takes up to a batch of the visible ones."""
+
+    def __init__(self, source: Source, deliveries: int, arriving_over: float, seed: int) -> None:
+        self.setup = deployed(source)
+        settings = BridgeSettings.from_environ({})
+        self.budget = worst_case_record_seconds(settings, source)
+        self.attempt_seconds = settings.partnero_timeout_seconds
+        rng = random.Random(seed)
+        self.born = [rng.uniform(0, arriving_over) for _ in range(deliveries)]
+        self.receives = [0] * deliveries
+        self.visible_at: list[float | None] = list(self.born)
+        self.queue = [(t, i) for i, t in enumerate(self.born)]
+        heapq.heapify(self.queue)
+        self.result = Result()
+        self.live = deliveries
+
+    def run(self) -> Result:
+        workers = [(0.0, w) for w in range(self.setup.concurrency)]
+        while self.live:
+            now, worker = heapq.heappop(workers)
+            while self.queue and self.visible_at[self.queue[0][1]] != self.queue[0][0]:
+                heapq.heappop(self.queue)  # a stale entry
+            if not self.queue:
+                break
+            if self.queue[0][0] > now:
+                heapq.heappush(workers, (self.queue[0][0], worker))
+                continue
+            elapsed = self.invoke(now, self.take_batch(now))
+            heapq.heappush(workers, (now + max(elapsed, 0.05), worker))
+        return self.result
+
+    def take_batch(self, now: float) -> list[int]:
+        batch: list[int] = []
+        while self.queue and len(batch) < self.setup.batch_size and self.queue[0][0] <= now:
+            at, i = heapq.heappop(self.queue)
+            if self.visible_at[i] == at:
+                self.visible_at[i] = None
+                batch.append(i)
+        return batch
+
+    def invoke(self, now: float, batch: list[int]) -> float:
+        """One invocation over ``batch``; the seconds it took."""
+        elapsed = 0.0
+        for position, i in enumerate(batch):
+            self.receives[i] += 1
+            if self.receives[i] > self.setup.policy.max_receives:  # SQS redrive, at receive
+                self.end_early(i, now)
+            elif position and self.setup.timeout - elapsed < self.budget:
+                self.result.handed_back += 1
+                self.hide(i, now + elapsed + UNATTEMPTED_VISIBILITY_SECONDS)
+            else:
+                elapsed += self.attempt_seconds
+                self.attempt(i, now + elapsed)
+        return elapsed
+
+    def attempt(self, i: int, failed_at: float) -> None:
+        self.result.attempts += 1
+        decision = decide_retry(self.setup.policy, self.receives[i], failed_at - self.born[i])
+        if decision.retry:
+            self.hide(i, failed_at + decision.delay_seconds)
+        elif decision.ended_by == "window":
+            self.live -= 1
+            self.result.ended_by_window += 1
+        else:
+            self.end_early(i, failed_at)
+
+    def hide(self, i: int, until: float) -> None:
+        self.visible_at[i] = until
+        heapq.heappush(self.queue, (until, i))
+
+    def end_early(self, i: int, at: float) -> None:
+        self.live -= 1
+        self.result.ended_early += 1
+        if self.result.first_early_hours is None:
+            self.result.first_early_hours = round((at - self.born[i]) / HOUR, 1)
+
+
 def simulate(source: Source, deliveries: int, arriving_over: float, seed: int = 1) -> Result:
     """Partnero hangs for the whole window: every attempt fails after one Partnero call
     waits out its read timeout. Workers take up to a batch of visible messages at once."""
-    setup = deployed(source)
-    settings = BridgeSettings.from_environ({})
-    budget = worst_case_record_seconds(settings, source)
-    attempt_seconds = settings.partnero_timeout_seconds
-    rng = random.Random(seed)
-    born = [rng.uniform(0, arriving_over) for _ in range(deliveries)]
-    receives = [0] * deliveries
-    visible_at: list[float | None] = list(born)
-    queue = [(t, i) for i, t in enumerate(born)]
-    heapq.heapify(queue)
-    workers = [(0.0, w) for w in range(setup.concurrency)]
-    result = Result()
-    live = deliveries
-
-    def early(i: int, at: float) -> None:
-        result.ended_early += 1
-        if result.first_early_hours is None:
-            result.first_early_hours = round((at - born[i]) / HOUR, 1)
-
-    while live:
-        now, worker = heapq.heappop(workers)
-        while queue and visible_at[queue[0][1]] != queue[0][0]:
-            heapq.heappop(queue)  # a stale entry
-        if not queue:
-            break
-        if queue[0][0] > now:
-            heapq.heappush(workers, (queue[0][0], worker))
-            continue
-        batch: list[int] = []
-        while queue and len(batch) < setup.batch_size and queue[0][0] <= now:
-            at, i = heapq.heappop(queue)
-            if visible_at[i] == at:
-                visible_at[i] = None
-                batch.append(i)
-        elapsed = 0.0
-        for position, i in enumerate(batch):
-            receives[i] += 1
-            if receives[i] > setup.policy.max_receives:  # SQS redrive, at receive
-                live -= 1
-                early(i, now)
-                continue
-            if position and setup.timeout - elapsed < budget:
-                result.handed_back += 1
-                visible_at[i] = now + elapsed + UNATTEMPTED_VISIBILITY_SECONDS
-                heapq.heappush(queue, (visible_at[i], i))
-                continue
-            elapsed += attempt_seconds
-            result.attempts += 1
-            decision = decide_retry(setup.policy, receives[i], now + elapsed - born[i])
-            if decision.retry:
-                visible_at[i] = now + elapsed + decision.delay_seconds
-                heapq.heappush(queue, (visible_at[i], i))
-                continue
-            live -= 1
-            if decision.ended_by == "window":
-                result.ended_by_window += 1
-            else:
-                early(i, now + elapsed)
-        heapq.heappush(workers, (now + max(elapsed, 0.05), worker))
-    return result
+    return Simulation(source, deliveries, arriving_over, seed).run()
 
 
 @pytest.mark.parametrize(("source", "per_hour"), [(Source.STRIPE, 3000), (Source.ECWID, 3000)])

@@ -26,7 +26,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +36,7 @@ from partnero_bridge.reconcile.compare import Finding, FindingKind, in_namespace
 from partnero_bridge_cli.reconcile import (
     DEFAULT_SHARE,
     FORMATS,
-    failure_line,
+    exit_on_failure,
     parse_when,
     progress_display,
     share,
@@ -46,6 +46,7 @@ from partnero_bridge_cli.reconcile import (
 if TYPE_CHECKING:
     from partnero_bridge.config import BridgeSettings
     from partnero_bridge.reconcile.run import Report
+    from partnero_bridge.reconcile.service import Meters
     from partnero_bridge.runtime import Runtime
 
 # The partner column of a sale credited through its customer's referral in Partnero (the
@@ -261,6 +262,58 @@ def render(found: Plan, output: str, applied: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _backfill(
+    args: Any,
+    root: Path | None,
+    err: TextIO,
+    settings: BridgeSettings | None,
+    env: Mapping[str, str],
+) -> Plan:
+    """The dry run's plan; with --apply, the same plan as queued (a payment healed
+    meanwhile is not queued again). Raises Refused when the cut-over check fails."""
+    from partnero_bridge.reconcile.service import paced_runtime
+    from partnero_bridge_cli.explain import process_settings
+
+    settings = settings or process_settings(args.source, args.stack_name, root, env)
+    runtime, meters = paced_runtime(settings, args.rate_share)
+    found = plan(
+        _compare_window(args, runtime, meters, err, set()), args.since, args.until, args.not_before
+    )
+    check_customers(runtime, found)
+    why = refusal(found)
+    if why is not None:
+        raise Refused(why)
+    if args.apply and found.create:
+        vetted = {f.ledger_key for f in found.create}
+        report = _compare_window(args, runtime, meters, err, vetted)
+        queued = {f.ledger_key: f for f in report.findings if f.healing}
+        found.create = [queued[f.ledger_key] for f in found.create if f.ledger_key in queued]
+    return found
+
+
+def _compare_window(
+    args: Any, runtime: Runtime, meters: Meters, err: TextIO, heal: set[str]
+) -> Report:
+    """The window compared afresh (never a resumed dry run's findings, which would not
+    be healed); only the missing payments of ``heal`` are healed, none when it is empty."""
+    from partnero_bridge.reconcile.service import reconcile_source
+
+    with progress_display(err, not args.quiet and err.isatty()) as on_progress:
+        return reconcile_source(
+            runtime,
+            meters,
+            args.source,
+            args.since,
+            args.until,
+            stores=args.store,
+            apply=bool(heal),
+            restart=True,
+            workers=max(1, args.workers),
+            on_progress=on_progress,
+            heal_only=lambda f: f.kind is FindingKind.MISSING and f.ledger_key in heal,
+        )
+
+
 # -- the command ------------------------------------------------------------------------------
 
 
@@ -273,64 +326,24 @@ def run(
     env: Mapping[str, str] | None = None,
 ) -> int:
     """The ``backfill`` subcommand (see the module docstring for the exit status)."""
-    from partnero_bridge.reconcile.run import RunStopped
-    from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
-    from partnero_bridge_cli.explain import process_settings
-
-    env = os.environ if env is None else env
     name = "partnero-bridge backfill"
     problem = window_problem(args)
     if problem is not None:
         err.write(f"{name}: {problem}\n")
         return 1
-    stores: Sequence[str] = args.store
     try:
-        settings = settings or process_settings(args.source, args.stack_name, root, env)
-        runtime, meters = paced_runtime(settings, args.rate_share)
-
-        def window(apply: bool, only: set[str]) -> Report:
-            with progress_display(err, not args.quiet and err.isatty()) as on_progress:
-                return reconcile_source(
-                    runtime,
-                    meters,
-                    args.source,
-                    args.since,
-                    args.until,
-                    stores=stores,
-                    apply=apply,
-                    # A backfill compares the window afresh each time (never a resumed
-                    # dry run's findings, which would not be healed).
-                    restart=True,
-                    workers=max(1, args.workers),
-                    on_progress=on_progress,
-                    heal_only=lambda f: f.kind is FindingKind.MISSING and f.ledger_key in only,
-                )
-
-        found = plan(window(False, set()), args.since, args.until, args.not_before)
-        check_customers(runtime, found)
-        why = refusal(found)
-        if why is not None:
-            raise Refused(why)
-        if args.apply and found.create:
-            vetted = {f.ledger_key for f in found.create}
-            report = window(True, vetted)
-            queued = {f.ledger_key: f for f in report.findings if f.healing}
-            # What the second pass queued (a payment healed meanwhile is not queued again).
-            found.create = [queued[f.ledger_key] for f in found.create if f.ledger_key in queued]
+        found = _backfill(args, root, err, settings, os.environ if env is None else env)
     except Refused as exc:
         err.write(f"{name}: refused: {exc}\n")
         return 1
-    except RunStopped as exc:
-        err.write(f"{name}: stopped: {exc}; nothing more was queued, run it again\n")
-        return 1
-    except KeyboardInterrupt:
-        err.write(f"{name}: interrupted\n")
-        return 130
-    except Exception as exc:
-        line = failure_line(exc, args.stack_name)
-        if line is None:
-            raise
-        err.write(f"{name}: {line}\n")
-        return 1
+    except (Exception, KeyboardInterrupt) as exc:
+        return exit_on_failure(
+            exc,
+            name,
+            args.stack_name,
+            err,
+            stopped="nothing more was queued, run it again",
+            interrupted="",
+        )
     out.write(render(found, args.format, bool(args.apply)))
     return 0

@@ -94,8 +94,8 @@ def share(text: str) -> float:
     return value
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``reconcile`` subcommand's options."""
+def _window_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which payments: the source, its stores and the window."""
     parser.add_argument("--source", choices=["stripe", "ecwid"], required=True)
     parser.add_argument(
         "--store",
@@ -115,21 +115,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="window end, inclusive (a date: its whole day; default: when the run starts)",
     )
-    parser.add_argument(
-        "--apply",
-        action="store_true",
-        help="heal what is missing, wrong or extra through the work queue (report-only "
-        "kinds are never touched)",
-    )
-    parser.add_argument("--format", choices=FORMATS, default="table", help="report format")
-    parser.add_argument(
-        "--all", action="store_true", help="list every payment, the ones that agree too"
-    )
-    parser.add_argument(
-        "--restart",
-        action="store_true",
-        help="start the window over instead of resuming an unfinished run of it",
-    )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """How the run goes: pacing, workers, the stack, quiet."""
     parser.add_argument(
         "--rate-share",
         type=share,
@@ -145,6 +134,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``reconcile`` subcommand's options."""
+    _window_arguments(parser)
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="heal what is missing, wrong or extra through the work queue (report-only "
+        "kinds are never touched)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table", help="report format")
+    parser.add_argument(
+        "--all", action="store_true", help="list every payment, the ones that agree too"
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="start the window over instead of resuming an unfinished run of it",
+    )
+    _run_options(parser)
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -191,12 +201,8 @@ def _money(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def shown(report: Report, every: bool) -> list[Finding]:
-    return [f for f in report.findings if every or f.kind is not FindingKind.OK]
-
-
-def render_table(report: Report, every: bool = False) -> str:
-    """The report for a person: what was compared, totals per kind and currency, rows."""
+def _report_head(report: Report) -> list[str]:
+    """The window, each scope's run and the remote calls made."""
     data = report.to_json()
     window = data["window"]
     applied = any(run.applied for run in report.runs)
@@ -204,15 +210,19 @@ def render_table(report: Report, every: bool = False) -> str:
         f"Reconcile {report.source}, {window['since']} .. "
         f"{window['until'] or 'the run start'}" + (" (--apply)" if applied else ""),
     ]
-    for run in data["runs"]:
-        lines.append(
-            f"  {run['scope']}: run {run['run_id']}, window end {run['window_end']}, "
-            f"{run['payments']} payments from {run['listed']} objects listed"
-            + (" (resumed)" if run["resumed"] else "")
-        )
+    lines += [
+        f"  {run['scope']}: run {run['run_id']}, window end {run['window_end']}, "
+        f"{run['payments']} payments from {run['listed']} objects listed"
+        + (" (resumed)" if run["resumed"] else "")
+        for run in data["runs"]
+    ]
     calls = ", ".join(f"{name} {count}" for name, count in data["calls"].items()) or "none"
     lines.append(f"  remote calls: {calls} ({data['calls_per_payment']} per payment)")
-    lines.append("")
+    return lines
+
+
+def _totals_lines(report: Report) -> list[str]:
+    """Counts and money per kind and currency, and the kinds none was found of."""
     table = [["KIND", "COUNT", "CURRENCY", "DUE", "HELD", "DIFFERENCE"]]
     for kind, by_currency in report.totals().items():
         for currency, totals in by_currency.items():
@@ -227,32 +237,48 @@ def render_table(report: Report, every: bool = False) -> str:
                     money["difference"],
                 ]
             )
+    lines = _grid(table) if len(table) > 1 else ["no payment in the window"]
     counts = report.counts()
     missing_kinds = [k.value for k in KIND_ORDER if not counts[k.value]]
-    lines += _grid(table) if len(table) > 1 else ["no payment in the window"]
     if missing_kinds:
         lines.append(f"none: {', '.join(missing_kinds)}")
+    return lines
+
+
+def _finding_lines(report: Report, every: bool) -> list[str]:
+    """One row per payment shown (those that differ; every one with ``every``)."""
     rows = shown(report, every)
+    if not rows:
+        return ["every payment agrees"]
+    grid = [["KIND", "PAYMENT", "CURRENCY", "DUE", "HELD", "DIFFERENCE", "HEALING", "DETAIL"]]
+    for finding in rows:
+        row = finding.row()
+        grid.append(
+            [
+                finding.kind.value,
+                finding.source_id,
+                finding.currency or "-",
+                _money(row["due"]),
+                _money(row["held"]),
+                row["difference"],
+                finding.healing or "-",
+                finding.detail,
+            ]
+        )
+    return _grid(grid)
+
+
+def shown(report: Report, every: bool) -> list[Finding]:
+    return [f for f in report.findings if every or f.kind is not FindingKind.OK]
+
+
+def render_table(report: Report, every: bool = False) -> str:
+    """The report for a person: what was compared, totals per kind and currency, rows."""
+    lines = _report_head(report)
     lines.append("")
-    if rows:
-        grid = [["KIND", "PAYMENT", "CURRENCY", "DUE", "HELD", "DIFFERENCE", "HEALING", "DETAIL"]]
-        for finding in rows:
-            row = finding.row()
-            grid.append(
-                [
-                    finding.kind.value,
-                    finding.source_id,
-                    finding.currency or "-",
-                    _money(row["due"]),
-                    _money(row["held"]),
-                    row["difference"],
-                    finding.healing or "-",
-                    finding.detail,
-                ]
-            )
-        lines += _grid(grid)
-    else:
-        lines.append("every payment agrees")
+    lines += _totals_lines(report)
+    lines.append("")
+    lines += _finding_lines(report, every)
     return "\n".join(lines) + "\n"
 
 
@@ -304,6 +330,71 @@ def failure_line(exc: Exception, stack_name: str | None) -> str | None:
     return None
 
 
+def _reconcile(
+    args: Any,
+    root: Path | None,
+    err: TextIO,
+    settings: BridgeSettings | None,
+    env: Mapping[str, str],
+) -> Report:
+    """The window reconciled with the stack's settings, progress on a terminal."""
+    from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
+    from partnero_bridge_cli.explain import process_settings
+
+    settings = settings or process_settings(args.source, args.stack_name, root, env)
+    runtime, meters = paced_runtime(settings, args.rate_share)
+    with progress_display(err, not args.quiet and err.isatty()) as on_progress:
+        return reconcile_source(
+            runtime,
+            meters,
+            args.source,
+            args.since,
+            args.until,
+            stores=args.store,
+            apply=args.apply,
+            restart=args.restart,
+            workers=max(1, args.workers),
+            on_progress=on_progress,
+        )
+
+
+def _summary(report: Report, applied: bool) -> str:
+    drift = report.drift
+    return (
+        f"compared {len(report.findings)} payment(s) in {report.seconds:.1f} s: "
+        f"{len(drift)} missing, wrong or extra"
+        + (f", {sum(1 for f in drift if f.healing)} queued to heal" if applied else "")
+        + "\n"
+    )
+
+
+def exit_on_failure(
+    exc: BaseException,
+    name: str,
+    stack_name: str | None,
+    err: TextIO,
+    *,
+    stopped: str,
+    interrupted: str,
+) -> int:
+    """The exit status for a run that failed, its one line on ``err`` (shared by reconcile
+    and backfill): 130 interrupted, 1 stopped or failed; any other exception (a bug) is
+    raised again."""
+    from partnero_bridge.reconcile.run import RunStopped
+
+    if isinstance(exc, KeyboardInterrupt):
+        err.write(f"{name}: interrupted{interrupted}\n")
+        return 130
+    if isinstance(exc, RunStopped):
+        err.write(f"{name}: stopped: {exc}; {stopped}\n")
+        return 1
+    line = failure_line(exc, stack_name) if isinstance(exc, Exception) else None
+    if line is None:
+        raise exc
+    err.write(f"{name}: {line}\n")
+    return 1
+
+
 def run(
     args: Any,
     root: Path | None,
@@ -313,56 +404,26 @@ def run(
     env: Mapping[str, str] | None = None,
 ) -> int:
     """The ``reconcile`` subcommand (see the module docstring for the exit status)."""
-    from partnero_bridge.reconcile.run import RunStopped
-    from partnero_bridge.reconcile.service import paced_runtime, reconcile_source
-    from partnero_bridge_cli.explain import process_settings
-
-    env = os.environ if env is None else env
-    quiet = bool(args.quiet)
+    name = "partnero-bridge reconcile"
     problem = window_problem(args)
     if problem is not None:
-        err.write(f"partnero-bridge reconcile: {problem}\n")
+        err.write(f"{name}: {problem}\n")
         return 1
     try:
-        settings = settings or process_settings(args.source, args.stack_name, root, env)
-        runtime, meters = paced_runtime(settings, args.rate_share)
-        with progress_display(err, not quiet and err.isatty()) as on_progress:
-            report = reconcile_source(
-                runtime,
-                meters,
-                args.source,
-                args.since,
-                args.until,
-                stores=args.store,
-                apply=args.apply,
-                restart=args.restart,
-                workers=max(1, args.workers),
-                on_progress=on_progress,
-            )
-    except RunStopped as exc:
-        err.write(
-            f"partnero-bridge reconcile: stopped: {exc}; run the same command again to "
-            "resume where it stopped\n"
+        report = _reconcile(args, root, err, settings, os.environ if env is None else env)
+    except (Exception, KeyboardInterrupt) as exc:
+        return exit_on_failure(
+            exc,
+            name,
+            args.stack_name,
+            err,
+            stopped="run the same command again to resume where it stopped",
+            interrupted="; run the same command again to resume",
         )
-        return 1
-    except KeyboardInterrupt:
-        err.write("partnero-bridge reconcile: interrupted; run the same command again to resume\n")
-        return 130
-    except Exception as exc:
-        line = failure_line(exc, args.stack_name)
-        if line is None:
-            raise
-        err.write(f"partnero-bridge reconcile: {line}\n")
-        return 1
     out.write(render(report, args.format, args.all))
     drift = report.drift
-    if not quiet:
-        err.write(
-            f"compared {len(report.findings)} payment(s) in {report.seconds:.1f} s: "
-            f"{len(drift)} missing, wrong or extra"
-            + (f", {sum(1 for f in drift if f.healing)} queued to heal" if args.apply else "")
-            + "\n"
-        )
+    if not args.quiet:
+        err.write(_summary(report, bool(args.apply)))
     if drift and not all(f.healing for f in drift):
         return 2
     return 0

@@ -28,16 +28,16 @@ def signed_signup(
 
 @dataclass
 class FakeCounters:
-    """The rate-limit store's behaviour without DynamoDB: counts per kind, subject, window."""
+    """The rate-limit store's behaviour without DynamoDB: counts per limit, subject, window."""
 
     failing: bool = False
     counts: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     subjects: list[str] = field(default_factory=list)
 
-    def hit(self, kind: str, subject: str, seconds: int, now: float | None = None) -> Count:
+    def hit(self, limit: str, subject: str, seconds: int, now: float | None = None) -> Count:
         if self.failing:
             raise RateLimitUnavailable("rate-limit store failed: ReadTimeoutError")
         window = window_of(time.time() if now is None else now, seconds)
-        self.counts[(kind, subject, window.start)] += 1
+        self.counts[(limit, subject, window.start)] += 1
         self.subjects.append(subject)
-        return Count(self.counts[(kind, subject, window.start)], window)
+        return Count(self.counts[(limit, subject, window.start)], window)

@@ -20,7 +20,7 @@ from partnero_bridge.runtime import Runtime
 from partnero_bridge.signup.mapping import delivery_id
 from partnero_bridge.signup.models import SignupDelivery
 from partnero_bridge.signup.process import (
-    BUDGET_KIND,
+    BUDGET_LIMIT,
     PartnerBudgetExceeded,
     process_signup,
     spend_partner_budget,
@@ -130,7 +130,7 @@ def test_signed_sign_ups_are_outside_the_budget() -> None:
     outcomes = [processing.process(f"s{i}@example.com", signed=True).status for i in range(3)]
 
     assert outcomes == [OutcomeStatus.SENT] * 3
-    assert [kind for kind, _subject, _start in processing.counters.counts] == [BUDGET_KIND]
+    assert [limit for limit, _subject, _start in processing.counters.counts] == [BUDGET_LIMIT]
     assert sum(processing.counters.counts.values()) == 1
 
 

@@ -18,7 +18,7 @@ from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.observability import metrics
 from partnero_bridge.runtime import Runtime
 from partnero_bridge.signup import signature
-from partnero_bridge.signup.ingest import RATE_LIMIT_KIND, accept_signup, origin_policy
+from partnero_bridge.signup.ingest import ADDRESS_LIMIT, accept_signup, origin_policy
 from partnero_bridge_cli.local.gateway import build_event
 from partnero_bridge_cli.local.template import HttpRoute
 from tests.support.signup import FakeCounters
@@ -372,7 +372,7 @@ def test_the_counter_kind_is_the_sign_up_address_limit() -> None:
     bridge = Bridge()
     bridge.post()
 
-    assert [kind for kind, _subject, _start in bridge.counters.counts] == [RATE_LIMIT_KIND]
+    assert [limit for limit, _subject, _start in bridge.counters.counts] == [ADDRESS_LIMIT]
 
 
 # --- cookie ------------------------------------------------------------------------------

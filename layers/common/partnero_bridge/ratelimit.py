@@ -2,7 +2,7 @@
 
 Two uses: unsigned sign-ups per client address per minute (ingest) and sign-ups per
 partner key per hour (processing). One item per subject and window, key
-``pk = "<kind>#<hash of the subject>#<window start, unix seconds>"``, attribute ``hits``
+``pk = "<limit>#<hash of the subject>#<window start, unix seconds>"``, attribute ``hits``
 (a number) raised by one ``UpdateItem ... ADD`` per call, so concurrent callers never lose
 a count. ``expires_at`` (the table's TTL attribute) lets DynamoDB delete items after their
 window; reads never need that, since a new window is a new key.
@@ -54,10 +54,10 @@ def window_of(now: float, seconds: int) -> Window:
     return Window(start, seconds)
 
 
-def counter_key(kind: str, subject: str, window: Window) -> str:
-    """The item key of ``subject``'s counter of ``kind`` in ``window``."""
-    digest = hashlib.sha256(f"{kind}\x1f{subject}".encode()).hexdigest()[:32]
-    return f"{kind}#{digest}#{window.start}"
+def counter_key(limit: str, subject: str, window: Window) -> str:
+    """The item key of ``subject``'s counter of the ``limit`` (its name) in ``window``."""
+    digest = hashlib.sha256(f"{limit}\x1f{subject}".encode()).hexdigest()[:32]
+    return f"{limit}#{digest}#{window.start}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class CounterStore:
         self._dynamodb = dynamodb
         self._table = table
 
-    def hit(self, kind: str, subject: str, seconds: int, now: float | None = None) -> Count:
+    def hit(self, limit: str, subject: str, seconds: int, now: float | None = None) -> Count:
         """Count one call of ``subject`` in the current window of ``seconds``.
 
         Raises :class:`RateLimitUnavailable` when there is no table or DynamoDB fails
@@ -91,7 +91,7 @@ class CounterStore:
         try:
             answer = self._dynamodb.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": counter_key(kind, subject, window)}},
+                Key={"pk": {"S": counter_key(limit, subject, window)}},
                 UpdateExpression="ADD hits :one SET expires_at = :expires",
                 ExpressionAttributeValues={
                     ":one": {"N": "1"},

@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from partnero_bridge.runtime import Runtime
 
 ACCEPTED = {"status": "accepted"}
-# The counter kind of the per-address limit of unsigned calls (a key prefix in the table).
-RATE_LIMIT_KIND = "signup-ip"
+# The limit of unsigned calls per client address (its counters' key prefix in the table).
+ADDRESS_LIMIT = "signup-ip"
 _JSON_TYPES = ("application/json", "text/plain")
 
 SIGNUP_ROUTE = route_doc(
@@ -140,7 +140,7 @@ def limit_rate(event: APIGatewayProxyEventV2, runtime: Runtime) -> None:
         return
     address = client_address(event, settings.signup_trusted_proxy_header)
     try:
-        count = runtime.rate_limits.hit(RATE_LIMIT_KIND, rate_limit_subject(address), 60)
+        count = runtime.rate_limits.hit(ADDRESS_LIMIT, rate_limit_subject(address), 60)
     except RateLimitUnavailable as exc:
         logger.warning("sign-up rate limit unavailable: call accepted", extra={"error": str(exc)})
         metrics.add_metric(name="RateLimitUnavailable", unit=MetricUnit.Count, value=1)

@@ -50,8 +50,8 @@ class PartnerBudgetExceeded(RetryableError):
     kind = "partner_budget"
 
 
-# The counter kind of partner budgets (a key prefix in the rate-limit table).
-BUDGET_KIND = "signup-partner"
+# The limit of sign-ups per partner key (its counters' key prefix in the rate-limit table).
+BUDGET_LIMIT = "signup-partner"
 BUDGET_SECONDS = 3600
 # Postponed sign-ups come back spread over this many seconds after the hour turns,
 # rather than all at once.
@@ -114,7 +114,7 @@ def spend_partner_budget(partner_key: str, runtime: Runtime, now: float | None =
         return
     now = time.time() if now is None else now
     try:
-        count = runtime.rate_limits.hit(BUDGET_KIND, partner_key, BUDGET_SECONDS, now)
+        count = runtime.rate_limits.hit(BUDGET_LIMIT, partner_key, BUDGET_SECONDS, now)
     except RateLimitUnavailable as exc:
         logger.warning("partner budget unavailable: sign-up processed", extra={"error": str(exc)})
         metrics.add_metric(name="RateLimitUnavailable", unit=MetricUnit.Count, value=1)

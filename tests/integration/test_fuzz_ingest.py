@@ -7,9 +7,10 @@ many ``v1`` entries, non-ASCII and control characters), ``Cookie``, ``Content-Ty
 ``isBase64Encoded`` bodies that are not base64, invalid UTF-8, JSON nested 10,000 deep and
 bodies up to past the routes' limits, mixed with correctly signed requests. What must hold
 for each: the function answers (never raises), never a 5xx, every refusal is a JSON error,
-and nothing reaches a work queue unless it was correctly signed (or, for a sign-up, an
-unsigned call the rules admit: from an allowed browser origin). Whatever was queued is a
-message SQS takes (size, characters).
+every answer is one the route's OpenAPI description documents, and nothing reaches a work
+queue unless it was correctly signed (or, for a sign-up, an unsigned call the rules admit:
+from an allowed browser origin). Whatever was queued is a message SQS takes (size,
+characters).
 
 Functions are found from the route in template.yaml, not by logical id.
 """
@@ -26,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -42,6 +44,7 @@ from partnero_bridge.signup.signature import SIGNATURE_HEADER as SIGNUP_HEADER
 from partnero_bridge.stripe.events import HANDLED_EVENTS
 from partnero_bridge.stripe.signature import SIGNATURE_HEADER as STRIPE_HEADER
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
+from partnero_bridge_cli.openapi import build
 from tests.conftest import SANDBOX_KEY
 from tests.support.inprocess import InProcessBridge, in_process_bridge
 
@@ -296,32 +299,13 @@ def prepare(draft: Draft) -> Sent:
         raw = json.dumps(body).encode()
     else:
         raw = body
-    signed = False
-    fields: tuple[Any, str] | None = None
-    if draft.sign:
-        if draft.path == "/webhooks/ecwid":
-            fields = draft.ecwid_fields
-            if fields is None and isinstance(body, dict) and isinstance(body.get("eventId"), str):
-                fields = (body.get("eventCreated"), body["eventId"])
-            if fields is not None:
-                hdrs[ECWID_HEADER] = expected_signature(ECWID_SECRET, *fields)
-                signed = True
-        else:
-            secret = STRIPE_SECRET if draft.path == "/webhooks/stripe" else SIGNUP_SECRET
-            name = STRIPE_HEADER if draft.path == "/webhooks/stripe" else SIGNUP_HEADER
-            hdrs[name] = timed_signature.sign(secret, raw, now)
-            signed = True
-    encoding = draft.encoding
-    if signed and encoding != "base64" and not _is_utf8(raw):
-        encoding = "base64"  # binary reaches a function base64-encoded, as API Gateway sends it
-    if signed and encoding == "not-base64":
-        encoding = "text"
-    if encoding == "base64":
-        text, is_base64 = base64.b64encode(raw).decode(), True
-    elif encoding == "not-base64":
-        text, is_base64 = raw.decode("utf-8", "replace") + "%%", True
-    else:
-        text, is_base64 = raw.decode("utf-8", "replace"), False
+    ecwid = draft.path == "/webhooks/ecwid"
+    fields = _ecwid_fields(draft, body) if ecwid else None
+    # An Ecwid body without an eventId has nothing to sign.
+    signed = draft.sign and (fields is not None or not ecwid)
+    if signed:
+        _sign(draft.path, fields, raw, hdrs, now)
+    text, is_base64 = _encoded(raw, draft.encoding, signed)
     admissible = (
         draft.path == "/signup"
         and SIGNUP_HEADER not in hdrs
@@ -331,8 +315,45 @@ def prepare(draft: Draft) -> Sent:
         api_event(draft.method, draft.path, text, is_base64, hdrs, draft.cookies, draft.source_ip),
         signed,
         admissible,
-        fields[1] if draft.path == "/webhooks/ecwid" and signed else None,
+        fields[1] if signed and fields else None,
     )
+
+
+def _ecwid_fields(draft: Draft, body: bytes | dict[str, Any]) -> tuple[Any, str] | None:
+    """What an Ecwid signature covers (eventCreated, eventId), if the draft has them."""
+    if (
+        draft.ecwid_fields is None
+        and isinstance(body, dict)
+        and isinstance(body.get("eventId"), str)
+    ):
+        return (body.get("eventCreated"), body["eventId"])
+    return draft.ecwid_fields
+
+
+def _sign(
+    path: str, fields: tuple[Any, str] | None, raw: bytes, hdrs: dict[str, str], now: int
+) -> None:
+    """Adds the route's correct signature to ``hdrs``."""
+    if fields is not None:
+        hdrs[ECWID_HEADER] = expected_signature(ECWID_SECRET, *fields)
+    elif path == "/webhooks/stripe":
+        hdrs[STRIPE_HEADER] = timed_signature.sign(STRIPE_SECRET, raw, now)
+    else:
+        hdrs[SIGNUP_HEADER] = timed_signature.sign(SIGNUP_SECRET, raw, now)
+
+
+def _encoded(raw: bytes, encoding: str, signed: bool) -> tuple[str, bool]:
+    """The event's body and isBase64Encoded for the draft's encoding. A signed body reaches
+    its function as API Gateway sends it: binary base64-encoded, never mangled."""
+    if signed and encoding != "base64" and not _is_utf8(raw):
+        encoding = "base64"
+    if signed and encoding == "not-base64":
+        encoding = "text"
+    if encoding == "base64":
+        return base64.b64encode(raw).decode(), True
+    if encoding == "not-base64":
+        return raw.decode("utf-8", "replace") + "%%", True
+    return raw.decode("utf-8", "replace"), False
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -577,6 +598,16 @@ def fixed_corpus(harness: Harness) -> None:
                 )
 
 
+def assert_answers_documented(statuses: dict[str, Counter[int]]) -> None:
+    """Every status a route answered is among those its OpenAPI description lists."""
+    described = build(Path(__file__).resolve().parents[2])["paths"]
+    for route, counts in statuses.items():
+        method, _, path = route.removesuffix(" (corpus)").lower().partition(" ")
+        if method in described.get(path, {}):
+            documented = set(described[path][method]["responses"])
+            assert {str(status) for status in counts} <= documented, (route, counts)
+
+
 def test_every_route_never_5xx_and_never_queues_the_unverified(
     bridge: InProcessBridge, figures: Callable[..., None]
 ) -> None:
@@ -603,6 +634,7 @@ def test_every_route_never_5xx_and_never_queues_the_unverified(
         assert tally.signed_queued[route] > 0, route
     assert tally.admitted_unsigned > 0
     assert tally.requests >= MIN_REQUESTS
+    assert_answers_documented(tally.statuses)
     per_route = "; ".join(
         f"{route}: {sum(c.values())} {dict(sorted(c.items()))}"
         for route, c in sorted(tally.statuses.items())

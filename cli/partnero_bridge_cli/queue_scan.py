@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from partnero_bridge.queues import MAX_VISIBILITY_SECONDS as MAX_VISIBILITY_SECONDS
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import (
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 # SQS limits: 10 entries a batch call; a message stays invisible at most 12 hours after
 # the receive that returned it.
 BATCH_ENTRIES = 10
-MAX_VISIBILITY_SECONDS = 43200
 # Kept free below the 12-hour limit so an extension is never refused for being too long.
 VISIBILITY_SLACK_SECONDS = 60
 # A first guess at how long a scan takes per message (receive, then send or release), so

@@ -41,6 +41,7 @@ from partnero_bridge.errors import (
 from partnero_bridge.http_client import pooled_client, send
 from partnero_bridge.money import parse_amount
 from partnero_bridge.observability import logger
+from partnero_bridge.queues import MAX_VISIBILITY_SECONDS
 
 
 class AnswerMeaning(StrEnum):
@@ -116,8 +117,6 @@ _UNKNOWN_CUSTOMER = re.compile(
     re.IGNORECASE,
 )
 _MAX_MESSAGE = 500
-# SQS cannot hide a message longer than 12 hours, so no wait beyond that is honoured.
-MAX_RETRY_AFTER_SECONDS = 43200.0
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -131,7 +130,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         pass
     else:
         # "inf", "nan" or absurd values are not a wait time anyone meant.
-        return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS)) if math.isfinite(seconds) else None
+        return max(0.0, min(seconds, MAX_VISIBILITY_SECONDS)) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -139,7 +138,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     current = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
-    return max(0.0, min((when - current).total_seconds(), MAX_RETRY_AFTER_SECONDS))
+    return max(0.0, min((when - current).total_seconds(), MAX_VISIBILITY_SECONDS))
 
 
 def _texts_of(body: Any) -> list[str]:

@@ -105,23 +105,23 @@ class StripeWindow:
     def _ref_of(self, stream: str, obj: Mapping[str, Any]) -> PaymentRef | None:
         if stream == "events":
             obj = as_mapping(as_mapping(obj.get("data")).get("object"))
-        kind = obj.get("object")
+        object_type = obj.get("object")
         object_id = stripe_id(obj.get("id"))
-        if kind == "invoice" and object_id:
+        if object_type == "invoice" and object_id:
             return PaymentRef("invoice", object_id)
-        if kind == "invoice_payment":
+        if object_type == "invoice_payment":
             invoice = stripe_id(obj.get("invoice"))
             return PaymentRef("invoice", invoice) if invoice else None
-        if kind == "checkout.session":
+        if object_type == "checkout.session":
             return self._ref_of_session(obj)
-        if kind == "payment_intent" and object_id:
+        if object_type == "payment_intent" and object_id:
             return self._ref_of_intent(object_id)
         intent = stripe_id(obj.get("payment_intent"))
-        if kind in ("charge", "refund", "dispute") and intent:
+        if object_type in ("charge", "refund", "dispute") and intent:
             return self._ref_of_intent(intent)
-        if kind == "charge" and object_id:
+        if object_type == "charge" and object_id:
             return PaymentRef("charge", object_id)
-        if kind in ("refund", "dispute"):
+        if object_type in ("refund", "dispute"):
             # A bare charge's refund or dispute: the reader finds the charge's payment.
             found = self._reader.payment_of({"type": "reconcile", "data": {"object": obj}})
             return found if isinstance(found, PaymentRef) else None

@@ -141,19 +141,19 @@ def check_key_mode(api_key: str, livemode: bool) -> None:
 
     A test key on a live deployment would find none of the live payments (and the reverse
     would read real payments for test events), so the mismatch is a configuration error
-    before any call. Errors name the key's kind, never the key.
+    before any call. Errors say what is wrong with the key, never the key.
     """
     match = _KEY_SHAPE.fullmatch(api_key)
     if match is None:
         if api_key.startswith("pk_"):
-            kind = "a publishable key (pk_), which cannot read payments"
+            problem = "a publishable key (pk_), which cannot read payments"
         elif not api_key:
-            kind = "empty"
+            problem = "empty"
         elif api_key.startswith(("sk_", "rk_")):
-            kind = "not in the shape of a Stripe key (spaces or other characters in it?)"
+            problem = "not in the shape of a Stripe key (spaces or other characters in it?)"
         else:
-            kind = "not a Stripe secret (sk_) or restricted (rk_) key"
-        raise ConfigurationError(f"the Stripe API key is {kind}")
+            problem = "not a Stripe secret (sk_) or restricted (rk_) key"
+        raise ConfigurationError(f"the Stripe API key is {problem}")
     key_is_live = match.group(2) == "live"
     if key_is_live != livemode:
         key_mode = "live" if key_is_live else "test"
@@ -358,7 +358,7 @@ class StripeClient:
             ("created[gte]", str(int(created_from))),
             ("created[lte]", str(int(created_to))),
         ]
-        params += [("types[]", kind) for kind in types]
+        params += [("types[]", event_type) for event_type in types]
         if starting_after is not None:
             params.append(("starting_after", starting_after))
         page = self._get(f"v1/{resource}", params, resource, None)

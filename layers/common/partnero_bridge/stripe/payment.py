@@ -231,8 +231,8 @@ def invoice_payments_split(
     for payment in payments:
         if payment.get("status") != "paid":
             continue
-        kind = as_text((payment.get("payment") or {}).get("type"))
-        if kind in ("payment_intent", "charge"):
+        payment_type = as_text((payment.get("payment") or {}).get("type"))
+        if payment_type in ("payment_intent", "charge"):
             through_stripe += as_int(payment.get("amount_paid"))
     out_of_band = max(as_int(invoice.get("amount_paid")) - through_stripe, 0)
     return through_stripe, out_of_band

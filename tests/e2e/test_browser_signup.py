@@ -134,7 +134,7 @@ def test_newcomer_sends_a_stripe_event_and_watches_it_on_the_sandbox_page(
             "stripe_in_FIRSTAdaPartneroDemo",
             "ada@example.com",
             "demo-partner",
-            "20",
+            "20.00",
             "USD",
         ]
         assert cells[-1] == "live"

@@ -61,7 +61,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -122,22 +122,6 @@ _LIST_FILTERS: Final[Mapping[str, tuple[str, ...]]] = {
 _EXPAND_PARAM: Final = re.compile(r"^expand\[\d*\]$")
 _CREATED_PARAM: Final = re.compile(r"^created(?:\[(gt|gte|lt|lte)\])?$")
 _TYPES_PARAM: Final = re.compile(r"^types\[\d*\]$")
-# Id prefix -> object type, to resolve an id being expanded.
-_ID_PREFIXES: Final[Mapping[str, str]] = {
-    "ch_": "charge",
-    "py_": "charge",
-    "pi_": "payment_intent",
-    "in_": "invoice",
-    "cs_": "checkout.session",
-    "sub_": "subscription",
-    "cus_": "customer",
-    "re_": "refund",
-    "pyr_": "refund",
-    "dp_": "dispute",
-    "du_": "dispute",
-    "inpay_": "invoice_payment",
-    "evt_": "event",
-}
 # Properties Stripe answers as an id unless expanded.
 _EXPANDABLE: Final = frozenset(
     {"charge", "customer", "dispute", "invoice", "latest_charge", "latest_invoice"}
@@ -200,26 +184,15 @@ def _nested_objects(value: Any) -> Iterator[dict[str, Any]]:
             yield from _nested_objects(item)
 
 
+@dataclass
 class StripeError(Exception):
     """An error answered in Stripe's shape: ``{"error": {"type", "message", ...}}``."""
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        kind: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code, self.param, self.kind = (
-            status,
-            message,
-            code,
-            param,
-            kind,
-        )
+    status: int
+    message: str
+    code: str | None = None
+    param: str | None = None
+    kind: str = "invalid_request_error"
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.kind, "message": self.message}
@@ -266,22 +239,40 @@ class _Access:
     version: str | None
 
 
-@dataclass
-class _Snapshot:
-    """One object as loaded, with what decides whether a later one replaces it."""
+@dataclass(frozen=True)
+class _Origin:
+    """Where a snapshot came from: who sees it and whether a later one replaces it."""
 
-    obj: dict[str, Any]
-    kind: str
     version: str | None
     carried: bool
     """True when an event carried it; False for a ``stripe_objects`` entry."""
-    created: int
+    created: int = 0
     """The carrying event's ``created`` (0 for an extra object)."""
+    livemode: bool = False
+    account: str | None = None
+    event: str | None = None
+
+    @classmethod
+    def of_event(cls, event: Mapping[str, Any]) -> _Origin:
+        if type(event.get("created")) is not int:
+            raise ValueError("an event needs an integer created time")
+        api_version, account, event_id = (
+            event.get(name) if isinstance(event.get(name), str) else None
+            for name in ("api_version", "account", "id")
+        )
+        livemode = bool(event.get("livemode", False))
+        return cls(api_version, True, event["created"], livemode, account, event_id)
+
+
+@dataclass
+class _Snapshot:
+    """One object as loaded."""
+
+    obj: dict[str, Any]
+    kind: str
+    origin: _Origin
     seq: int
     """Load order of the first snapshot of this id: the tie-break among equal ``created``."""
-    livemode: bool
-    account: str | None
-    event: str | None
 
     @property
     def object_id(self) -> str:
@@ -293,17 +284,17 @@ class _Snapshot:
         return _created_of(self.obj), self.seq
 
     def visible_to(self, access: _Access) -> bool:
-        return self.livemode == access.livemode and self.account == access.account
+        origin = self.origin
+        return origin.livemode == access.livemode and origin.account == access.account
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.object_id,
-            "object": self.kind,
-            "livemode": self.livemode,
-            "account": self.account,
-            "api_version": self.version,
-            "source": "event" if self.carried else "stripe_objects",
-            "event": self.event,
+        origin = self.origin
+        source = "event" if origin.carried else "stripe_objects"
+        return {"id": self.object_id, "object": self.kind, "livemode": origin.livemode} | {
+            "account": origin.account,
+            "api_version": origin.version,
+            "source": source,
+            "event": origin.event,
         }
 
 
@@ -396,48 +387,26 @@ class _Store:
         carried = data.get("object") if isinstance(data, Mapping) else None
         if not isinstance(carried, Mapping):
             raise ValueError("an event needs data.object")
-        created = event.get("created")
-        if type(created) is not int:
-            raise ValueError("an event needs an integer created time")
-        version, account, event_id = (
-            event.get(name) if isinstance(event.get(name), str) else None
-            for name in ("api_version", "account", "id")
-        )
-        livemode = bool(event.get("livemode", False))
+        origin = _Origin.of_event(event)
         objects = list(_nested_objects(_json_copy(carried)))
-        for obj in objects:
-            self.put(obj, version, True, created, livemode, account, event_id)
         extras = [self.checked(given) for given in extra]
+        for obj in objects:
+            self.put(obj, origin)
         for obj in extras:
-            self.put(obj, version, False, 0, livemode, account, event_id)
-        if event_id and isinstance(event.get("type"), str):
+            self.put(obj, replace(origin, carried=False, created=0))
+        if origin.event and isinstance(event.get("type"), str):
             self.record_event(event)  # listed by /v1/events too, as Stripe keeps it
         return len(objects) + len(extras)
 
     def record_event(self, event: Mapping[str, Any]) -> None:
         """Keep an event for ``/v1/events`` as given (its objects are not loaded)."""
-        if not isinstance(event, Mapping):
-            raise ValueError("an event must be a JSON object")
-        body = _json_copy(event)
-        if not isinstance(body.get("id"), str) or not body["id"]:
-            raise ValueError('an event needs a string "id"')
-        if type(body.get("created")) is not int:
-            raise ValueError("an event needs an integer created time")
-        if not isinstance(body.get("type"), str):
-            raise ValueError('an event needs a string "type"')
+        body = _json_copy(event) if isinstance(event, Mapping) else {}
+        if not isinstance(body.get("id"), str) or not isinstance(body.get("type"), str):
+            raise ValueError('an event needs a string "id" and "type"')
         body.setdefault("object", "event")
         held = self.events.get(body["id"])
-        self.events[body["id"]] = _Snapshot(
-            obj=body,
-            kind="event",
-            version=body.get("api_version") if isinstance(body.get("api_version"), str) else None,
-            carried=True,
-            created=body["created"],
-            seq=held.seq if held is not None else next(self.seq),
-            livemode=bool(body.get("livemode", False)),
-            account=body.get("account") if isinstance(body.get("account"), str) else None,
-            event=body["id"],
-        )
+        seq = held.seq if held is not None else next(self.seq)
+        self.events[body["id"]] = _Snapshot(body, "event", _Origin.of_event(body), seq)
         self._index = None
 
     @staticmethod
@@ -449,34 +418,17 @@ class _Store:
             raise ValueError('a Stripe object needs a string "id" and "object"')
         return obj
 
-    def put(
-        self,
-        obj: dict[str, Any],
-        version: str | None,
-        carried: bool,
-        created: int,
-        livemode: bool,
-        account: str | None,
-        event_id: str | None,
-    ) -> None:
-        kind = str(obj["object"])
-        key = (kind, str(obj["id"]))
+    def put(self, obj: dict[str, Any], origin: _Origin) -> None:
+        key = (str(obj["object"]), str(obj["id"]))
         held = self.objects.get(key)
-        # An extra object is served only until an event carries its id; an older carried
-        # snapshot never replaces a newer one.
-        if held is not None and held.carried and (not carried or created < held.created):
+        # An extra object is served only until an event carries its id; an older snapshot
+        # never replaces a newer one.
+        kept = held.origin if held is not None and held.origin.carried else None
+        if kept is not None and (not origin.carried or origin.created < kept.created):
             return
-        self.objects[key] = _Snapshot(
-            obj=obj,
-            kind=kind,
-            version=version,
-            carried=carried,
-            created=created,
-            seq=held.seq if held is not None else next(self.seq),
-            livemode=bool(obj.get("livemode", livemode)),
-            account=account,
-            event=event_id,
-        )
+        origin = replace(origin, livemode=bool(obj.get("livemode", origin.livemode)))
+        seq = held.seq if held is not None else next(self.seq)
+        self.objects[key] = _Snapshot(obj, key[0], origin, seq)
         self._index = None
 
     def get(self, kind: str, object_id: str, access: _Access) -> _Snapshot | None:
@@ -484,10 +436,7 @@ class _Store:
         return snapshot if snapshot is not None and snapshot.visible_to(access) else None
 
     def find(self, object_id: str, access: _Access) -> _Snapshot | None:
-        """An object by id alone (for ``expand``): by its prefix, else any served type."""
-        for prefix, kind in _ID_PREFIXES.items():
-            if object_id.startswith(prefix):
-                return self.get(kind, object_id, access)
+        """An object by id alone (for ``expand``), of any served type."""
         found = (self.get(kind, object_id, access) for kind in _RESOURCES.values())
         return next((snapshot for snapshot in found if snapshot is not None), None)
 
@@ -510,9 +459,9 @@ class _Store:
         if (
             access.version is not None
             and convert
-            and _date(snapshot.version) < _date(access.version)
+            and _date(snapshot.origin.version) < _date(access.version)
         ):
-            convert(obj, snapshot.version)
+            convert(obj, snapshot.origin.version)
         derive = _DERIVED.get(snapshot.kind)
         if derive is not None:
             derive(self, obj, access)
@@ -523,25 +472,16 @@ class _Store:
 
     def derived_invoice_payments(self) -> list[_Snapshot]:
         """One InvoicePayment per payment a pre-basil invoice names, unless one was loaded."""
-        named = {
-            _payment_target(s.obj)
-            for (kind, _), s in self.objects.items()
-            if kind == "invoice_payment"
-        }
-        derived: list[_Snapshot] = []
-        for (kind, _), invoice in self.objects.items():
-            if kind != "invoice" or _date(invoice.version) >= _date(PINNED_VERSION):
-                continue
-            for payment in _payments_of_legacy_invoice(invoice.obj):
-                if _payment_target(payment) not in named:
-                    snapshot = copy.copy(invoice)
-                    snapshot.obj, snapshot.kind, snapshot.version = (
-                        payment,
-                        "invoice_payment",
-                        PINNED_VERSION,
-                    )
-                    derived.append(snapshot)
-        return derived
+        held = self.objects.items()
+        named = {_payment_target(s.obj) for (kind, _), s in held if kind == "invoice_payment"}
+        invoices = [s for (kind, _), s in held if kind == "invoice"]
+        return [
+            _Snapshot(payment, "invoice_payment", replace(s.origin, version=PINNED_VERSION), s.seq)
+            for s in invoices
+            if _date(s.origin.version) < _date(PINNED_VERSION)
+            for payment in _payments_of_legacy_invoice(s.obj)
+            if _payment_target(payment) not in named
+        ]
 
 
 def _list_body(data: list[dict[str, Any]], url: str, has_more: bool) -> dict[str, Any]:
@@ -895,8 +835,7 @@ class _App(FakeApp):
             raise ValueError("created must be an integer")
         checked = [self.store.checked(given) for given in objects]
         for obj in checked:
-            livemode = bool(obj.get("livemode", False))
-            self.store.put(obj, version, created is not None, created or 0, livemode, None, None)
+            self.store.put(obj, _Origin(version, created is not None, created or 0))
         return len(checked)
 
     def settings(self) -> dict[str, Any]:

@@ -462,74 +462,10 @@ class _StripeBuilder:
         self.event("payment_intent.succeeded", intent, created)
         self.event("charge.succeeded", charge, created)
 
-        refunded = disputed = 0
-        touched = created
-        if outcome in ("partially_refunded", "refunded", "refund_failed"):
-            when = _later(rng, created, self.end)
-            part = (
-                amount if outcome == "refunded" else max(1, amount * rng.randrange(10, 61) // 100)
-            )
-            status = "failed" if outcome == "refund_failed" else "succeeded"
-            refund = self.obj(
-                "refund",
-                f"re_{suffix}",
-                when,
-                amount=part,
-                charge=charge_id,
-                payment_intent=intent_id,
-                currency=currency,
-                status=status,
-                reason="requested_by_customer",
-                metadata={},
-            )
-            ids.append(refund["id"])
-            self.event("refund.created", refund, when)
-            if status == "succeeded":
-                refunded = part
-                self.event(
-                    "charge.refunded",
-                    {**charge, "amount_refunded": part, "refunded": part >= amount},
-                    when,
-                )
-            else:
-                self.event("refund.failed", refund, when)
-            touched = when
-        elif outcome in ("disputed", "dispute_won", "inquiry"):
-            when = _later(rng, created, self.end)
-            if outcome == "disputed":
-                status = rng.choice(_DISPUTE_WITHDRAWS)
-            elif outcome == "dispute_won":
-                status = "won"
-            else:
-                status = rng.choice(("warning_needs_response", "warning_closed"))
-            dispute = self.obj(
-                "dispute",
-                f"dp_{suffix}",
-                when,
-                amount=amount,
-                charge=charge_id,
-                payment_intent=intent_id,
-                currency=currency,
-                status=status,
-                reason="fraudulent" if outcome != "inquiry" else "general",
-                is_charge_refundable=False,
-                metadata={},
-            )
-            ids.append(dispute["id"])
-            self.event("charge.dispute.created", dispute, when)
-            if status in ("won", "lost", "warning_closed"):
-                self.event("charge.dispute.closed", dispute, when)
-            if status in _DISPUTE_WITHDRAWS:
-                disputed = amount
-            touched = when
-
-        back = refunded + disputed
-        left = amount - back
-        if left <= 0:
-            reason, due = ("disputed" if disputed else "refunded"), None
-        else:
-            due = Decimal(left).scaleb(-2)
-            reason = "partially_refunded" if refunded else "paid"
+        refunded, disputed, touched = self._aftermath(
+            outcome, created, amount, currency, suffix, charge, ids
+        )
+        reason, due = _what_is_due(amount, refunded, disputed)
         self.sales.append(
             SeededSale(
                 source="stripe",
@@ -552,6 +488,106 @@ class _StripeBuilder:
                 stripe_ids=tuple(ids),
             )
         )
+
+    def _aftermath(
+        self,
+        outcome: str,
+        created: int,
+        amount: int,
+        currency: str,
+        suffix: str,
+        charge: Mapping[str, Any],
+        ids: list[str],
+    ) -> tuple[int, int, int]:
+        """A refund or dispute the outcome calls for, with its events: (refunded, disputed
+        in minor units, when the payment was last touched)."""
+        if outcome in ("partially_refunded", "refunded", "refund_failed"):
+            refunded, touched = self._refund(
+                outcome, created, amount, currency, suffix, charge, ids
+            )
+            return refunded, 0, touched
+        if outcome in ("disputed", "dispute_won", "inquiry"):
+            disputed, touched = self._dispute(outcome, created, amount, currency, suffix, ids)
+            return 0, disputed, touched
+        return 0, 0, created
+
+    def _refund(
+        self,
+        outcome: str,
+        created: int,
+        amount: int,
+        currency: str,
+        suffix: str,
+        charge: Mapping[str, Any],
+        ids: list[str],
+    ) -> tuple[int, int]:
+        rng = self.rng
+        charge_id, intent_id = charge["id"], charge["payment_intent"]
+        when = _later(rng, created, self.end)
+        part = amount if outcome == "refunded" else max(1, amount * rng.randrange(10, 61) // 100)
+        status = "failed" if outcome == "refund_failed" else "succeeded"
+        refund = self.obj(
+            "refund",
+            f"re_{suffix}",
+            when,
+            amount=part,
+            charge=charge_id,
+            payment_intent=intent_id,
+            currency=currency,
+            status=status,
+            reason="requested_by_customer",
+            metadata={},
+        )
+        ids.append(refund["id"])
+        self.event("refund.created", refund, when)
+        if status != "succeeded":
+            self.event("refund.failed", refund, when)
+            return 0, when
+        self.event(
+            "charge.refunded",
+            {**charge, "amount_refunded": part, "refunded": part >= amount},
+            when,
+        )
+        return part, when
+
+    def _dispute(
+        self, outcome: str, created: int, amount: int, currency: str, suffix: str, ids: list[str]
+    ) -> tuple[int, int]:
+        rng = self.rng
+        when = _later(rng, created, self.end)
+        if outcome == "disputed":
+            status = rng.choice(_DISPUTE_WITHDRAWS)
+        elif outcome == "dispute_won":
+            status = "won"
+        else:
+            status = rng.choice(("warning_needs_response", "warning_closed"))
+        dispute = self.obj(
+            "dispute",
+            f"dp_{suffix}",
+            when,
+            amount=amount,
+            charge=f"ch_{suffix}",
+            payment_intent=f"pi_{suffix}",
+            currency=currency,
+            status=status,
+            reason="fraudulent" if outcome != "inquiry" else "general",
+            is_charge_refundable=False,
+            metadata={},
+        )
+        ids.append(dispute["id"])
+        self.event("charge.dispute.created", dispute, when)
+        if status in ("won", "lost", "warning_closed"):
+            self.event("charge.dispute.closed", dispute, when)
+        return (amount if status in _DISPUTE_WITHDRAWS else 0), when
+
+
+def _what_is_due(amount: int, refunded: int, disputed: int) -> tuple[str, Decimal | None]:
+    """The decision's reason and amount (major units) for a payment of ``amount`` minor
+    units after what was refunded and disputed."""
+    left = amount - refunded - disputed
+    if left <= 0:
+        return ("disputed" if disputed else "refunded"), None
+    return ("partially_refunded" if refunded else "paid"), Decimal(left).scaleb(-2)
 
 
 def plan_stripe(

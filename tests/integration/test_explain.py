@@ -23,20 +23,19 @@ from typing import Any
 import httpx
 import pytest
 
-from partnero_bridge.config import BridgeSettings
 from partnero_bridge.runtime import Runtime
 from partnero_bridge_cli.explain import explain, render
 from partnero_bridge_cli.explain import run as run_explain
 from partnero_bridge_cli.local.ecwid import FakeEcwid
 from partnero_bridge_cli.local.fakeapp import Fault
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
-from partnero_bridge_cli.local.stack import function_environment
 from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 from tests.conftest import SANDBOX_KEY
+from tests.stripe_bridge import deliver_stripe, runtime_of, stripe_bridge_env
 from tests.support.ecwid import ORDER, webhook
 from tests.support.ecwid import signed as ecwid_signed
-from tests.support.inprocess import ROOT, InProcessBridge, in_process_bridge
-from tests.support.stripe import held, load, signed
+from tests.support.inprocess import InProcessBridge, in_process_bridge
+from tests.support.stripe import held, load
 from tests.support.stripe import state as sidecar
 
 pytestmark = pytest.mark.integration
@@ -61,22 +60,11 @@ class Shop:
     sandbox: PartneroSandbox
 
     def deliver(self, name: str) -> None:
-        event = load(name)
-        self.stripe_api.load_event(event, sidecar(name))
-        raw, headers = signed(event, SECRET)
-        assert self.bridge.call("POST", "/webhooks/stripe", raw, headers).status == 200
+        deliver_stripe(self.bridge, self.stripe_api, name, SECRET)
         self.bridge.drain("stripe")
 
     def runtime(self) -> Runtime:
         return runtime_of(self.bridge, "StripeEventProcessFunction")
-
-
-def runtime_of(bridge: InProcessBridge, function: str) -> Runtime:
-    """A runtime with the settings ``function`` has in this bridge (as explain builds one)."""
-    spec = bridge.stack.functions[function]
-    resolver = bridge.resources.resolver(bridge.parameters)
-    env = function_environment(spec, resolver, bridge.user_env, "", ROOT / "layers" / "common")
-    return Runtime(BridgeSettings.from_environ(env))
 
 
 @pytest.fixture
@@ -84,15 +72,8 @@ def shop(
     monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox, stripe_api: FakeStripeApi
 ) -> Iterator[Shop]:
     stripe_api.reset()
-    env = {
-        "PARTNERO_API_URL": sandbox.url,
-        "PARTNERO_API_KEY": SANDBOX_KEY,
-        "STRIPE_API_URL": stripe_api.url,
-        "STRIPE_API_KEY": STRIPE_KEY,
-        "STRIPE_WEBHOOK_SECRETS": SECRET,
-        "STRIPE_LIVEMODE": "false",
-        "BRIDGE_RETRY_BASE_SECONDS": "0",
-    }
+    env = stripe_bridge_env(sandbox, stripe_api, secret=SECRET, api_key=STRIPE_KEY)
+    env["BRIDGE_RETRY_BASE_SECONDS"] = "0"
     with in_process_bridge(monkeypatch, env) as bridge:
         yield Shop(bridge, stripe_api, sandbox)
 

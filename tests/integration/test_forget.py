@@ -24,11 +24,9 @@ from partnero_bridge_cli.forget import forget
 from partnero_bridge_cli.forget import run as run_forget
 from partnero_bridge_cli.local.sandbox import PartneroSandbox
 from partnero_bridge_cli.local.stripe_api import FakeStripeApi
-from tests.conftest import SANDBOX_KEY
+from tests.stripe_bridge import deliver_stripe, stripe_bridge_env
 from tests.support.inprocess import InProcessBridge, in_process_bridge
 from tests.support.signup import signed_signup
-from tests.support.stripe import load, signed
-from tests.support.stripe import state as sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -73,15 +71,8 @@ def world(
     monkeypatch: pytest.MonkeyPatch, sandbox: PartneroSandbox, stripe_api: FakeStripeApi
 ) -> Iterator[World]:
     stripe_api.reset()
-    env = {
-        "PARTNERO_API_URL": sandbox.url,
-        "PARTNERO_API_KEY": SANDBOX_KEY,
-        "STRIPE_API_URL": stripe_api.url,
-        "STRIPE_API_KEY": STRIPE_KEY,
-        "STRIPE_WEBHOOK_SECRETS": SECRET,
-        "STRIPE_LIVEMODE": "false",
-        "SIGNUP_HMAC_SECRET": SIGNUP_SECRET,
-    }
+    env = stripe_bridge_env(sandbox, stripe_api, secret=SECRET, api_key=STRIPE_KEY)
+    env["SIGNUP_HMAC_SECRET"] = SIGNUP_SECRET
     with in_process_bridge(monkeypatch, env) as bridge:
         raw, headers = signed_signup(
             {"email": "Ada@Example.com", "partner_key": "demo-partner"}, SIGNUP_SECRET
@@ -89,10 +80,7 @@ def world(
         assert bridge.call("POST", "/signup", raw, headers).status == 202
         bridge.drain("signup")
         for name in ("checkout.session.completed.subscription", "invoice.paid.subscription_create"):
-            event = load(name)
-            stripe_api.load_event(event, sidecar(name))
-            raw, headers = signed(event, SECRET)
-            assert bridge.call("POST", "/webhooks/stripe", raw, headers).status == 200
+            deliver_stripe(bridge, stripe_api, name, SECRET)
         bridge.drain("stripe")
         # A sale an earlier release recorded, whose text names her (Partnero's message).
         bridge.dynamodb.put_item(

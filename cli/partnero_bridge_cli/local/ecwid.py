@@ -1,35 +1,28 @@
-"""Local stand-in for Ecwid's REST API v3, used by the local stack and the tests.
+"""Local stand-in for Ecwid's REST API v3 (``ECWID_API_URL=<fake.url>``, ``.../api/v3``).
 
-The real Ecwid API needs a live store on a paid plan and its ``secret_...`` token, so the
-bridge is pointed at this fake (``ECWID_API_URL=<fake.url>``, ``http://127.0.0.1:<port>/api/v3``).
-It serves what the bridge reads (``partnero_bridge.ecwid.client``), as Ecwid documents it
-(docs.ecwid.com):
+Ecwid needs a live store on a paid plan and its ``secret_...`` token, so the bridge reads this
+fake instead. It serves what ``partnero_bridge.ecwid.client`` reads, as docs.ecwid.com has it:
 
-* ``GET /{storeId}/orders/{orderId}``: the order exactly as stored (non-integer numbers as
-  ``Decimal``, written back with the same digits), found by its public ``id`` or its
-  ``internalId``; ``404 ORDER_NOT_FOUND`` when there is none;
-* ``GET /{storeId}/profile``: a store profile whose ``formatsAndUnits.currency`` is the store's
-  currency (orders carry none);
-* ``GET /{storeId}/orders`` ("Search orders"): ``{total, count, offset, limit, items}``, by
-  ``createdFrom``/``createdTo`` (the order's ``createTimestamp``) and ``updatedFrom``/
-  ``updatedTo`` (``updateTimestamp``), inclusive, each a UNIX timestamp, ``yyyy-MM-dd HH:mm:ss
-  Z``, ``yyyy-MM-dd HH:mm:ss`` or ``yyyy-MM-dd`` (UTC); ``offset``, ``limit`` (at most and by
-  default 100). Unfinished (``INCOMPLETE``) orders are left out unless ``paymentStatus`` asks
-  for them. Orders come in the order first stored (Ecwid documents none);
-* ``GET /{storeId}/orders/deleted`` ("Get deleted items history"): ``from_date``/``to_date``
-  bound the deletion date (same formats), ``offset``/``limit`` page it; items ``{"id": <order
-  number>, "orderId": <public id>, "date": "yyyy-MM-dd HH:mm:ss +0000"}``, kept 6 months;
-* ``Authorization: Bearer <the store's token>``: a missing or wrong token, an unknown store and
-  a token in the query string (no longer accepted) are ``403 INVALID_API_TOKEN``; a suspended
-  store ``402 STORE_IS_SUSPENDED``; writes ``405``. Errors are ``{"errorMessage", "errorCode"}``;
-* optionally (``rate_limit_per_minute``, off unless set) the REST API's limit per token (600 a
-  minute on Ecwid), then ``429`` with ``Retry-After: N``.
+* ``GET /{storeId}/orders/{orderId}``: the order exactly as stored (exact numbers), by its public
+  ``id`` or its ``internalId``; else ``404 ORDER_NOT_FOUND``;
+* ``GET /{storeId}/profile``: ``formatsAndUnits.currency`` is the store's (orders carry none);
+* ``GET /{storeId}/orders`` ("Search orders"): ``{total, count, offset, limit, items}`` by
+  ``createdFrom``/``createdTo`` (``createTimestamp``) and ``updatedFrom``/``updatedTo``
+  (``updateTimestamp``), inclusive, as UNIX timestamps or ``yyyy-MM-dd[ HH:mm:ss[ Z]]`` (UTC);
+  ``offset``, ``limit`` (at most and by default 100); ``INCOMPLETE`` orders only when
+  ``paymentStatus`` asks for them; in the order first stored (Ecwid documents none);
+* ``GET /{storeId}/orders/deleted`` ("Get deleted items history"): by ``from_date``/``to_date``
+  (the deletion date), paged alike; items ``{"id": <order number>, "orderId", "date":
+  "yyyy-MM-dd HH:mm:ss +0000"}``, kept 6 months;
+* ``Authorization: Bearer <the store's token>``, else (also for an unknown store or a token in
+  the query string) ``403 INVALID_API_TOKEN``; a suspended store ``402 STORE_IS_SUSPENDED``;
+  writes ``405``; errors ``{"errorMessage", "errorCode"}``; optionally (off unless set) the
+  limit per token (600 a minute on Ecwid), then ``429`` with ``Retry-After: N``.
 
-Admin interface under ``/_ecwid`` (no auth; see :mod:`.fakeapp` for the shared endpoints and
-faults): ``GET|PUT settings`` (``{"rate_limit_per_minute": N | null}``), ``GET|PUT
-stores/<id>`` (``{"token", "currency", "suspended"}``), ``PUT stores/<id>/orders`` (a list),
-``PUT|DELETE stores/<id>/orders/<orderId>`` (``{"deleted_at": <Unix seconds>}`` dates a
-deletion).
+Admin under ``/_ecwid`` (besides :mod:`.fakeapp`'s): ``GET|PUT settings``
+(``{"rate_limit_per_minute": N | null}``), ``GET|PUT stores/<id>`` (``{"token", "currency",
+"suspended"}``), ``PUT stores/<id>/orders`` (a list), ``PUT|DELETE stores/<id>/orders/<orderId>``
+(``{"deleted_at": <Unix seconds>}`` dates a deletion).
 
 Run it in the foreground with::
 
@@ -37,7 +30,6 @@ Run it in the foreground with::
         --order 1003:events/ecwid/orders/paid-with-partner.json
 """
 
-import argparse
 import bisect
 import copy
 import hmac
@@ -61,6 +53,7 @@ from partnero_bridge_cli.local.fakeapp import (
     FakeService,
     Fault,
     RecordedRequest,
+    cli_parser,
     dumps,
     json_response,
     loads,
@@ -235,9 +228,8 @@ class _Store:
         bisect.insort(self.deleted, (when, entry | {"date": ecwid_date(when)}), key=lambda i: i[0])
 
     def summary(self) -> dict[str, Any]:
-        return {"storeId": int(self.store_id), "currency": self.currency} | {
-            "suspended": self.suspended
-        }
+        held = {"currency": self.currency, "suspended": self.suspended}
+        return {"storeId": int(self.store_id)} | held
 
     def profile(self) -> dict[str, Any]:
         code, number = self.currency, int(self.store_id)
@@ -536,52 +528,26 @@ class FakeEcwid(FakeService[_Api]):
             return copy.deepcopy(list(self._app.store(store_id).orders.values()))
 
 
-def _store_argument(value: str) -> tuple[str, str, str]:
-    """``ID:TOKEN`` or ``ID:TOKEN:CURRENCY``."""
-    store_id, _, token = value.partition(":")
-    head, _, tail = token.rpartition(":")
-    if head and _CURRENCY_RE.match(tail):
-        return store_id, head, tail.upper()
-    return store_id, token, "USD"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the fake in the foreground until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(
-        prog="python -m partnero_bridge_cli.local.ecwid",
-        description="Local stand-in for Ecwid's REST API v3 (for the local stack and tests).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
-    parser.add_argument("--port", type=int, default=4020, help="port to bind (0 = any free port)")
-    parser.add_argument(
-        "--store",
-        action="append",
-        dest="stores",
-        type=_store_argument,
-        metavar="ID:TOKEN[:CURRENCY]",
-        help="a store and its token (default: 1003:secret_token)",
-    )
-    parser.add_argument(
-        "--order",
-        action="append",
-        dest="orders",
-        default=[],
-        metavar="STORE_ID:FILE",
-        help="load an order from a JSON file into a store (repeatable)",
-    )
+    parser = cli_parser("ecwid", "Local stand-in for Ecwid's REST API v3.", 4020)
+    parser.add_argument("--store", action="append", help="ID:TOKEN[:CURRENCY] (repeatable)")
+    parser.add_argument("--order", action="append", default=[], help="STORE_ID:FILE (repeatable)")
     args = parser.parse_args(argv)
-    stores: list[tuple[str, str, str]] = args.stores or [("1003", "secret_token", "USD")]
-    fake = FakeEcwid(host=args.host, port=args.port)
+    fake, listed = FakeEcwid(host=args.host, port=args.port), []
     try:
-        for store_id, token, currency in stores:
+        for given in args.store or ["1003:secret_token"]:
+            store_id, _, token = given.partition(":")
+            head, _, tail = token.rpartition(":")
+            token, currency = (head, tail) if head and _CURRENCY_RE.match(tail) else (token, "USD")
             fake.add_store(store_id, token, currency)
-        for item in args.orders:
-            store_id, _, path = item.partition(":")
+            listed.append(f"{store_id} ({currency.upper()})")
+        for given in args.order:
+            store_id, _, path = given.partition(":")
             fake.put_order(store_id, loads(Path(path).read_bytes()))
     except (OSError, ValueError, KeyError) as error:
         parser.error(str(error))
-    listed = ", ".join(f"{store_id} ({currency})" for store_id, _, currency in stores)
-    return serve_until_signalled(fake, "Fake Ecwid API", f"stores: {listed}")
+    return serve_until_signalled(fake, "Fake Ecwid API", f"stores: {', '.join(listed)}")
 
 
 if __name__ == "__main__":

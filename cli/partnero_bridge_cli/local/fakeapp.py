@@ -11,6 +11,7 @@ JSON is read and written with exact numbers: every non-integer number is a ``Dec
 written back with the same digits, never through ``float``.
 """
 
+import argparse
 import contextlib
 import json
 import math
@@ -21,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from http import HTTPStatus
 from types import FrameType, TracebackType
@@ -37,9 +38,7 @@ from werkzeug.wrappers import Request, Response
 NO_ANSWER_STATUS: Final = 0
 """Status recorded for a request a fake answered by dropping the connection."""
 
-_MALFORMED_BODY: Final = (
-    b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>"
-)
+_MALFORMED_BODY: Final = b"<html><title>502 Bad Gateway</title><body>upstream error</body></html>"
 _DROP_KEY: Final = "fake.drop_connection"
 
 
@@ -104,14 +103,9 @@ class RecordedRequest:
 
     def to_json(self) -> dict[str, Any]:
         """As ``GET <admin>/requests`` lists it: the API key or token masked."""
-        headers = dict(self.headers)
-        if "authorization" in headers:
-            headers["authorization"] = "Bearer ***"
+        masked = {"authorization": "Bearer ***"} if "authorization" in self.headers else {}
         query = {k: ("***" if k == "token" else v) for k, v in self.query.items()}
-        return {"method": self.method, "path": self.path, "query": query, "headers": headers} | {
-            "body": self.body,
-            "status": self.status,
-        }
+        return asdict(self) | {"headers": self.headers | masked, "query": query}
 
 
 class Fault(BaseModel):
@@ -165,8 +159,6 @@ class SlidingWindowLimit:
     """
 
     def __init__(self, limit: int, window_seconds: float) -> None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError("a rate limit must be a whole number of requests, at least 1")
         self.limit, self.window = limit, window_seconds
         self._admitted: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -186,23 +178,12 @@ class SlidingWindowLimit:
 
 def rate_limit(value: Any, window_seconds: float) -> SlidingWindowLimit | None:
     """A limit from an admin setting: a whole number of requests, or null for none."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError("a rate limit must be a whole number or null")
+    if value is not None and (type(value) is not int or value < 1):
+        raise ValueError("a rate limit must be a whole number of requests (at least 1) or null")
     return None if value is None else SlidingWindowLimit(value, window_seconds)
 
 
 # ---- the application base ------------------------------------------------------------------
-
-
-class AdminError(Exception):
-    """An admin call refused with this status and ``{"message": ...}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-Endpoint = Callable[..., Any]
 
 
 class FakeApp:
@@ -367,8 +348,6 @@ class FakeApp:
                 return json_response(
                     200, endpoint(body, **{k: unquote(v) for k, v in args.items()})
                 )
-            except AdminError as error:
-                return json_response(error.status, {"message": str(error)})
             except KeyError as error:
                 return json_response(404, {"message": str(error.args[0] if error.args else error)})
             except (TypeError, ValueError) as error:
@@ -539,6 +518,16 @@ class FakeService[AppT: FakeApp]:
     def reset(self) -> None:
         """Forget recorded requests, faults and the fake's own data."""
         self._app.reset()
+
+
+def cli_parser(name: str, description: str, port: int) -> argparse.ArgumentParser:
+    """The command line of ``python -m partnero_bridge_cli.local.<name>``: host and port."""
+    parser = argparse.ArgumentParser(
+        f"python -m partnero_bridge_cli.local.{name}", None, description
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    parser.add_argument("--port", type=int, default=port, help="port to bind (0: any free port)")
+    return parser
 
 
 def serve_until_signalled(service: FakeService[Any], title: str, details: str) -> int:

@@ -1,44 +1,40 @@
-"""Local stand-in for Partnero's REST API, used by the local stack and the tests.
+"""Local stand-in for Partnero's REST API (``PARTNERO_API_URL=<sandbox.url>``, ``.../v1``).
 
-The real Partnero API cannot be reached from a developer machine or CI (it needs a live program
-and its API key, and every call would create real customers and commissions), so the bridge is
-pointed at this sandbox (``PARTNERO_API_URL=<sandbox.url>``). It serves what the bridge calls
-(``partnero_bridge.partnero``), following Partnero's documented behaviour
-(developers.partnero.com, docs.partnero.com) as summarised for this project:
+Partnero cannot be reached from a developer machine or CI (a live program, its API key, real
+commissions), so the bridge talks to this sandbox. It serves what ``partnero_bridge.partnero``
+calls, as developers.partnero.com and docs.partnero.com describe it:
 
-* ``Authorization: Bearer <api key>`` on every ``/v1`` call, else ``401 {"message":
-  "Unauthenticated."}``; success is ``{"data": ..., "status": 1}``, lists add ``links`` and
+* ``Authorization: Bearer <api key>`` on every call, else ``401 {"message":
+  "Unauthenticated."}``; success ``{"data": ..., "status": 1}``; lists add ``links`` and
   ``meta`` (``limit`` 1-250, ``page``);
-* ``GET /v1/test``; ``POST /v1/customers`` and ``GET /v1/customers/{key}``; ``POST
-  /v1/transactions`` (``options.create_customer`` with the partner at ``customer.partner`` or,
-  as older docs have it, at the top level), ``GET /v1/transactions`` (oldest first, by ``key``,
-  ``customer.key``, ``partner.key``; 15 a page), ``GET`` and ``DELETE /v1/transactions/{key}``;
-* ``400 {"message": "Invalid partner key"}`` for an unknown partner, Laravel-style ``422
-  {"message", "errors": {field: [...]}}`` for invalid bodies (a duplicate customer key too);
+* ``GET test``; ``POST customers``, ``GET customers/{key}``; ``POST transactions``
+  (``options.create_customer`` with the partner at ``customer.partner`` or, in older docs, at
+  the top level); ``GET transactions`` (oldest first, 15 a page, by ``key``, ``customer.key``,
+  ``partner.key``); ``GET`` and ``DELETE transactions/{key}``;
+* ``400 {"message": "Invalid partner key"}`` for an unknown partner; Laravel's ``422
+  {"message", "errors": {field: [...]}}`` for an invalid body or a duplicate customer key;
 * transaction keys are NOT unique: the same key twice makes two transactions (the trap the
-  bridge guards against), and deleting by key deletes all of them;
-* amounts are kept exactly as the JSON text gave them (``Decimal``, never ``float``);
-* Partnero names reward states (created, approved, paid) but documents no JSON shape, so each
-  transaction carries one reward ``{"id", "amount", "status", "paid_at"}``: the program's rate
-  (20 % unless set) of the amount, or the amount itself when ``amount_units`` is ``"reward"``;
-  ``pending`` until approved or paid through the admin interface.
+  bridge guards against), and deleting by key deletes all; amounts are kept exactly;
+* rewards: Partnero names the states (created, approved, paid) but documents no shape, so each
+  transaction has one ``{"id", "amount", "status", "paid_at"}``: the rate (20 % unless set) of
+  the amount, or the amount when ``amount_units`` is ``"reward"``; ``pending`` until approved
+  or paid through the admin interface.
 
-Admin interface under ``/_sandbox`` (no auth; see :mod:`.fakeapp` for the shared endpoints and
-faults): ``GET|PUT settings`` (``{"accept_any_partner": bool, "reward_rate": number}``),
-``POST transactions/<key>/rewards/approve|pay`` (every live transaction with that key) and
-``GET deliveries`` (the local stack's delivery feed, for the page at ``/``).
+Admin under ``/_sandbox`` (besides :mod:`.fakeapp`'s): ``GET|PUT settings``
+(``{"accept_any_partner", "reward_rate"}``), ``POST transactions/<key>/rewards/approve|pay``
+and ``GET deliveries`` (the local stack's delivery feed, for the page at ``/``).
 
 Run it in the foreground with::
 
     python -m partnero_bridge_cli.local.sandbox --port 4010 --api-key K --partner demo-partner
 """
 
-import argparse
 import contextlib
 import copy
 import hmac
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -65,6 +61,7 @@ from partnero_bridge_cli.local.fakeapp import (
     FakeService,
     Fault,
     RecordedRequest,
+    cli_parser,
     json_response,
     loads,
     phrase,
@@ -90,13 +87,12 @@ def _now_iso(seconds: float | None = None) -> str:
 # ---- request bodies and Laravel-style errors -------------------------------------------------
 
 
+@dataclass
 class _Refusal(Exception):
-    def __init__(
-        self, status: int, message: str, errors: dict[str, list[str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
-        self.headers: dict[str, str] = {}
+    status: int
+    message: str
+    errors: dict[str, list[str]] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
     def response(self) -> Response:
         body: dict[str, Any] = {"message": self.message}
@@ -115,20 +111,19 @@ def _invalid(errors: dict[str, list[str]]) -> _Refusal:
 
 # What a pydantic error type says, in Laravel's words ("The <field> field <tail>").
 _TAILS: Final[Mapping[str, str]] = {
-    "missing": "is required.",
-    "string_type": "must be a string.",
-    "string_too_long": "must not be greater than {max_length} characters.",
-    "model_type": "must be an array.",
-    "list_type": "must be an array.",
-    "bool_parsing": "must be true or false.",
-    "bool_type": "must be true or false.",
-    "decimal_parsing": "must be a number.",
-    "decimal_type": "must be a number.",
-    "finite_number": "must be a number.",
-    "int_parsing": "must be an integer.",
-    "int_type": "must be an integer.",
-    "greater_than_equal": "must be at least {ge}.",
-    "less_than_equal": "must not be greater than {le}.",
+    kind: tail
+    for tail, kinds in {
+        "is required.": "missing",
+        "must be a string.": "string_type",
+        "must not be greater than {max_length} characters.": "string_too_long",
+        "must be an array.": "model_type list_type",
+        "must be true or false.": "bool_parsing bool_type",
+        "must be a number.": "decimal_parsing decimal_type finite_number",
+        "must be an integer.": "int_parsing int_type",
+        "must be at least {ge}.": "greater_than_equal",
+        "must not be greater than {le}.": "less_than_equal",
+    }.items()
+    for kind in kinds.split()
 }
 
 
@@ -172,7 +167,9 @@ _Email = Annotated[
     BeforeValidator(_blank),
 ]
 _Units = Annotated[
-    Annotated[_Str, _checked(re.compile(r"^(reward|[A-Za-z]{3})$"), "must be a 3-letter code.")]
+    Annotated[
+        _Str, _checked(re.compile(r"^(reward|[A-Za-z]{3})$"), "must be a 3-letter currency code.")
+    ]
     | None,
     BeforeValidator(_blank),
 ]
@@ -426,9 +423,8 @@ class _Api(FakeApp):
         self.rewards_created += 1
         rate = self.settings.reward_rate
         value = amount if units == "reward" else (amount * rate).quantize(_CENT, ROUND_HALF_UP)
-        return {"id": f"rwd_{self.rewards_created}", "amount": value, "status": "pending"} | {
-            "paid_at": None
-        }
+        reward_id = f"rwd_{self.rewards_created}"
+        return {"id": reward_id, "amount": value, "status": "pending", "paid_at": None}
 
     def page(self, items: list[dict[str, Any]], query: Mapping[str, str]) -> dict[str, Any]:
         """Laravel's paginated list: ``data``, ``links`` and ``meta``."""
@@ -514,9 +510,8 @@ class _Api(FakeApp):
         }
 
         def held(t: dict[str, Any]) -> dict[str, Any]:
-            return {"key": t["key"], "customer.key": t["customer"]["key"]} | {
-                "partner.key": t["partner"]["key"]
-            }
+            customer, partner = t["customer"]["key"], t["partner"]["key"]
+            return {"key": t["key"], "customer.key": customer, "partner.key": partner}
 
         items = [
             t
@@ -631,25 +626,12 @@ class PartneroSandbox(FakeService[_Api]):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(
-        prog="python -m partnero_bridge_cli.local.sandbox",
-        description="Local stand-in for Partnero's REST API (for the local stack and tests).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
-    parser.add_argument("--port", type=int, default=4010, help="port to bind (0 = any free port)")
+    parser = cli_parser("sandbox", "Local stand-in for Partnero's REST API.", 4010)
     parser.add_argument("--api-key", default="sandbox-key", help="the accepted Bearer API key")
-    parser.add_argument(
-        "--partner",
-        action="append",
-        dest="partners",
-        metavar="KEY",
-        help="a valid partner key (repeatable; default: demo-partner)",
-    )
-    parser.add_argument(
-        "--accept-any-partner", action="store_true", help="treat every partner key as valid"
-    )
+    parser.add_argument("--partner", action="append", help="a partner key (default: demo-partner)")
+    parser.add_argument("--accept-any-partner", action="store_true", help="every key is valid")
     args = parser.parse_args(argv)
-    partners: list[str] = args.partners or ["demo-partner"]
+    partners: list[str] = args.partner or ["demo-partner"]
     sandbox = PartneroSandbox(
         args.api_key, partners, args.host, args.port, accept_any_partner=args.accept_any_partner
     )

@@ -26,12 +26,9 @@ relies on it:
 * optionally (``rate_limit_per_second``) Stripe's rate limiter: past that many requests in a
   second per account and mode, 429 ``rate_limit`` (``/rate-limits``, ``/error-codes``).
 
-Derived on every read: a charge's ``amount_refunded`` is the sum of the refunds naming it whose
-status is ``pending``, ``requires_action`` or ``succeeded`` and ``refunded`` is ``amount_refunded
->= amount`` (with no such refund the carried values stand); a charge is ``disputed`` when a
-dispute names it; a PaymentIntent carried with a null ``latest_charge`` gets the newest charge
-naming it; refunds listed by ``payment_intent`` include those of its charges; an invoice loaded
-before basil has one ``invoice_payment`` per payment it names (and one ``out_of_band_payment``).
+Derived on every read, by Stripe's rules (listed in docs/testing.md): a charge's refund totals
+and ``disputed``, a PaymentIntent's null ``latest_charge``, the invoice payments of an invoice
+loaded before basil; refunds listed by ``payment_intent`` include those of its charges.
 
 Replay (the field cases' rules): :meth:`FakeStripeApi.load_event` makes every object the event
 carries visible (``data.object`` and each nested object with an ``id`` and an ``object`` type).
@@ -51,7 +48,6 @@ Run it in the foreground with::
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import copy
 import hmac
@@ -61,9 +57,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, ClassVar, Final
 
 from werkzeug.exceptions import HTTPException
@@ -73,6 +68,7 @@ from werkzeug.wrappers import Request, Response
 from partnero_bridge_cli.local.fakeapp import (
     FakeApp,
     FakeService,
+    cli_parser,
     dumps,
     json_response,
     loads,
@@ -95,18 +91,10 @@ EVENT_RETENTION_SECONDS: Final = 30 * 24 * 3600
 _MAX_EVENT_TYPES: Final = 20
 
 # Retrieve routes: path -> object type.
+_KINDS: Final = ("charge", "payment_intent", "invoice", "subscription", "customer", "refund")
 _RESOURCES: Final[Mapping[str, str]] = {
-    "charges": "charge",
-    "payment_intents": "payment_intent",
-    "invoices": "invoice",
-    "checkout/sessions": "checkout.session",
-    "subscriptions": "subscription",
-    "customers": "customer",
-    "refunds": "refund",
-    "disputes": "dispute",
-    "invoice_payments": "invoice_payment",
-    "events": "event",
-}
+    f"{kind}s": kind for kind in (*_KINDS, "dispute", "invoice_payment", "event")
+} | {"checkout/sessions": "checkout.session"}
 # List routes: path -> the filters served (Stripe's "List all ..." of each resource), each an
 # equality on a property naming an id. Events take ``type`` / ``types[]`` instead.
 _LIST_FILTERS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -288,14 +276,9 @@ class _Snapshot:
         return origin.livemode == access.livemode and origin.account == access.account
 
     def summary(self) -> dict[str, Any]:
-        origin = self.origin
-        source = "event" if origin.carried else "stripe_objects"
-        return {"id": self.object_id, "object": self.kind, "livemode": origin.livemode} | {
-            "account": origin.account,
-            "api_version": origin.version,
-            "source": source,
-            "event": origin.event,
-        }
+        source = "event" if self.origin.carried else "stripe_objects"
+        fields = {"id": self.object_id, "object": self.kind, "source": source}
+        return asdict(self.origin) | {"api_version": self.origin.version} | fields
 
 
 @dataclass
@@ -592,17 +575,6 @@ def _invoice_amounts(obj: dict[str, Any]) -> None:
         )
 
 
-def _invoice_taxes(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "amount": item.get("amount"),
-        "tax_behavior": "inclusive" if item.get("inclusive") else "exclusive",
-        "tax_rate_details": {"tax_rate": item.get("tax_rate")},
-        "taxability_reason": item.get("taxability_reason"),
-        "taxable_amount": item.get("taxable_amount"),
-        "type": "tax_rate_details",
-    }
-
-
 def _convert_invoice(obj: dict[str, Any], version: str | None) -> None:
     _invoice_amounts(obj)
     renames = {"date": "created", "billing": "collection_method"}
@@ -611,13 +583,6 @@ def _convert_invoice(obj: dict[str, Any], version: str | None) -> None:
             obj.setdefault(new, obj[old])
     if "closed" in obj:
         obj.setdefault("auto_advance", not obj["closed"])
-    amounts = obj.get("total_tax_amounts")
-    taxes = (
-        [_invoice_taxes(item) for item in amounts if isinstance(item, Mapping)]
-        if isinstance(amounts, list)
-        else []
-    )
-    obj.setdefault("total_taxes", taxes)
     subscription = _id_of(obj.get("subscription"))
     if obj.get("parent") is None:
         metadata = (obj.get("subscription_details") or {}).get("metadata")
@@ -1048,10 +1013,6 @@ class FakeStripeApi(FakeService[_App]):
     def pinned_version(self) -> str:
         return self._app.pinned_version
 
-    def add_api_key(self, key: str) -> None:
-        """Accept another key (``sk_live_``/``rk_live_`` keys see live-mode objects only)."""
-        self._app.add_key(key)
-
     def load_event(
         self, event: Mapping[str, Any], extra_objects: Iterable[Mapping[str, Any]] = ()
     ) -> int:
@@ -1083,35 +1044,12 @@ class FakeStripeApi(FakeService[_App]):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the fake in the foreground until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(
-        prog="python -m partnero_bridge_cli.local.stripe_api",
-        description="Local stand-in for the Stripe API, reads only (for the stack and tests).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
-    parser.add_argument("--port", type=int, default=4030, help="port to bind (0 = any free port)")
+    parser = cli_parser("stripe_api", "Local stand-in for the Stripe API, reads only.", 4030)
     parser.add_argument(
-        "--key",
-        action="append",
-        dest="keys",
-        metavar="KEY",
-        help=f"an accepted API key (repeatable; default: {DEMO_API_KEY})",
-    )
-    parser.add_argument(
-        "--event",
-        action="append",
-        dest="events",
-        type=Path,
-        default=[],
-        metavar="FILE",
-        help="load a Stripe event from a JSON file (repeatable)",
+        "--key", action="append", dest="keys", help=f"an API key (default: {DEMO_API_KEY})"
     )
     args = parser.parse_args(argv)
     fake = FakeStripeApi(api_keys=args.keys or [DEMO_API_KEY], host=args.host, port=args.port)
-    for path in args.events:
-        try:
-            fake.load_event(loads(path.read_bytes()))
-        except (OSError, ValueError) as error:
-            parser.error(f"cannot load event {path}: {error}")
     return serve_until_signalled(fake, "Fake Stripe API", f"pinned version {fake.pinned_version}")
 
 

@@ -8,15 +8,19 @@ import (one message naming the variable), instead of failing later at an AWS cal
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from partnero_bridge.config import required_variables
+from partnero_bridge.envelope import QueueEnvelope, Source
 from partnero_bridge.errors import ConfigurationError
-from partnero_bridge.runtime import reset_runtime
-from partnero_bridge_cli.local.template import FunctionSpec, read_stack
+from partnero_bridge.runtime import Runtime, install_runtime, reset_runtime
+from partnero_bridge_cli.local.gateway import build_event
+from partnero_bridge_cli.local.template import FunctionSpec, HttpRoute, read_stack
+from partnero_bridge_cli.local.worker import LocalContext
 from tests.support.inprocess import load_function_module, template_environment
 
 pytestmark = pytest.mark.unit
@@ -92,3 +96,43 @@ def test_a_missing_table_fails_the_cold_start_naming_it(monkeypatch: pytest.Monk
     assert str(failed.value) == (
         "invalid settings: BRIDGE_LEDGER_TABLE is not set, BRIDGE_DEAD_LETTER_QUEUE_URL is not set"
     )
+
+
+class _Queue:
+    """Stands for the work queue: keeps what the function accepted."""
+
+    def __init__(self) -> None:
+        self.accepted: list[QueueEnvelope] = []
+
+    def accept(self, envelope: QueueEnvelope) -> str:
+        self.accepted.append(envelope)
+        return f"m{len(self.accepted)}"
+
+
+def test_a_function_runs_with_the_objects_its_runtime_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    environment = {
+        **template_environment("SignupIngestFunction"),
+        "SIGNUP_ALLOWED_ORIGINS": "https://shop.example",
+        "SIGNUP_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    module = load_function_module("SignupIngestFunction")
+    queue = _Queue()
+    install_runtime(
+        module.SETTINGS,
+        Runtime(module.SETTINGS.from_environ(), queues=queue),  # type: ignore[arg-type]
+    )
+    route = HttpRoute("POST", "/signup", "SignupIngestFunction")
+    body = json.dumps({"email": "jo@example.com", "partner_key": "demo-partner"}).encode()
+    headers = [("content-type", "application/json"), ("origin", "https://shop.example")]
+    event = build_event(route, "POST", "/signup", headers, body, "203.0.113.9", {})
+
+    answer = module.handler(event, LocalContext("SignupIngestFunction", 256, 15))
+
+    assert answer["statusCode"] == 202
+    [envelope] = queue.accepted
+    assert envelope.source is Source.SIGNUP
+    assert envelope.payload["partner_key"] == "demo-partner"

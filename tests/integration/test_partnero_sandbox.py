@@ -706,9 +706,7 @@ def test_admin_settings(
     assert admin.get("/settings").json() == {"accept_any_partner": False, "reward_rate": 0.5}
 
 
-def test_admin_faults(
-    sandbox: PartneroSandbox, client: httpx.Client, admin: httpx.Client
-) -> None:
+def test_admin_faults(sandbox: PartneroSandbox, client: httpx.Client, admin: httpx.Client) -> None:
     queued = admin.post("/faults", json={"status": 503, "retry_after": "2", "count": 2})
     assert queued.status_code == 200
     assert len(queued.json()["faults"]) == 1

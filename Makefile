@@ -71,8 +71,8 @@ typecheck: $(STAMP) ## mypy (strict) on the layer, the CLI and each function
 	for fn in functions/*/ingest.py functions/*/process.py; do $(BIN)/mypy --strict "$$fn" || exit 1; done
 
 .PHONY: bench
-bench: $(STAMP) ## benchmarks: cold start, per-event overhead, remote calls, package size, local throughput
-	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+bench: $(STAMP) ## benchmarks: cold start, per-event overhead, remote calls, AWS cost per million events, package size, local throughput
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 .PHONY: build
 build: $(STAMP) ## sam build (no container; needs python3.13, found above)

@@ -1,0 +1,1 @@
+"""`make bench` (``python -m bench``): one module per section, shared parts in ``common``."""

@@ -151,7 +151,7 @@ def billed_seconds(path: dict[str, Any], memory_mb: int) -> float:
     cpu = (sum(path["cpu"]) - sum(path["fake_cpu"])) / len(path["cpu"])
     http = sum(n for k, n in path["calls"].items() if k.split()[0] in HTTP_SERVICES)
     waits = path["units"]["aws_calls"] * ROUND_TRIP["aws"] + http * ROUND_TRIP["http"]
-    return math.ceil((cpu * max(1.0, FULL_VCPU_MB / memory_mb) + waits) * 1000) / 1000
+    return float(math.ceil((cpu * max(1.0, FULL_VCPU_MB / memory_mb) + waits) * 1000) / 1000)
 
 
 def kind_cost(result: dict[str, Any], memory: list[int]) -> tuple[dict[str, Decimal], list[str]]:
@@ -163,7 +163,9 @@ def kind_cost(result: dict[str, Any], memory: list[int]) -> tuple[dict[str, Deci
     # Each function's secrets are read again once a cache lifetime by one warm container.
     rereads = sum(len(p["secrets"]) for p in paths) * MONTH_SECONDS / result["secret_cache_seconds"]
     secrets = unit["secretsmanager"] + Decimal(rereads / MONTHLY_EVENTS).quantize(Decimal("1e-4"))
-    log_bytes = sum(Decimal(repr(p["logs"]["bytes"])) for p in paths) + 2 * PLATFORM_LOG_BYTES
+    log_bytes = sum(
+        (Decimal(repr(p["logs"]["bytes"])) for p in paths), 2 * Decimal(PLATFORM_LOG_BYTES)
+    )
     metrics = len(set(paths[0]["logs"]["metrics"]) | set(paths[1]["logs"]["metrics"]))
     sqs, price = unit["sqs"] + POLLER_SQS, PRICES
     cost = {

@@ -300,7 +300,8 @@ class Worker:
 
     def fetch(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
         """An item as it is now (the harness's read: the meter records nothing)."""
-        return self.dynamodb.get_item(TableName=table, Key=key).get("Item")  # type: ignore[no-any-return]
+        item: dict[str, Any] | None = self.dynamodb.get_item(TableName=table, Key=key).get("Item")
+        return item
 
     def invoke(self, path: str, events: list[Any], phase: str) -> list[tuple[float, float, str]]:
         """(CPU, fake CPU, problem) of each invocation."""
@@ -388,7 +389,7 @@ def drive(config: dict[str, Any], meter: Meter, stack: Any) -> dict[str, Any]:
 
     source, settings = config["source"], get_runtime().settings
     stripe = FakeStripeApi(api_keys=(SECRETS_ENV["STRIPE_API_KEY"],))
-    fakes = {"partnero": partnero, "ecwid": Ecwid(), "stripe": stripe}
+    fakes: dict[str, Any] = {"partnero": partnero, "ecwid": Ecwid(), "stripe": stripe}
     total = config["warmup"] + config["events"] + config["profile_events"]
     make = {"signup": signup_payloads, "ecwid": ecwid_payloads, "stripe": stripe_payloads}[source]
     payloads = make(total, uuid.uuid4().hex[:6], fakes)

@@ -1,7 +1,8 @@
 """The warm bench's worker: one source's ingest and process handlers in this process.
 
 AWS is moto in this process (``mock_aws``) with the template's tables, queues and secrets;
-Partnero, Ecwid and Stripe (the project's fake Stripe API) answer in-process. Every AWS call
+Partnero, Ecwid and Stripe (the project's fake Stripe API) answer in-process, through the
+HTTP transports each function's Runtime is built with (``install_runtime``). Every AWS call
 is counted through botocore's event hooks, registered for every session; the CPU spent in
 the fakes (moto answering inside botocore's ``before-send``, the HTTP fakes) is timed by the
 same hooks and taken out of the bridge's. botocore's own work (parameters, signing, parsing)
@@ -27,8 +28,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -119,24 +118,22 @@ class Ecwid(dict[str, bytes]):
         return httpx.Response(200 if body else 404, content=body or b"{}")
 
 
-@contextmanager
-def http_fakes(meter: Meter, by_host: dict[Any, tuple[str, Fake]]) -> Iterator[None]:
-    """Every httpx request answered in-process by its host's fake, counted and timed (an
-    unknown host is a KeyError: nothing leaves this process)."""
+class FakeTransport(httpx.BaseTransport):
+    """What a runtime's Partnero, Ecwid or Stripe client sends, answered in-process by a
+    fake, counted and timed (``Runtime(transports=...)``: nothing leaves this process)."""
 
-    def handle(_transport: Any, request: Any) -> Any:
-        service, fake = by_host[request.url.host]
-        meter.record(service, http_label(request))
-        meter.fake_starts()
+    def __init__(self, meter: Meter, service: str, fake: Fake) -> None:
+        self.meter, self.service, self.fake = meter, service, fake
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.meter.record(self.service, http_label(request))
+        self.meter.fake_starts()
         try:
-            response = fake(request)
+            response: httpx.Response = self.fake(request)
             response.read()
             return response
         finally:
-            meter.fake_ends()
-
-    with mock.patch.object(httpx.HTTPTransport, "handle_request", handle):
-        yield
+            self.meter.fake_ends()
 
 
 @dataclass
@@ -378,36 +375,37 @@ def queued_records(sqs: Any, url: str, expected: int) -> list[dict[str, Any]]:
 
 
 def drive(config: dict[str, Any], meter: Meter, stack: Any) -> dict[str, Any]:
-    """Ingest every payload, then process every message it queued."""
+    """Ingest every payload, then process every message it queued, each function with a
+    runtime of its own whose HTTP clients answer in-process (the runtime's public way)."""
     import boto3
 
     from partnero_bridge.ledger import keys
     from partnero_bridge.ledger.records import LedgerMeta
-    from partnero_bridge.runtime import get_runtime
+    from partnero_bridge.runtime import Runtime, install_runtime
     from partnero_bridge_cli.local.gateway import build_event
     from partnero_bridge_cli.local.stripe_api import FakeStripeApi
 
-    source, settings = config["source"], get_runtime().settings
-    stripe = FakeStripeApi(api_keys=(SECRETS_ENV["STRIPE_API_KEY"],))
+    source, stripe = config["source"], FakeStripeApi(api_keys=(SECRETS_ENV["STRIPE_API_KEY"],))
     fakes: dict[str, Any] = {"partnero": partnero, "ecwid": Ecwid(), "stripe": stripe}
     total = config["warmup"] + config["events"] + config["profile_events"]
     make = {"signup": signup_payloads, "ecwid": ecwid_payloads, "stripe": stripe_payloads}[source]
     payloads = make(total, uuid.uuid4().hex[:6], fakes)
     fakes["stripe"] = httpx.WSGITransport(app=stripe.wsgi_app).handle_request
-    urls = (settings.partnero_api_url, settings.ecwid_api_url, settings.stripe_api_url)
-    by_host = {urlsplit(u).hostname: (n, fakes[n]) for n, u in zip(fakes, urls, strict=True)}
+    transports = {name: FakeTransport(meter, name, fake) for name, fake in fakes.items()}
+    for path in PATHS:  # each handler module declares its function's settings
+        model = __import__(path).SETTINGS
+        install_runtime(model, Runtime(model.from_environ(), transports=transports))
+    settings = model.from_environ()
     # A stack in service for a while: its ledger predates the sales measured here.
     meta = LedgerMeta(pk=keys.META, since=0).to_item()
     boto3.client("dynamodb").put_item(TableName=settings.ledger_table, Item=meta)
-    route = stack.functions[SOURCES[source][0]].routes[0]
-    with http_fakes(meter, by_host):
-        worker = Worker(config, meter, stack)
-        args = (route, "POST", route.path)
-        api = [build_event(*args, [*p.headers.items()], p.raw, "203.0.113.9", {}) for p in payloads]
-        result = {"ingest": worker.measure("ingest", api, payloads)}
-        records = queued_records(boto3.client("sqs"), settings.work_queue_url, len(payloads))
-        batches = [{"Records": [record]} for record in records]
-        result["process"] = worker.measure("process", batches, payloads)
+    route, worker = stack.functions[SOURCES[source][0]].routes[0], Worker(config, meter, stack)
+    args = (route, "POST", route.path)
+    api = [build_event(*args, [*p.headers.items()], p.raw, "203.0.113.9", {}) for p in payloads]
+    result = {"ingest": worker.measure("ingest", api, payloads)}
+    records = queued_records(boto3.client("sqs"), settings.work_queue_url, len(payloads))
+    batches = [{"Records": [record]} for record in records]
+    result["process"] = worker.measure("process", batches, payloads)
     return {**result, "secret_cache_seconds": settings.secret_cache_seconds}
 
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from partnero_bridge.config import BridgeSettings, requiring
-from partnero_bridge.ecwid.ingest import accept_webhook
+from partnero_bridge.ecwid.ingest import ROUTE, accept_webhook
 from partnero_bridge.envelope import Source
 from partnero_bridge.handlers import new_resolver, serve_api
 from partnero_bridge.observability import logger, metrics, tracer
@@ -26,7 +26,7 @@ app = new_resolver()
 metrics.set_default_dimensions(source=Source.ECWID.value)
 
 
-@app.post("/webhooks/ecwid")
+@app.post("/webhooks/ecwid", **ROUTE)
 def webhook() -> Response[str]:
     return accept_webhook(app.current_event, get_runtime(SETTINGS))
 

@@ -16,7 +16,13 @@ from partnero_bridge.envelope import Source
 from partnero_bridge.handlers import new_resolver, serve_api
 from partnero_bridge.observability import logger, metrics, tracer
 from partnero_bridge.runtime import get_runtime
-from partnero_bridge.signup.ingest import accept_signup, origin_policy, preflight
+from partnero_bridge.signup.ingest import (
+    PREFLIGHT_ROUTE,
+    SIGNUP_ROUTE,
+    accept_signup,
+    origin_policy,
+    preflight,
+)
 
 SETTINGS = requiring(BridgeSettings, "work_queue_url", "signup_secret_arn", "rate_limit_table")
 # Read now: a missing or invalid setting fails the cold start, naming the variables.
@@ -29,13 +35,13 @@ app = new_resolver(
 metrics.set_default_dimensions(source=Source.SIGNUP.value)
 
 
-@app.post("/signup")
+@app.post("/signup", **SIGNUP_ROUTE)
 def signup() -> Response[str]:
     runtime = get_runtime(SETTINGS)
     return accept_signup(app.current_event, runtime, origin_policy(runtime))
 
 
-@app.route("/signup", method="OPTIONS")
+@app.route("/signup", method="OPTIONS", **PREFLIGHT_ROUTE)
 def signup_preflight() -> Response[str]:
     return preflight(app.current_event, origin_policy(get_runtime(SETTINGS)))
 

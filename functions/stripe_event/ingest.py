@@ -17,7 +17,7 @@ from partnero_bridge.envelope import Source
 from partnero_bridge.handlers import new_resolver, serve_api
 from partnero_bridge.observability import logger, metrics, tracer
 from partnero_bridge.runtime import get_runtime
-from partnero_bridge.stripe.ingest import accept_event
+from partnero_bridge.stripe.ingest import ROUTE, accept_event
 
 SETTINGS = requiring(BridgeSettings, "work_queue_url", "stripe_secret_arn")
 # Read now: a missing or invalid setting fails the cold start, naming the variables.
@@ -26,7 +26,7 @@ app = new_resolver()
 metrics.set_default_dimensions(source=Source.STRIPE.value)
 
 
-@app.post("/webhooks/stripe")
+@app.post("/webhooks/stripe", **ROUTE)
 def webhook() -> Response[str]:
     return accept_event(app.current_event, get_runtime(SETTINGS))
 

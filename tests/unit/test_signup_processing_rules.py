@@ -48,11 +48,13 @@ class FakeLedger:
 
 class Processing:
     def __init__(self, **env: str) -> None:
-        self.runtime = Runtime(BridgeSettings.from_environ(env))
         self.partnero = FakePartnero()
         self.counters = FakeCounters()
-        self.runtime.__dict__.update(
-            partnero=self.partnero, ledger=FakeLedger(), rate_limits=self.counters
+        self.runtime = Runtime(
+            BridgeSettings.from_environ(env),
+            partnero=self.partnero,
+            ledger=FakeLedger(),
+            rate_limits=self.counters,
         )
 
     def process(self, email: str, partner: str = "acme", *, signed: bool = False) -> Any:

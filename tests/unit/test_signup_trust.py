@@ -65,15 +65,17 @@ class Answer:
 class Bridge:
     """Sign-up ingest with fake queues, counters and secrets."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, secret: str | None = SECRET, **env: str) -> None:
         settings = BridgeSettings.from_environ(
             {"SIGNUP_ALLOWED_ORIGINS": SHOP, "SIGNUP_SECRET_ARN": "arn:signup", **env}
         )
-        self.runtime = Runtime(settings)
         self.queues = FakeQueues()
         self.counters = FakeCounters()
-        self.runtime.__dict__.update(
-            queues=self.queues, rate_limits=self.counters, secrets=FakeSecrets(SECRET)
+        self.runtime = Runtime(
+            settings,
+            queues=self.queues,
+            rate_limits=self.counters,
+            secrets=FakeSecrets(secret),
         )
 
     def post(
@@ -170,8 +172,7 @@ def test_an_unsigned_call_needs_an_allowed_browser_origin(
 
 @pytest.mark.parametrize("origin", [SHOP, None], ids=["allowed", "missing"])
 def test_an_unreadable_secret_is_the_uniform_503(origin: str | None) -> None:
-    bridge = Bridge()
-    bridge.runtime.__dict__["secrets"] = FakeSecrets(None)
+    bridge = Bridge(secret=None)
 
     answer = bridge.post(origin=origin, signed_with=SECRET)
 
@@ -193,9 +194,7 @@ def test_the_refusal_of_a_call_without_origin_says_how_to_get_in() -> None:
 @pytest.mark.parametrize("origin", [SHOP, FOREIGN, None], ids=["allowed", "foreign", "missing"])
 @pytest.mark.parametrize("secret", ["not-the-secret", ""], ids=["wrong-secret", "no-secret"])
 def test_a_wrong_signature_is_refused_whatever_the_origin(origin: str | None, secret: str) -> None:
-    bridge = Bridge()
-    if not secret:
-        bridge.runtime.__dict__["secrets"] = FakeSecrets("")
+    bridge = Bridge(secret=SECRET if secret else "")
 
     answer = bridge.post(origin=origin, signed_with=secret or SECRET)
 

@@ -600,9 +600,8 @@ def runtime_with(key: str, livemode: bool) -> tuple[Runtime, FakeSecrets]:
             "STRIPE_API_URL": "http://127.0.0.1:9/",
         }
     )
-    runtime = Runtime(settings)
     secrets = FakeSecrets(key)
-    runtime.__dict__["secrets"] = secrets  # replaces the cached SecretReader
+    runtime = Runtime(settings, secrets=secrets)
     return runtime, secrets
 
 

@@ -1,13 +1,9 @@
-"""`make bench`: cold start, per-event overhead, remote calls, AWS cost per million events,
-package size, local throughput, reconciliation.
+"""`make bench` (``python -m bench [--quick] [--only warm]``): cold start, per-event overhead,
+remote calls, AWS cost per million events, package size, local throughput, reconciliation.
 
 Prints plain-text tables, then one line per target (``PASS``/``MISS target: measured
 (limit)``). Targets are reported, not asserted: the exit status is 0 even on a MISS unless
-``--strict`` is given. One module per section: 1. ``cold_start``; 2. and 3. ``warm`` (CPU
-per event and remote calls, AWS on moto; its ``worker`` runs in a process of its own) and
-``cost``; 4. ``size``; 5. ``throughput``; 6. ``reconcile``.
-
-Run from the repository's venv: ``.venv/bin/python -m bench [--quick] [--only warm]``.
+``--strict`` is given. One module per section; the warm one's ``worker`` runs apart.
 """
 
 from __future__ import annotations

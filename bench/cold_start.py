@@ -107,24 +107,13 @@ def measure(runs: int, dep: Deployment, hidden: set[str]) -> dict[str, float]:
                 "boto3 lambda": timed("boto3", env, cwd, lambda_like),
             }
             for spec in specs:
-                module, task, own = (
-                    handler_module(spec),
-                    tasks[spec.logical_id],
-                    dep.envs[spec.logical_id],
-                )
+                own, task, name = dep.envs[spec.logical_id], tasks[spec.logical_id], spec.logical_id
                 # Like read-only /var/task and /opt: nothing compiled is kept between runs.
-                path = os.pathsep.join([str(task), str(layer)])
-                shipped = {
-                    **own,
-                    "LAMBDA_TASK_ROOT": str(task),
-                    "PYTHONPATH": path,
-                    "PYTHONDONTWRITEBYTECODE": "1",
-                }
-                figures[f"{spec.logical_id} venv"] = timed(module, own, spec.code_dir)
-                figures[f"{spec.logical_id} lambda"] = timed(
-                    module, own, spec.code_dir, lambda_like
-                )
-                figures[f"{spec.logical_id} shipped"] = timed(module, shipped, task, lambda_like)
+                shipped = {**own, "LAMBDA_TASK_ROOT": str(task), "PYTHONDONTWRITEBYTECODE": "1"}
+                shipped["PYTHONPATH"] = os.pathsep.join([str(task), str(layer)])
+                ways = [(own, spec.code_dir, ""), (own, spec.code_dir, lambda_like)]
+                for mode, way in zip(MODES, [*ways, (shipped, task, lambda_like)], strict=True):
+                    figures[f"{name} {mode}"] = timed(handler_module(spec), *way)
             for key, value in figures.items():
                 times.setdefault(key, []).append(value)
     return {key: statistics.median(values) for key, values in times.items()}
@@ -184,12 +173,7 @@ def explain(spec: Any, env: dict[str, str]) -> None:
     total = int(entries[-1].group(2)) / 1000
     print(f"\n-X importtime of {spec.code_dir.name}/{module}.py ({total:.0f} ms), top 10:")
     rows = [
-        [
-            m.group(3)[1:] + m.group(4),
-            f"{int(m.group(2)) / 1000:.1f} ms",
-            f"{int(m.group(1)) / 1000:.1f} ms",
-        ]
-        for m in top
+        [m.group(3)[1:] + m.group(4), *(f"{int(m[g]) / 1000:.1f} ms" for g in (2, 1))] for m in top
     ]
     print(table(["module (indent = import depth)", "cumulative", "self"], rows))
     by_package: Counter[str] = Counter()

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 from bench.common import LAYER_DIR, ROOT, Target, heading
 
@@ -25,30 +23,12 @@ PARTNERO_KEY = "bench-reconcile-partnero-key"
 TARGET_SECONDS = 300.0  # 10,000 payments in under 5 minutes
 
 
-@dataclass
-class ReconcileFigures:
-    payments: int
-    seconds: float
-    calls: dict[str, int]
-    counts: dict[str, int]
-
-
-@contextmanager
-def aws_environment() -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_NAMESPACE": "PartneroBridge",
-        }
-    )  # fmt: skip
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+AWS_ENV = {
+    **dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "testing"),
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_METRICS_NAMESPACE": "PartneroBridge",
+}
 
 
 def make_some(sandbox_url: str, sales: list[Any]) -> None:
@@ -65,8 +45,9 @@ def make_some(sandbox_url: str, sales: list[Any]) -> None:
             partnero.post("/transactions", json=body).raise_for_status()
 
 
-def measure(count: int, workers: int = 8) -> ReconcileFigures:
-    """Seed ``count`` Stripe payments and reconcile their window once (see module doc)."""
+def measure(count: int, workers: int = 8) -> tuple[Any, float]:
+    """Seed ``count`` Stripe payments and reconcile their window once (see module doc): the
+    report and the seconds it took."""
     from moto import mock_aws
 
     from partnero_bridge.config import BridgeSettings
@@ -84,46 +65,45 @@ def measure(count: int, workers: int = 8) -> ReconcileFigures:
     since = end - 25 * DAY
     plan = plan_stripe(count, start=since, end=end, seed=1)
     with (
-        aws_environment(),
+        mock.patch.dict(os.environ, AWS_ENV),
         mock_aws(),
         PartneroSandbox(api_key=PARTNERO_KEY, partners=DEFAULT_PARTNERS) as sandbox,
         FakeStripeApi(api_keys=(KEY,)) as stripe_api,
     ):
+        os.environ.pop("AWS_ENDPOINT_URL", None)
         plan.apply(stripe_api)
         make_some(sandbox.url, [s for s in plan.manifest.sales if s.expected is not None][::3])
-        user_env = {
-            "PARTNERO_API_URL": sandbox.url, "PARTNERO_API_KEY": PARTNERO_KEY,
-            "STRIPE_API_URL": stripe_api.url, "STRIPE_API_KEY": KEY, "STRIPE_LIVEMODE": "false",
-        }  # fmt: skip
+        env = {"PARTNERO_API_URL": sandbox.url, "PARTNERO_API_KEY": PARTNERO_KEY}
+        env |= {"STRIPE_API_URL": stripe_api.url, "STRIPE_API_KEY": KEY, "STRIPE_LIVEMODE": "false"}
         stack = read_stack(ROOT)
-        parameters = parameter_overrides(stack, user_env)
-        resources = create_resources(stack, parameters, None, user_env)  # type: ignore[arg-type]
+        parameters = parameter_overrides(stack, env)
+        # No endpoint: moto in this process answers the default one.
+        resources = create_resources(stack, parameters, None, env)  # type: ignore[arg-type]
+        resolver = resources.resolver(parameters)
         spec = stack.functions["StripeEventProcessFunction"]
-        environment = function_environment(
-            spec, resources.resolver(parameters), user_env, "", LAYER_DIR
+        settings = BridgeSettings.from_environ(
+            function_environment(spec, resolver, env, "", LAYER_DIR)
         )
-        runtime, meters = paced_runtime(BridgeSettings.from_environ(environment), 0)
+        runtime, meters = paced_runtime(settings, 0)
         started = time.perf_counter()
         report = reconcile_source(runtime, meters, "stripe", since, None, workers=workers)
-        seconds = time.perf_counter() - started
-    return ReconcileFigures(len(report.findings), seconds, report.calls, report.counts())
+        return report, time.perf_counter() - started
 
 
 def section(args: Any, targets: list[Target]) -> None:
     count = args.reconcile_payments
     heading(f"Reconcile: {count} Stripe payments against the local fakes")
-    figures = measure(count)
-    payments = max(figures.payments, 1)
-    rate = figures.payments / figures.seconds if figures.seconds else 0.0
-    calls = ", ".join(f"{name} {n / payments:.2f}" for name, n in sorted(figures.calls.items()))
-    total = sum(figures.calls.values()) / payments
-    print(
-        f"reconciled {figures.payments} Stripe payments in {figures.seconds:.1f} s ({rate:.0f}/s)"
-    )
+    report, seconds = measure(count)
+    payments = max(len(report.findings), 1)
+    calls = ", ".join(f"{name} {n / payments:.2f}" for name, n in sorted(report.calls.items()))
+    total = sum(report.calls.values()) / payments
+    print(f"reconciled {payments} Stripe payments in {seconds:.1f} s ({payments / seconds:.0f}/s)")
     print(f"remote calls per payment: {calls} (total {total:.2f})")
-    print("kinds: " + ", ".join(f"{kind} {n}" for kind, n in figures.counts.items() if n))
-    limit = TARGET_SECONDS * count / 10_000
-    measured = f"{figures.seconds:.0f} s, {total:.2f} remote calls a payment"
+    print("kinds: " + ", ".join(f"{kind} {n}" for kind, n in report.counts().items() if n))
+    limit, measured = (
+        TARGET_SECONDS * count / 10_000,
+        f"{seconds:.0f} s, {total:.2f} remote calls a payment",
+    )
     targets.append(
-        Target(f"reconcile {count} payments", figures.seconds < limit, measured, f"< {limit:.0f} s")
+        Target(f"reconcile {count} payments", seconds < limit, measured, f"< {limit:.0f} s")
     )

@@ -8,10 +8,18 @@ STAMP := $(VENV)/.installed
 PYTHON := $(shell scripts/find-python.sh)
 export SAM_CLI_TELEMETRY := 0
 PYTEST := $(BIN)/pytest -p no:cacheprovider
+# Extra pytest options for every test target, e.g. make test PYTEST_ARGS="-k signup -x"
+PYTEST_ARGS ?=
+# Coverage through sys.monitoring (Python 3.12+): a few percent of the suite's time.
+export COVERAGE_CORE := sysmon
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo
+	@echo '  PYTEST_ARGS="..."  pytest options for test, test-all, unit, integration, e2e (e.g. -k signup)'
+	@echo '  BENCH_ARGS="..."   options of python -m bench (e.g. --quick)'
+	@echo '  BRIDGE_PORT=...    and the other ports of make run: docs/local-stack.md'
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 is required (the Lambda runtime's version)"; exit 1; }
@@ -25,10 +33,10 @@ install: $(STAMP) ## create .venv with the package, the CLI and the dev tools
 
 .PHONY: run
 run: $(STAMP) ## start the local stack in the foreground (Ctrl-C stops it)
-	$(BIN)/partnero-bridge run
+	@$(BIN)/partnero-bridge run
 
 .PHONY: test
-test: lint typecheck browser-deps test-all ## everything CI runs: lint, types, unit, integration, e2e
+test: lint typecheck browser-deps test-all ## everything CI runs: lint, types, all tests, coverage
 
 .PHONY: browser-deps
 browser-deps: ## Debian's chromium and chromedriver, for the browser test
@@ -40,20 +48,25 @@ browser-deps: ## Debian's chromium and chromedriver, for the browser test
 	fi
 
 .PHONY: test-all
-test-all: $(STAMP)
-	$(PYTEST) tests
+test-all: $(STAMP) ## every test (unit, integration, e2e, browser) and the coverage total
+	$(PYTEST) --cov --cov-report= tests $(PYTEST_ARGS)
+	@echo "coverage: $$($(BIN)/coverage report --format=total)% of the layer's, functions' and CLI's lines (make coverage: by file)"
+
+.PHONY: coverage
+coverage: $(STAMP) ## the last test run's coverage, file by file (fully covered files left out)
+	$(BIN)/coverage report
 
 .PHONY: unit
 unit: $(STAMP) ## fast tests of pure code
-	$(PYTEST) -m unit tests
+	$(PYTEST) -m unit tests $(PYTEST_ARGS)
 
 .PHONY: integration
 integration: $(STAMP) ## handlers against moto and a fake Partnero
-	$(PYTEST) -m integration tests
+	$(PYTEST) -m integration tests $(PYTEST_ARGS)
 
 .PHONY: e2e
 e2e: $(STAMP) ## the local stack over real HTTP
-	$(PYTEST) -m e2e tests
+	$(PYTEST) -m e2e tests $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint and format check)
@@ -80,5 +93,5 @@ build: $(STAMP) ## sam build (no container; needs python3.13, found above)
 
 .PHONY: clean
 clean: ## remove build output and caches (keeps .venv)
-	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage .coverage.*
 	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -392,6 +392,13 @@ def main(argv: list[str] | None = None) -> int:
         # devnull so the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except ModuleNotFoundError as exc:
+        from partnero_bridge_cli.extras import missing_extra
+
+        if (line := missing_extra(exc)) is None:
+            raise
+        print(f"partnero-bridge {args.command}: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Which optional extra of the package brings a module the command could not import.
 
 ``pip install partnero-bridge`` brings what the Lambda layer ships; the command's own needs
-are extras (pyproject.toml): ``cli`` for the commands that talk to a stack, ``local`` for
-``partnero-bridge run`` and its fakes (``dev`` includes both).
+are extras (pyproject.toml): ``cli`` for the commands that talk to a deployed stack,
+``local`` for ``partnero-bridge run`` and the commands against its stack (``dev`` includes
+both).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Final
 # Top-level module -> the extra that installs it.
 _EXTRA_OF: Final = {
     "rich": "cli",
+    "cfnlint": "local",
     "moto": "local",
     "werkzeug": "local",
     "flask": "local",

@@ -21,6 +21,7 @@ ignored with its reason, retrying with its error and next attempt, dead-lettered
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -45,6 +46,7 @@ from partnero_bridge_cli.local.stack import (
     DEMO_ECWID_CLIENT_SECRET,
     DEMO_SIGNUP_SECRET,
     DEMO_STRIPE_SECRET,
+    STACK_PATH,
     gateway_url,
 )
 
@@ -263,7 +265,7 @@ def send(
     base = (url or gateway_url(os.environ)).rstrip("/")
     waiting = _is_local(base) and wait_seconds is not None
     if _is_local(base):
-        _provide_source_state(root, sample, raw, out)
+        _provide_source_state(root, sample, raw, out, _fake_admins(base))
     # Where the feed stood before sending: only what changes after counts.
     since = _feed_version(base) if waiting else None
     if waiting and since is None:
@@ -280,15 +282,36 @@ def send(
     return wait_for_outcome(base, delivery, since, wait_seconds, out)
 
 
-def _provide_source_state(root: Path, sample: Sample, raw: bytes, out: TextIO) -> None:
+def _fake_admins(base: str) -> dict[Source, str]:
+    """Where the local stack's fake Ecwid and Stripe APIs take their data: BRIDGE_*_ADMIN,
+    else 127.0.0.1 on BRIDGE_*_PORT, else on the port the stack at ``base`` says
+    (``GET /_local/stack``), else on the default port."""
+    told: dict[str, Any] = {}
+    # An older stack, or none: the variables and the defaults.
+    with contextlib.suppress(httpx.HTTPError, ValueError, AttributeError, TypeError):
+        told = dict(httpx.get(f"{base}{STACK_PATH}", timeout=3).json().get("ports") or {})
+    fakes: tuple[tuple[Source, str, int], ...] = (
+        ("ecwid", "ECWID", 4020),
+        ("stripe", "STRIPE_API", 4030),
+    )
+    admins: dict[Source, str] = {}
+    for source, name, default in fakes:
+        port = os.environ.get(f"BRIDGE_{name}_PORT") or told.get(f"BRIDGE_{name}_PORT") or default
+        admins[source] = os.environ.get(f"BRIDGE_{name}_ADMIN") or f"http://127.0.0.1:{port}"
+    return admins
+
+
+def _provide_source_state(
+    root: Path, sample: Sample, raw: bytes, out: TextIO, admins: dict[Source, str]
+) -> None:
     """Put what the local stack's fake Ecwid or Stripe API must serve for the sample."""
     if sample.source == "ecwid":
         if sample.stock:
-            _provide_ecwid_order(root, sample.body, out)
+            _provide_ecwid_order(root, sample.body, out, admins["ecwid"])
         else:
             out.write("your own webhook: the fake Ecwid serves the order you put there, if any\n")
     if sample.source == "stripe":
-        _provide_stripe_event(raw, stripe_state(sample.path), out)
+        _provide_stripe_event(raw, stripe_state(sample.path), out, admins["stripe"])
 
 
 def _post(
@@ -366,13 +389,10 @@ def wait_for_outcome(
         time.sleep(min(_POLL_SECONDS, left))
 
 
-def _provide_ecwid_order(root: Path, webhook: dict[str, Any], out: TextIO) -> None:
+def _provide_ecwid_order(root: Path, webhook: dict[str, Any], out: TextIO, admin: str) -> None:
     order = _ecwid_order_for(root, webhook)
     if order is None:
         return
-    admin = os.environ.get("BRIDGE_ECWID_ADMIN") or (
-        f"http://127.0.0.1:{os.environ.get('BRIDGE_ECWID_PORT', '4020')}"
-    )
     try:
         httpx.put(
             f"{admin}/_ecwid/stores/{webhook['storeId']}/orders/{order['id']}",
@@ -396,13 +416,12 @@ def stripe_state(event_path: Path) -> list[dict[str, Any]]:
     return objects
 
 
-def _provide_stripe_event(raw: bytes, objects: list[dict[str, Any]], out: TextIO) -> None:
+def _provide_stripe_event(
+    raw: bytes, objects: list[dict[str, Any]], out: TextIO, admin: str
+) -> None:
     """Load the event, as sent, into the local stack's fake Stripe API with the sample's state
     objects (the event's objects become what the API serves, as when Stripe sends an event
     about them; the state objects stand for what Stripe holds besides)."""
-    admin = os.environ.get("BRIDGE_STRIPE_API_ADMIN") or (
-        f"http://127.0.0.1:{os.environ.get('BRIDGE_STRIPE_API_PORT', '4030')}"
-    )
     state = json.dumps(objects).encode()
     try:
         answer = httpx.post(

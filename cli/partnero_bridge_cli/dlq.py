@@ -703,7 +703,8 @@ def _not_released_line(count: int) -> str:
 
 def describe_error(exc: BaseException, stack_name: str | None) -> str:
     """One line for an AWS failure: what is wrong and what to do."""
-    local_hint = "for the local stack, export the variables `make run` prints"
+    # Only a deployed stack gets here without these: the local stack's are set for it.
+    local_hint = "the local stack needs none: run it with `make run`, leave out --stack-name"
     if isinstance(exc, CommandError):
         return str(exc)
     if isinstance(exc, NoRegionError):

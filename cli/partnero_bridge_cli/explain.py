@@ -745,8 +745,8 @@ def process_settings(
             raise ExplainError("template.yaml not found: run this from a partnero-bridge checkout")
         if not env.get("AWS_ENDPOINT_URL"):
             raise ExplainError(
-                "AWS_ENDPOINT_URL is not set: for the local stack, export the variables "
-                "`make run` prints; for a deployed stack, pass --stack-name"
+                "the local stack's AWS endpoint is not known: start it with `make run` "
+                "(the command then finds it), or pass --stack-name for a deployed stack"
             )
         settings = local_settings(root, function, env)
     return settings

@@ -166,8 +166,8 @@ def ledger_for(stack_name: str | None, root: Path | None, env: Mapping[str, str]
             raise ForgetError("template.yaml not found: run this from a partnero-bridge checkout")
         if not env.get("AWS_ENDPOINT_URL"):
             raise ForgetError(
-                "AWS_ENDPOINT_URL is not set: for the local stack, export the variables "
-                "`make run` prints; for a deployed stack, pass --stack-name"
+                "the local stack's AWS endpoint is not known: start it with `make run` "
+                "(the command then finds it), or pass --stack-name for a deployed stack"
             )
         table = local_settings(root, PROCESS_FUNCTIONS["stripe"], env).ledger_table
     # The lease length does not matter here: forget never claims an item.

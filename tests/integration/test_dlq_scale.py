@@ -653,7 +653,7 @@ def cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_without_a_region_one_line_and_no_traceback(tmp_path: Path) -> None:
-    answer = cli(tmp_path, "list")
+    answer = cli(tmp_path, "list", "--stack-name", "partnero-bridge-prod")
     assert answer.returncode == 1
     assert answer.stdout == ""
     assert answer.stderr.startswith("partnero-bridge dlq: no AWS region: set AWS_REGION")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.inprocess import read_stack, template_environment
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +82,12 @@ def test_pruned_paths_are_never_imported(tmp_path: Path) -> None:
         cwd=ROOT,
         env={
             **os.environ,
+            # Each function reads its settings at import: the template's values do.
+            **{
+                name: value
+                for function in read_stack(ROOT).functions
+                for name, value in template_environment(function).items()
+            },
             "POWERTOOLS_TRACE_DISABLED": "0",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_LAMBDA_FUNCTION_NAME": "census",

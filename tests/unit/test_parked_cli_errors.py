@@ -51,7 +51,7 @@ def test_no_region_is_one_line_naming_the_variables(action: str) -> None:
     assert out == ""
     assert err.count("\n") == 1
     assert err.startswith("partnero-bridge parked: no AWS region")
-    assert "export the variables `make run` prints" in err
+    assert "the local stack needs none" in err
 
 
 def test_no_credentials_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -178,15 +178,24 @@ def publish(chunk: Chunk, report: Report, claim: Callable[[str], bool] = lambda 
     shown = drifted + [
         f for f in differences(findings) if f.kind not in HEALABLE and anchored(chunk, f)
     ]
-    metrics.set_default_dimensions(source=chunk.source)
-    metrics.add_metric(name="DriftCount", unit=MetricUnit.Count, value=len(drifted))
+    # Each metric carries its chunk's source itself: a warm container works on chunks of
+    # both sources, and a default dimension set again warns on every chunk.
+    dimensions = {"service": SERVICE, "source": chunk.source}
+    with single_metric(
+        name="DriftCount",
+        unit=MetricUnit.Count,
+        value=len(drifted),
+        namespace=metrics.namespace,
+        default_dimensions=dimensions,
+    ):
+        pass
     for currency, amount in drift_amounts(drifted).items():
         with single_metric(
             name="DriftAmount",
             unit=MetricUnit.NoUnit,
             value=float(amount),
             namespace=metrics.namespace,
-            default_dimensions={"service": SERVICE, "source": chunk.source},
+            default_dimensions=dimensions,
         ) as metric:
             metric.add_dimension(name="currency", value=currency)
     for finding in shown:

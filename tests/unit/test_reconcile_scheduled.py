@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,27 @@ def test_an_older_payment_is_logged_by_each_chunk_that_lists_it() -> None:
     alone = Chunk(source="stripe", since=0, until=10)  # a hand-made chunk of no night
     assert anchored(alone, finding(FindingKind.NOT_REFERRED, "EUR", "5", None, created=NOW))
     assert night_key(alone, "stripe_pi_1") is None
+
+
+def test_one_container_publishes_each_chunk_under_its_own_source_without_warnings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    worker = load_function_module("ReconcileWorkerFunction")
+    sources = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a dimension set twice warns: that is a failure here
+        for source in ("stripe", "ecwid", "stripe"):
+            store = "1003" if source == "ecwid" else None
+            chunk = Chunk(source=source, store=store, since=MIDNIGHT, until=NOW)
+            run = RunResult(source, "r", Window(MIDNIGHT, NOW), NOW, False, False, [])
+            worker.publish(chunk, Report(source, MIDNIGHT, NOW, [run]))
+            blob = next(
+                json.loads(line)
+                for line in capsys.readouterr().out.splitlines()
+                if '"DriftCount"' in line
+            )
+            sources.append((blob["source"], value(blob["DriftCount"])))
+    assert sources == [("stripe", 0.0), ("ecwid", 0.0), ("stripe", 0.0)]
 
 
 def test_a_payment_two_chunks_list_is_counted_once(

@@ -7,6 +7,7 @@ POWERTOOLS_METRICS_NAMESPACE (set in template.yaml).
 from __future__ import annotations
 
 import re
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -16,6 +17,9 @@ metrics = Metrics(namespace="PartneroBridge", service="partnero-bridge")
 # Libraries are patched on the first invocation, not at import: patching botocore imports
 # its client machinery (~90 ms), which a cold start pays only once it calls AWS anyway.
 tracer = Tracer(service="partnero-bridge", auto_patch=False)
+# An invocation that refused its request or found nothing to count publishes no metric, as
+# it should; Powertools warns about that each time, which is only noise in the logs.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 _TRACED_LIBRARIES = ("botocore", "httpx")
 _patched = False
 

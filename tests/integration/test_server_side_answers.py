@@ -1,9 +1,11 @@
 """What a caller sees when the bridge, not the request, is at fault: one 503 for every
-cause (a secret missing or unreadable, invalid settings, SQS or DynamoDB failing), word for
-word the same, so an unauthenticated caller learns nothing about the configuration; each
-counted as ``ServerError`` (what the 5xx alarm watches). A source that is simply not
-connected (no webhook secret listed) refuses like a wrong signature instead: no 5xx anyone
-could cause at will.
+cause (a secret missing or unreadable, SQS or DynamoDB failing), word for word the same, so
+an unauthenticated caller learns nothing about the configuration; each counted as
+``ServerError`` (what the 5xx alarm watches). A source that is simply not connected (no
+webhook secret listed) refuses like a wrong signature instead: no 5xx anyone could cause at
+will. Invalid settings never get that far: the function fails to start, naming the
+variable (Lambda reports an init error; API Gateway answers its own 500, which senders
+retry).
 
 In-process against moto; the functions are found from their route in template.yaml.
 """
@@ -18,11 +20,17 @@ import boto3
 import pytest
 
 from partnero_bridge.api import UNAVAILABLE_CODE, UNAVAILABLE_MESSAGE
+from partnero_bridge.errors import ConfigurationError
 from partnero_bridge.runtime import reset_runtime
 from partnero_bridge.signup import signature as signup_signature
 from tests.support.ecwid import signed as ecwid_signed
 from tests.support.ecwid import webhook
-from tests.support.inprocess import ApiAnswer, InProcessBridge, in_process_bridge
+from tests.support.inprocess import (
+    ApiAnswer,
+    InProcessBridge,
+    in_process_bridge,
+    load_function_module,
+)
 from tests.support.stripe import load
 from tests.support.stripe import signed as stripe_signed
 
@@ -117,11 +125,6 @@ def put_secret(bridge: InProcessBridge, logical_id: str, value: Any) -> None:
     fresh_secrets()
 
 
-def break_settings(monkeypatch: pytest.MonkeyPatch, _bridge: InProcessBridge) -> None:
-    monkeypatch.setenv("BRIDGE_RETRY_WINDOW_SECONDS", "not-a-number")
-    reset_runtime()
-
-
 def delete_queue(route: str) -> Callable[[pytest.MonkeyPatch, InProcessBridge], None]:
     def cause(_monkeypatch: pytest.MonkeyPatch, bridge: InProcessBridge) -> None:
         bridge.sqs.delete_queue(QueueUrl=bridge.queue_url(queue_of(bridge, route)))
@@ -146,7 +149,6 @@ CAUSES: list[Any] = [
         lambda _m, b: put_secret(b, "EcwidWebhookSecret", {"client_secrets": "x"}),
         id="ecwid-secret-malformed",
     ),
-    pytest.param("ecwid", break_settings, id="ecwid-invalid-settings"),
     pytest.param("stripe", delete_queue("stripe"), id="stripe-sqs-refuses"),
     pytest.param(
         "stripe", lambda _m, b: delete_secret(b, "StripeSecret"), id="stripe-secret-missing"
@@ -156,9 +158,7 @@ CAUSES: list[Any] = [
         lambda _m, b: put_secret(b, "StripeSecret", {"webhook_secrets": 42}),
         id="stripe-secret-malformed",
     ),
-    pytest.param("stripe", break_settings, id="stripe-invalid-settings"),
     pytest.param("signup", delete_queue("signup"), id="signup-sqs-refuses"),
-    pytest.param("signup", break_settings, id="signup-invalid-settings"),
 ]
 
 
@@ -179,6 +179,20 @@ def test_every_server_side_cause_is_the_same_503_and_counted(
     assert (answer.status, answer.body) == (503, UNIFORM)
     assert answer.headers["retry-after"] == "5"
     assert emitted(capsys.readouterr().out, "ServerError") == 1
+
+
+@pytest.mark.parametrize("route", ["ecwid", "stripe", "signup"])
+def test_invalid_settings_fail_the_start_naming_the_variable_not_its_value(
+    bridge: InProcessBridge, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    monkeypatch.setenv("BRIDGE_RETRY_WINDOW_SECONDS", "not-a-number")
+    reset_runtime()
+
+    with pytest.raises(ConfigurationError) as failed:
+        load_function_module(function_of(bridge, request(route)[0]))
+
+    assert str(failed.value) == "invalid settings: BRIDGE_RETRY_WINDOW_SECONDS"
+    assert bridge.queue_depth(queue_of(bridge, route)) == 0
 
 
 def test_a_webhook_for_an_unconfigured_store_that_cannot_be_parked_is_the_same_503(

@@ -287,6 +287,22 @@ def test_unknown_customer_key_is_a_404(client: httpx.Client) -> None:
         assert missing.json() == {"message": "Customer not found"}
 
 
+def test_an_encoded_slash_is_part_of_the_key_over_http_and_in_process(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    client.post("/customers", json=new_customer("a/b@example.com"))
+    headers = dict(client.headers)
+    with httpx.Client(
+        transport=sandbox.transport(), base_url=sandbox.url, headers=headers
+    ) as local:
+        for http in (client, local):
+            found = http.get("/customers/a%2Fb%40example.com")
+            assert found.status_code == 200
+            assert found.json()["data"]["key"] == "a/b@example.com"
+            assert http.get("/customers/a/b%40example.com").status_code == 404  # two segments
+    assert sandbox.requests()[-1].path == "/v1/customers/a/b%40example.com"
+
+
 def test_transaction_for_unknown_customer_is_a_422(
     sandbox: PartneroSandbox, client: httpx.Client
 ) -> None:
@@ -310,6 +326,66 @@ def test_transaction_validation_names_the_fields(client: httpx.Client) -> None:
     assert set(response.json()["errors"]) == {"amount", "amount_units"}
     missing = client.post("/transactions", json={"key": "x"})
     assert set(missing.json()["errors"]) == {"customer", "amount"}
+
+
+def test_create_customer_takes_only_laravel_booleans(
+    sandbox: PartneroSandbox, client: httpx.Client
+) -> None:
+    """Laravel's ``boolean``: true, false, 1, 0, "1", "0"; "" and null are left out (false)."""
+    customer = {"key": "new", "partner": {"key": PARTNER}}
+    must = ["The options.create_customer field must be true or false."]
+    for lenient in ("yes", "on", "true", "false", "no", 2, 1.0, [True]):
+        body = new_transaction(customer="new", options={"create_customer": lenient})
+        refused = client.post("/transactions", json=body | {"customer": customer})
+        assert refused.status_code == 422, lenient
+        assert refused.json() == {"message": must[0], "errors": {"options.create_customer": must}}
+    for yes in (True, 1, "1"):
+        body = new_transaction(key=f"t{yes!r}", options={"create_customer": yes})
+        assert client.post("/transactions", json=body | {"customer": customer}).status_code == 200
+    for no in (False, 0, "0", "", None):
+        body = new_transaction(customer="ghost", options={"create_customer": no})
+        assert client.post("/transactions", json=body).json()["message"] == "Customer not found"
+    assert [t["key"] for t in sandbox.transactions()] == ["tTrue", "t1", "t'1'"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "tail"),
+    [
+        ("1e400", "must not be greater than 1000000000000000."),
+        ("-1e400", "must be at least -1000000000000000."),
+        (10**40, "must not be greater than 1000000000000000."),
+        ("1e-400", "must not have more than 10 decimal places."),
+        ("NaN", "must be a number."),
+        ("Infinity", "must be a number."),
+        ("1_000", "must be a number."),
+        ("1 000", "must be a number."),
+        ("0x10", "must be a number."),
+        (True, "must be a number."),
+    ],
+)
+def test_hostile_amounts_are_a_422_naming_the_field(
+    sandbox: PartneroSandbox, client: httpx.Client, amount: Any, tail: str
+) -> None:
+    client.post("/customers", json=new_customer())
+    response = client.post("/transactions", json=new_transaction(amount=amount))
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"amount": [f"The amount field {tail}"]}
+    raw = b'{"customer": {"key": "cust-1"}, "amount": 1e400}'  # a JSON number, not text
+    as_number = client.post(
+        "/transactions", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert as_number.status_code == 422
+    assert sandbox.transactions() == []
+
+
+def test_odd_but_numeric_amounts_are_kept(sandbox: PartneroSandbox, client: httpx.Client) -> None:
+    client.post("/customers", json=new_customer())
+    for key, amount in [("a", "-0"), ("b", " 10 "), ("c", "1e3"), ("d", "0.0000000001")]:
+        assert client.post("/transactions", json=new_transaction(key, amount=amount)).is_success
+
+    stored = [(t["amount"], t["rewards"][0]["amount"]) for t in sandbox.transactions()]
+    assert stored == [(0, 0), (10, 2), (1000, 200), (Decimal("1E-10"), 0)]
 
 
 def test_same_key_twice_creates_two_transactions(

@@ -29,6 +29,7 @@ from types import FrameType, TracebackType
 from typing import Any, ClassVar, Final, Self
 from urllib.parse import quote, unquote, urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -270,6 +271,8 @@ class FakeApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        # WSGI's PATH_INFO is decoded (a%2Fb reads a/b): the raw path, where the server gives it
+        # (Werkzeug's RAW_URI, or :meth:`FakeService.transport` in process), keeps segments apart.
         raw = environ.get("RAW_URI") or quote(request.path)
         path = urlsplit(raw).path or "/"
         page = self.pages.get(path) if request.method in ("GET", "HEAD") else None
@@ -377,6 +380,16 @@ class FakeApp:
 
 
 # ---- serving -------------------------------------------------------------------------------
+
+
+class _RawPathTransport(httpx.WSGITransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raw, app = request.url.raw_path.decode("ascii"), self.app
+
+        def with_raw_path(environ: dict[str, Any], start_response: Any) -> Any:
+            return app(environ | {"RAW_URI": raw}, start_response)
+
+        return httpx.WSGITransport(app=with_raw_path).handle_request(request)
 
 
 class _Handler(WSGIRequestHandler):
@@ -496,8 +509,17 @@ class FakeService[AppT: FakeApp]:
 
     @property
     def wsgi_app(self) -> FakeApp:
-        """The fake as a WSGI application, to serve in-process (``httpx.WSGITransport``)."""
+        """The fake as a WSGI application; to call it in process, prefer :meth:`transport`."""
         return self._app
+
+    def transport(self) -> httpx.BaseTransport:
+        """An httpx transport calling the fake in process, answering as it does over HTTP.
+
+        ``httpx.WSGITransport`` alone gives the app only the decoded path (no ``RAW_URI`` or
+        ``REQUEST_URI``), so ``/customers/a%2Fb`` would reach it as ``/customers/a/b``; this
+        one also passes the path as sent, as RAW_URI.
+        """
+        return _RawPathTransport(app=self._app)
 
     def requests(self) -> list[RecordedRequest]:
         """Every API request received (not the admin calls), in arrival order."""

@@ -73,7 +73,10 @@ __all__ = ["NO_ANSWER_STATUS", "Fault", "PartneroSandbox", "RecordedRequest", "m
 _PAGE = Path(__file__).with_name("pages") / "sandbox.html"
 _MAX_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z
 _EMAIL_RE: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_CURRENCY_RE: Final = re.compile(r"^[A-Za-z]{3}$")
+_NUMERIC_RE: Final = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+# Partnero documents no bound; these keep every accepted amount storable and its reward
+# computable (an amount like 1e400 or 1e-400 is a 422, as any other invalid amount).
+_AMOUNT: Final = Field(allow_inf_nan=False, ge=-(10**15), le=10**15, decimal_places=10)
 DEFAULT_REWARD_RATE: Final = Decimal("0.20")
 _CENT: Final = Decimal("0.01")
 _REWARD_STEPS: Final[Mapping[str, str]] = {"approve": "approved", "pay": "paid"}
@@ -121,6 +124,7 @@ _TAILS: Final[Mapping[str, str]] = {
         "must be a number.": "decimal_parsing decimal_type finite_number",
         "must be an integer.": "int_parsing int_type",
         "must be at least {ge}.": "greater_than_equal",
+        "must not have more than {decimal_places} decimal places.": "decimal_max_places",
         "must not be greater than {le}.": "less_than_equal",
     }.items()
     for kind in kinds.split()
@@ -157,6 +161,20 @@ def _checked(pattern: re.Pattern[str], tail: str) -> AfterValidator:
 
 def _default(empty: Any) -> BeforeValidator:
     return BeforeValidator(lambda value: empty if value is None else value)
+
+
+def _laravel_bool(value: Any) -> Any:
+    """Laravel's ``boolean`` rule: only true, false, 1, 0, "1" and "0" (not "yes", "on")."""
+    if type(value) is bool or (type(value) in (int, str) and str(value) in ("0", "1")):
+        return bool(int(value))
+    raise ValueError("must be true or false.")
+
+
+def _php_number(value: Any) -> Any:
+    """Text an amount may be: what PHP's ``is_numeric`` reads (no "1_000", "NaN", "0x10")."""
+    if isinstance(value, str) and not _NUMERIC_RE.fullmatch(value):
+        raise ValueError("must be a number.")
+    return value
 
 
 _Str = Annotated[str, StringConstraints(max_length=255)]
@@ -221,13 +239,15 @@ class _CustomerRef(_Body):
 
 
 class _TransactionOptions(_Body):
-    create_customer: Annotated[bool, _default(False)] = False
+    create_customer: Annotated[
+        bool, BeforeValidator(_laravel_bool), _default(False), BeforeValidator(_blank)
+    ] = False
 
 
 class _NewTransaction(_Body):
     customer: _CustomerRef
     key: _OptText = None
-    amount: Annotated[Decimal, BeforeValidator(_blank)]
+    amount: Annotated[Decimal, _AMOUNT, BeforeValidator(_php_number), BeforeValidator(_blank)]
     amount_units: _Units = None
     action: _OptText = None
     product_id: _IdText = None

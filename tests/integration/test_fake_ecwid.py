@@ -129,12 +129,23 @@ def test_token_in_the_query_string_is_refused(ecwid: FakeEcwid) -> None:
 
 
 def test_unknown_store_is_403(ecwid: FakeEcwid) -> None:
-    for store in ("4242", "not-a-store"):
+    for store in ("4242", "99999999"):
         response = httpx.get(
             f"{ecwid.url}/{store}/orders/AB12C", headers={"Authorization": f"Bearer {TOKEN}"}
         )
         assert response.status_code == 403
         assert response.json()["errorCode"] == "INVALID_API_TOKEN"
+
+
+@pytest.mark.parametrize("store", ["not-a-store", "%201003", "1003%20", "01003", "-1", "%2F1003"])
+def test_malformed_store_id_is_400(ecwid: FakeEcwid, store: str) -> None:
+    response = httpx.get(
+        f"{ecwid.url}/{store}/profile", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errorCode"] == "WRONG_PARAMETER"
+    assert set(response.json()) == {"errorMessage", "errorCode"}
 
 
 def test_unknown_route_and_write_methods(client: httpx.Client) -> None:
@@ -322,10 +333,41 @@ def test_search_by_creation_and_update_dates(ecwid: FakeEcwid, client: httpx.Cli
     assert both == ["D0001", "D0003", "D0005"]
     assert len(ids()) == 11
 
-    for bad in ({"updatedFrom": "yesterday"}, {"createdTo": "2025-13-01"}):
-        refused = client.get("/orders", params=bad)
+    formats = "'yyyy-MM-dd HH:mm:ss Z', 'yyyy-MM-dd HH:mm:ss' or 'yyyy-MM-dd'"
+    for name, bad in (("updatedFrom", "yesterday"), ("createdTo", "2025-13-01")):
+        refused = client.get("/orders", params={name: bad})
         assert refused.status_code == 400
-        assert refused.json()["errorCode"] == "WRONG_PARAMETER"
+        assert refused.json() == {
+            "errorMessage": f"Wrong parameter '{name}' value: expected a UNIX timestamp or a "
+            f"date ({formats})",
+            "errorCode": "WRONG_PARAMETER",
+        }
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"ids": "AB12C"}, "This fake Ecwid does not implement the search filter 'ids'"),
+        ({"email": "a@b.c"}, "This fake Ecwid does not implement the search filter 'email'"),
+        ({"customerId": "7"}, "This fake Ecwid does not implement the search filter 'customerId'"),
+        (
+            {"fulfillmentStatus": "SHIPPED", "limit": "5"},
+            "This fake Ecwid does not implement the search filter 'fulfillmentStatus'",
+        ),
+        ({"createdFrom": "1", "colour": "red"}, "Unknown parameter 'colour' (not in Ecwid's docs)"),
+    ],
+)
+def test_search_filters_the_fake_does_not_apply_are_refused(
+    ecwid: FakeEcwid, client: httpx.Client, params: dict[str, str], message: str
+) -> None:
+    """Ignored, they would answer every order: a bridge starting to use one must fail here."""
+    ecwid.put_order(STORE, minimal_order())
+    refused = client.get("/orders", params=params)
+
+    assert refused.status_code == 400
+    assert refused.json() == {"errorMessage": message, "errorCode": "WRONG_PARAMETER"}
+    deleted = client.get("/orders/deleted", params={"ids": "AB12C"})
+    assert deleted.json()["errorMessage"] == "Unknown parameter 'ids' (not in Ecwid's docs)"
 
 
 def test_search_pages_at_most_100(ecwid: FakeEcwid, client: httpx.Client) -> None:

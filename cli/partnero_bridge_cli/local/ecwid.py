@@ -10,7 +10,8 @@ fake instead. It serves what ``partnero_bridge.ecwid.client`` reads, as docs.ecw
   ``createdFrom``/``createdTo`` (``createTimestamp``) and ``updatedFrom``/``updatedTo``
   (``updateTimestamp``), inclusive, as UNIX timestamps or ``yyyy-MM-dd[ HH:mm:ss[ Z]]`` (UTC);
   ``offset``, ``limit`` (at most and by default 100); ``INCOMPLETE`` orders only when
-  ``paymentStatus`` asks for them; in the order first stored (Ecwid documents none);
+  ``paymentStatus`` asks for them; in the order first stored (Ecwid documents none); any other
+  parameter (Ecwid's other filters too) ``400 WRONG_PARAMETER``, as is a malformed store id;
 * ``GET /{storeId}/orders/deleted`` ("Get deleted items history"): by ``from_date``/``to_date``
   (the deletion date), paged alike; items ``{"id": <order number>, "orderId", "date":
   "yyyy-MM-dd HH:mm:ss +0000"}``, kept 6 months;
@@ -68,6 +69,13 @@ __all__ = ["NO_ANSWER_STATUS", "FakeEcwid", "Fault", "RecordedRequest", "ecwid_d
 DELETED_RETENTION_SECONDS: Final = 183 * 24 * 3600
 _DATE_FORMATS: Final = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
 _STORE_ID_RE: Final = re.compile(r"^[1-9][0-9]{0,17}$")
+# Filters of Ecwid's "Search orders" (current and earlier docs) this fake does not apply: asked
+# for, they are a 400 rather than silently ignored (which would answer every order).
+_UNSERVED_FILTERS: Final = frozenset(
+    "ids keywords couponCode totalFrom totalTo email customerId customer orderNumber"  # noqa: SIM905
+    " vendorOrderNumber pickupTimeFrom pickupTimeTo paymentMethod shippingMethod"
+    " fulfillmentStatus subscriptionId responseFields".split()
+)
 _CURRENCY_RE: Final = re.compile(r"^[A-Za-z]{3}$")
 _ZERO_DECIMALS: Final = frozenset({"BIF", "CLP", "ISK", "JPY", "KRW", "PYG", "UGX", "VND", "XOF"})
 _THREE_DECIMALS: Final = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
@@ -99,7 +107,10 @@ def _ecwid_time(value: Any) -> int | None:
         except ValueError:
             continue
         return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
-    raise ValueError("expected a UNIX timestamp or a date ('yyyy-MM-dd HH:mm:ss Z', 'yyyy-MM-dd')")
+    raise ValueError(
+        "expected a UNIX timestamp or a date ('yyyy-MM-dd HH:mm:ss Z', 'yyyy-MM-dd HH:mm:ss' or"
+        " 'yyyy-MM-dd')"
+    )
 
 
 _Time = Annotated[int | None, BeforeValidator(_ecwid_time)]
@@ -111,6 +122,7 @@ class _Page(BaseModel):
 
 
 class _Search(_Page):
+    unserved: ClassVar[frozenset[str]] = _UNSERVED_FILTERS
     createdFrom: _Time = None
     createdTo: _Time = None
     updatedFrom: _Time = None
@@ -167,11 +179,19 @@ class _EcwidError(Exception):
 
 
 def _query[M: BaseModel](model: type[M], args: Mapping[str, str]) -> M:
+    # Ecwid does not document what it does with a parameter it does not know: refused too.
+    for name in sorted(args.keys() - model.model_fields.keys() - {"token"}):  # see authenticate
+        if name in getattr(model, "unserved", ()):
+            message = f"This fake Ecwid does not implement the search filter '{name}'"
+        else:
+            message = f"Unknown parameter '{name}' (not in Ecwid's docs)"
+        raise _EcwidError(400, message, "WRONG_PARAMETER")
     try:
         return model.model_validate({k: v for k, v in args.items() if v.strip()})
     except ValidationError as error:
         item = error.errors()[0]
-        message = f"Wrong parameter '{item['loc'][0]}' value: {item['msg']}"
+        reason = item["ctx"]["error"] if item["type"] == "value_error" else item["msg"]
+        message = f"Wrong parameter '{item['loc'][0]}' value: {reason}"
         raise _EcwidError(400, message, "WRONG_PARAMETER") from None
 
 
@@ -386,6 +406,9 @@ class _Api(FakeApp):
         store_part, _, rest = path[len(self.api_prefix) :].strip("/").partition("/")
         if not path.startswith(self.api_prefix + "/") or not store_part:
             raise _EcwidError(404, f"Resource not found: {path}")
+        if not _STORE_ID_RE.fullmatch(unquote(store_part)):  # Ecwid's {storeId}: a number
+            message = f"Wrong store ID '{unquote(store_part)}': a store ID is a positive integer"
+            raise _EcwidError(400, message, "WRONG_PARAMETER")
         store = self.authenticate(unquote(store_part), request)
         if self.limit is not None and (wait := self.limit.admit(store.token)) is not None:
             message, code = _FAULT_ERRORS[429]

@@ -28,11 +28,13 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from partnero_bridge.reconcile.compare import Finding, FindingKind, in_namespace, shown
+from partnero_bridge.money import amount_text
+from partnero_bridge.reconcile.compare import Finding, FindingKind, in_namespace
 from partnero_bridge_cli.reconcile import (
     DEFAULT_SHARE,
     FORMATS,
@@ -40,6 +42,7 @@ from partnero_bridge_cli.reconcile import (
     parse_when,
     progress_display,
     share,
+    table_lines,
     window_problem,
 )
 
@@ -142,7 +145,7 @@ class Plan:
             "source_id": finding.source_id,
             "transaction_key": finding.transaction_key,
             "currency": finding.currency,
-            "amount": shown(finding.due or Decimal(0), finding.currency),
+            "amount": amount_text(finding.due or Decimal(0), finding.currency),
             "partner_key": self.partner_of(finding),
             "created": finding.created,
             "healing": finding.healing,
@@ -153,7 +156,7 @@ class Plan:
             "window": {"since": self.since, "until": self.until, "not_before": self.not_before},
             "count": len(self.create),
             "per_currency": {
-                currency: {"count": n, "amount": shown(money, currency)}
+                currency: {"count": n, "amount": amount_text(money, currency)}
                 for (currency, _), (n, money) in self.totals(lambda f: f.currency).items()
             },
             "per_partner": [
@@ -161,7 +164,7 @@ class Plan:
                     "partner": partner,
                     "currency": currency,
                     "count": n,
-                    "amount": shown(money, currency),
+                    "amount": amount_text(money, currency),
                 }
                 for (partner, currency), (n, money) in self.totals(self.partner_of).items()
             ],
@@ -250,16 +253,38 @@ def render(found: Plan, output: str, applied: bool) -> str:
     for currency, totals in data["per_currency"].items():
         lines.append(f"  {currency}: {totals['count']} for {totals['amount']}")
     if data["per_partner"]:
-        lines += ["", "PARTNER  CURRENCY  COUNT  AMOUNT"]
-        for row in data["per_partner"]:
-            lines.append(f"{row['partner']}  {row['currency']}  {row['count']}  {row['amount']}")
-        lines += ["", "PAYMENT  TRANSACTION  CURRENCY  AMOUNT  PARTNER  CREATED"]
-        for row in data["rows"]:
-            lines.append(
-                f"{row['source_id']}  {row['transaction_key']}  {row['currency']}  "
-                f"{row['amount']}  {row['partner_key']}  {row['created']}"
-            )
+        lines += ["", *table_lines(_partner_rows(data["per_partner"]))]
+        lines += ["", *table_lines(_payment_rows(data["rows"]))]
     return "\n".join(lines) + "\n"
+
+
+def _partner_rows(totals: list[dict[str, Any]]) -> list[list[str]]:
+    rows = [["PARTNER", "CURRENCY", "COUNT", "AMOUNT"]]
+    rows += [[t["partner"], t["currency"], str(t["count"]), t["amount"]] for t in totals]
+    return rows
+
+
+def _payment_rows(payments: list[dict[str, Any]]) -> list[list[str]]:
+    rows = [["PAYMENT", "TRANSACTION", "CURRENCY", "AMOUNT", "PARTNER", "CREATED"]]
+    rows += [
+        [
+            p["source_id"],
+            p["transaction_key"],
+            p["currency"],
+            p["amount"],
+            p["partner_key"],
+            utc_time(p["created"]),
+        ]
+        for p in payments
+    ]
+    return rows
+
+
+def utc_time(seconds: int | None) -> str:
+    """Unix seconds as ``2026-11-29 17:03:12 UTC``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _backfill(

@@ -189,7 +189,9 @@ def progress_display(err: TextIO, enabled: bool) -> Iterator[Callable[[RunProgre
 # -- rendering ------------------------------------------------------------------------------------
 
 
-def _grid(rows: list[list[str]]) -> list[str]:
+def table_lines(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text columns (two spaces apart; the first row is the
+    header), for every table the CLI prints."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -237,7 +239,7 @@ def _totals_lines(report: Report) -> list[str]:
                     money["difference"],
                 ]
             )
-    lines = _grid(table) if len(table) > 1 else ["no payment in the window"]
+    lines = table_lines(table) if len(table) > 1 else ["no payment in the window"]
     counts = report.counts()
     missing_kinds = [k.value for k in KIND_ORDER if not counts[k.value]]
     if missing_kinds:
@@ -265,7 +267,7 @@ def _finding_lines(report: Report, every: bool) -> list[str]:
                 finding.detail,
             ]
         )
-    return _grid(grid)
+    return table_lines(grid)
 
 
 def shown(report: Report, every: bool) -> list[Finding]:

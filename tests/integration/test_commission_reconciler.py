@@ -177,6 +177,7 @@ def test_same_target_is_one_transaction_and_changes_replace_then_delete_it(
     created_at = world.fresh
     first = reconciler.apply(LEDGER, Plan(sale(created_at)), world.delivery("evt-1"))
     assert (first.status, first.reason) == (OutcomeStatus.SENT, "paid")
+    assert first.detail == "created 64.89 USD: order is PAID"
     for n in range(5):
         again = reconciler.apply(LEDGER, Plan(sale(created_at)), world.delivery(f"evt-{n + 2}"))
         assert again.status == OutcomeStatus.ALREADY_RECORDED
@@ -198,6 +199,7 @@ def test_same_target_is_one_transaction_and_changes_replace_then_delete_it(
     refund = sale(None, "34.89", reason="partially_refunded")
     outcome = reconciler.apply(LEDGER, Plan(refund), world.delivery("evt-refund"))
     assert (outcome.status, outcome.reason) == (OutcomeStatus.SENT, "partially_refunded")
+    assert outcome.detail == "replaced 64.89 with 34.89 USD: order is PAID"
     assert calls(sandbox, mark) == [
         f"GET /v1/transactions/{TXN}",  # rewards read before anything is taken back
         f"DELETE /v1/transactions/{TXN}",
@@ -212,6 +214,9 @@ def test_same_target_is_one_transaction_and_changes_replace_then_delete_it(
     mark = len(sandbox.requests())
     outcome = reconciler.apply(LEDGER, Plan(nothing_due()), world.delivery("evt-full"))
     assert (outcome.status, outcome.reason) == (OutcomeStatus.SENT, "refunded")
+    # It says what Partnero lost, not what it holds after.
+    assert outcome.detail == "reversed 34.89 USD: order refunded"
+    assert world.record().history[-1].action == "reversed"
     assert calls(sandbox, mark) == [
         f"GET /v1/transactions/{TXN}",
         f"DELETE /v1/transactions/{TXN}",
@@ -224,6 +229,7 @@ def test_same_target_is_one_transaction_and_changes_replace_then_delete_it(
     for n in range(3):
         outcome = reconciler.apply(LEDGER, Plan(nothing_due()), world.delivery(f"evt-again-{n}"))
         assert outcome.status == OutcomeStatus.ALREADY_RECORDED
+        assert outcome.detail == "order refunded; Partnero holds nothing"
     assert calls(sandbox, mark) == []
     assert [t["key"] for t in sandbox.transactions()] == [TXN, TXN]  # both deleted
 
@@ -388,6 +394,8 @@ def test_a_paid_reward_is_never_deleted_the_adjustment_is_recorded(
     mark = len(sandbox.requests())
     outcome = reconciler.apply(LEDGER, Plan(refund), world.delivery("evt-refund"))
     assert (outcome.status, outcome.reason) == (OutcomeStatus.ADJUSTMENT_NEEDED, "reward_paid")
+    assert outcome.detail.startswith("Partnero holds 64.89 USD with a paid reward; ")
+    assert outcome.detail.endswith(f"is due ({refund.reason}): adjust by hand")
     assert calls(sandbox, mark) == [f"GET /v1/transactions/{TXN}"]  # nothing deleted
     assert live(sandbox) == [(TXN, Decimal("64.89"), JANE, "demo-partner")]
     record = world.record()
@@ -719,5 +727,6 @@ def test_the_same_figure_in_another_currency_is_replaced(
         LEDGER, Plan(sale(world.fresh, currency="EUR")), world.delivery("evt-2")
     )
     assert outcome.status == OutcomeStatus.SENT
+    assert outcome.detail == "replaced 64.89 USD with 64.89 EUR: order is PAID"
     [transaction] = [t for t in sandbox.transactions() if not t.get("deleted")]
     assert (transaction["amount_units"], world.record().currency) == ("EUR", "EUR")

@@ -97,3 +97,21 @@ def test_table_json_and_csv_list_the_same_payments() -> None:
     rows = list(csv.DictReader(io.StringIO(render(found, "csv", applied=True))))
     assert [r["source_id"] for r in rows] == ["in_3", "in_2"]
     assert "queued to create 2" in render(found, "table", applied=True)
+
+
+def test_the_tables_columns_line_up_and_times_are_readable() -> None:
+    found = plan(report(), 0, None, CUT)
+    lines = render(found, "table", applied=False).splitlines()
+    partners = lines[lines.index(next(x for x in lines if x.startswith("PARTNER"))) :][:3]
+    payments = lines[lines.index(next(x for x in lines if x.startswith("PAYMENT"))) :]
+    assert partners[0].split() == ["PARTNER", "CURRENCY", "COUNT", "AMOUNT"]
+    assert partners[2].split() == ["alpha", "USD", "1", "20.50"]
+    # Every cell starts under its header (the partner "(customer's referral)" too).
+    for table in (partners, payments):
+        header = table[0]
+        starts = [header.index(name) for name in header.split()]
+        for row in table[1:]:
+            assert all(row[start - 1] == " " and row[start] != " " for start in starts[1:]), row
+    assert payments[1].split("  ")[-1] == "2023-11-14 22:13:30 UTC"  # CUT + 10 seconds
+    assert payments[2].endswith("2023-11-14 22:13:20 UTC")
+    assert "1700000010" not in "\n".join(payments)

@@ -172,9 +172,9 @@ def sent(detail: str, ledger_key: str = "stripe#invoice:in_1", reason: str = "pa
             id="updated",
         ),
         pytest.param(
-            sent("reversed nothing: 2000 of 2000 refunded", "stripe#ch:ch_1", "refunded"),
+            sent("reversed 15.00 USD: 2000 of 2000 refunded", "stripe#ch:ch_1", "refunded"),
             "reversed",
-            "reversed nothing: 2000 of 2000 refunded - Stripe charge ch_1",
+            "reversed 15.00 USD: 2000 of 2000 refunded - Stripe charge ch_1",
             id="reversed",
         ),
         pytest.param(

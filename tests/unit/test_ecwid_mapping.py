@@ -211,6 +211,47 @@ def test_a_status_that_earns_nothing_is_decided_before_the_money_is_read(status:
     assert target.reason in {"not_paid", "refunded", "cancelled"}
 
 
+@pytest.mark.parametrize(
+    ("currency", "total", "refunded", "status", "detail"),
+    [
+        pytest.param(
+            "USD",
+            "80.52",
+            "21.2",
+            "PARTIALLY_REFUNDED",
+            "order is PARTIALLY_REFUNDED, 21.20 of 80.52 USD refunded",
+            id="usd-pads-the-refund",
+        ),
+        pytest.param(
+            "USD", "69", "69", "PAID", "order is PAID, 69.00 of 69.00 USD refunded", id="usd-whole"
+        ),
+        pytest.param(
+            "JPY",
+            "10502",
+            "2000",
+            "PARTIALLY_REFUNDED",
+            "order is PARTIALLY_REFUNDED, 2000 of 10502 JPY refunded",
+            id="jpy-no-decimals",
+        ),
+        pytest.param(
+            "KWD",
+            "12.5",
+            "2.25",
+            "PARTIALLY_REFUNDED",
+            "order is PARTIALLY_REFUNDED, 2.250 of 12.500 KWD refunded",
+            id="kwd-three-decimals",
+        ),
+        pytest.param("USD", "19.9", "0", "PAID", "order is PAID", id="paid-says-no-refund"),
+    ],
+)
+def test_the_refund_text_shows_amounts_with_the_currencys_decimals(
+    currency: str, total: str, refunded: str, status: str, detail: str
+) -> None:
+    order = make(**BARE, paymentStatus=status, total=D(total), refundedAmount=D(refunded))
+
+    assert run(order, currency).detail == detail
+
+
 def test_nothing_due_keeps_the_identity_for_the_reconciler() -> None:
     target = run(make(paymentStatus="REFUNDED"))
 

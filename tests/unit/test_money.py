@@ -13,10 +13,12 @@ from partnero_bridge.money import (
     ISO_4217,
     THREE_DECIMAL,
     ZERO_DECIMAL,
+    amount_text,
     decimals,
     from_minor_units,
     is_currency,
     json_number,
+    money_text,
     parse_amount,
     quantize,
     remaining_share,
@@ -76,6 +78,41 @@ def test_quantize_half_up(amount: str, currency: str, expected: str) -> None:
     assert result == Decimal(expected)
     # Same digits after the point as the currency: what a receipt shows.
     assert str(result) == expected
+
+
+# --- amount_text / money_text: one way to show an amount ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "digits", "text"),
+    [
+        pytest.param("21.2", "USD", "21.20", "21.20 USD", id="usd-pads"),
+        pytest.param("69", "USD", "69.00", "69.00 USD", id="usd-whole"),
+        pytest.param("62.10", "USD", "62.10", "62.10 USD", id="usd-as-is"),
+        pytest.param("2E+1", "USD", "20.00", "20.00 USD", id="usd-no-exponent"),
+        pytest.param("0", "EUR", "0.00", "0.00 EUR", id="zero"),
+        pytest.param("-5.5", "USD", "-5.50", "-5.50 USD", id="negative"),
+        pytest.param("12.005", "USD", "12.005", "12.005 USD", id="sub-cent-never-rounded"),
+        pytest.param("1500", "JPY", "1500", "1500 JPY", id="jpy"),
+        pytest.param("1500.00", "JPY", "1500", "1500 JPY", id="jpy-drops-zero-decimals"),
+        pytest.param("1500.5", "JPY", "1500.5", "1500.5 JPY", id="jpy-fraction-kept"),
+        pytest.param("1.2", "KWD", "1.200", "1.200 KWD", id="kwd-three-decimals"),
+        pytest.param("3", "kwd", "3.000", "3.000 kwd", id="kwd-lower-case"),
+        pytest.param("1.2345", "KWD", "1.2345", "1.2345 KWD", id="kwd-fourth-digit-kept"),
+        pytest.param("7.5", "XXX", "7.5", "7.5 XXX", id="unknown-currency-as-is"),
+        pytest.param("7.5", "", "7.5", "7.5", id="no-currency"),
+    ],
+)
+def test_amounts_are_shown_with_their_currencys_decimals(
+    amount: str, currency: str, digits: str, text: str
+) -> None:
+    assert amount_text(Decimal(amount), currency) == digits
+    assert money_text(Decimal(amount), currency) == text
+
+
+def test_no_amount_is_shown_as_the_word_given() -> None:
+    assert money_text(None, "USD") == "nothing"
+    assert money_text(None, "USD", absent="not given") == "not given"
 
 
 # --- from_minor_units --------------------------------------------------------------------

@@ -52,7 +52,7 @@ _STATUS_OUTCOMES: Final = {
     "ignored": "ignored",
 }
 # The verb a sent outcome's detail starts with (commissions: "created 20.00 USD: paid",
-# "replaced 20.00 with 10.00 USD: ...", "reversed nothing: ...").
+# "replaced 20.00 with 10.00 USD: ...", "reversed 10.00 USD: ...").
 _VERBS: Final = {"created": "created", "replaced": "updated", "reversed": "reversed"}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A merge window for the rare case that a delivery's processing is logged before its receipt.

@@ -33,6 +33,7 @@ from partnero_bridge.decision import (
 from partnero_bridge.envelope import Outcome, OutcomeStatus
 from partnero_bridge.errors import DeliveryError, NotYetKnown, PermanentError, RetryableError
 from partnero_bridge.ledger.records import Adjustment, CommissionRecord, HistoryEntry, Recheck
+from partnero_bridge.money import amount_text, money_text
 from partnero_bridge.observability import logger, mask_key
 from partnero_bridge.partnero import (
     AnswerMeaning,
@@ -66,6 +67,45 @@ RECHECK_EVENT = "recheck"
 # The event type of a reconciliation's re-check (``partnero-bridge reconcile --apply``), and
 # the envelope meta that marks one.
 RECONCILE_EVENT = "reconcile"
+
+
+# The history's ``action`` of the steps that change Partnero (the first word of their text).
+ACTIONS = {Step.CREATE: "created", Step.REPLACE: "replaced", Step.DELETE: "reversed"}
+
+
+def outcome_text(
+    step: Step,
+    held: Decimal | None,
+    due: Decimal | None,
+    currency: str,
+    why: str,
+    held_currency: str = "",
+) -> str:
+    """What a step did to Partnero, for a person and the payment's history.
+
+    ``held``: what Partnero held before the step (in ``held_currency`` when that differs);
+    ``due``: what it should hold; ``why``: the source's state (the target's detail).
+    Amounts with the currency's decimals: ``created 19.99 USD: paid``, ``replaced 19.99
+    with 14.99 USD: ...``, ``reversed 14.99 USD: ...`` (deleted), ``...; Partnero holds
+    14.99 USD`` (kept, or nothing to do), and the adjustment a paid reward needs. The
+    verbs are the history's actions (``ACTIONS``).
+    """
+    if step is Step.CREATE:
+        return f"created {money_text(due, currency)}: {why}"
+    if step is Step.REPLACE:
+        if held_currency and held_currency != currency:
+            before = money_text(held, held_currency)
+        else:  # one currency, said once, after the new amount
+            before = amount_text(held, currency) if held is not None else "nothing"
+        return f"replaced {before} with {money_text(due, currency)}: {why}"
+    if step is Step.DELETE:
+        return f"reversed {money_text(held, currency)}: {why}"
+    if step is Step.ADJUST:
+        return (
+            f"Partnero holds {money_text(held, currency)} with a paid reward; "
+            f"{money_text(due, currency)} is due ({why}): adjust by hand"
+        )
+    return f"{why}; Partnero holds {money_text(held, currency)}"
 
 
 @dataclass(frozen=True)
@@ -182,9 +222,13 @@ class Reconciler:
             return self._finish(attempt, "recorded", OutcomeStatus.ALREADY_RECORDED, held)
         if step is Step.ADJUST:
             return self._adjust(attempt, held or Decimal(0))
+        # What Partnero held before the change, for its text: its own word once asked.
+        if attempt.holding is not None:
+            held = attempt.holding.amount
         if step is Step.DELETE:
             self._delete(attempt, key)
-            return self._finish(attempt, "absent", OutcomeStatus.SENT, None, verb="reversed")
+            text = outcome_text(step, held, None, target.currency, target.detail)
+            return self._finish(attempt, "absent", OutcomeStatus.SENT, None, detail=text, step=step)
         return self._send(attempt, step, held)
 
     def _step(self, attempt: _Attempt, held: Decimal | None, due: Decimal | None) -> Step:
@@ -295,6 +339,7 @@ class Reconciler:
         self, attempt: _Attempt, commission: Commission, replaced: Decimal | None
     ) -> Outcome:
         keys_used = list(attempt.record.transaction_keys) or [commission.transaction_key]
+        held_currency = attempt.record.currency or ""
         made = self._post(attempt, commission, keys_used)
         if isinstance(made, Outcome):
             return made
@@ -310,8 +355,13 @@ class Reconciler:
                 "created_at_epoch": made.created_at,
             }
         )
-        verb = f"replaced {replaced} with" if replaced is not None else "created"
-        return self._finish(attempt, "recorded", OutcomeStatus.SENT, made.amount, verb=verb)
+        step = Step.REPLACE if replaced is not None else Step.CREATE
+        text = outcome_text(
+            step, replaced, made.amount, made.currency, attempt.target.detail, held_currency
+        )
+        return self._finish(
+            attempt, "recorded", OutcomeStatus.SENT, made.amount, detail=text, step=step
+        )
 
     def _post(
         self, attempt: _Attempt, commission: Commission, keys_used: list[str]
@@ -432,8 +482,7 @@ class Reconciler:
             OutcomeStatus.ADJUSTMENT_NEEDED,
             held,
             reason="reward_paid",
-            detail=f"Partnero holds {held} {target.currency} with a paid reward; "
-            f"{adjustment.target} is due ({target.reason}): adjust by hand",
+            detail=outcome_text(Step.ADJUST, held, due, target.currency, target.reason),
         )
 
     def _finish(
@@ -445,17 +494,13 @@ class Reconciler:
         *,
         reason: str = "",
         detail: str = "",
-        verb: str = "",
+        step: Step | None = None,
     ) -> Outcome:
+        """Record the outcome; ``step``: the change made to Partnero, if any (its action
+        goes to the history); ``detail`` defaults to what Partnero holds now."""
         target, plan = attempt.target, attempt.plan
         reason = reason or target.reason
-        if not detail:
-            figure = f"{holds} {target.currency}" if holds is not None else "nothing"
-            detail = (
-                f"{verb} {figure}: {target.detail}"
-                if verb
-                else f"{target.detail}; Partnero holds {figure}"
-            )
+        detail = detail or outcome_text(Step.KEEP, holds, holds, target.currency, target.detail)
         update: dict[str, object] = {
             "commission_state": state,
             "amount": holds,
@@ -468,7 +513,7 @@ class Reconciler:
             update["currency"] = target.currency
         if plan.recheck is not None:
             update["recheck"] = plan.recheck
-        action = verb.split(" ", 1)[0]  # created, replaced (... with), reversed
+        action = ACTIONS.get(step, "") if step is not None else ""
         entry = self._entry(
             attempt.delivery,
             outcome=status.value,

@@ -213,6 +213,29 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-decimals(currency)), rounding=ROUND_HALF_UP)
 
 
+def amount_text(amount: Decimal, currency: str) -> str:
+    """``amount`` as digits with its currency's minor unit: 12 USD -> ``12.00``, 1500.00 JPY
+    -> ``1500``, 1.2 KWD -> ``1.200``. Never rounds a digit away (12.005 USD stays
+    ``12.005``, so a sub-cent difference stays visible) and never uses an exponent; an
+    amount in an unknown currency is shown as it is."""
+    if is_currency(currency):
+        try:
+            exact = quantize(amount, currency)
+        except InvalidOperation:  # more digits than the context carries: shown as it is
+            exact = amount
+        if exact == amount:
+            return f"{exact:f}"
+    return f"{amount:f}"
+
+
+def money_text(amount: Decimal | None, currency: str, absent: str = "nothing") -> str:
+    """``amount`` with its currency for a person (``14.99 USD``, ``1500 JPY``), through
+    :func:`amount_text`; ``absent`` when there is no amount."""
+    if amount is None:
+        return absent
+    return f"{amount_text(amount, currency)} {currency}".strip()
+
+
 def is_currency(code: str) -> bool:
     """True for an active ISO 4217 code, in any case."""
     return code.upper() in ISO_4217

@@ -14,7 +14,14 @@ from partnero_bridge.customer_keys import normalize_customer_key
 from partnero_bridge.decision import Target
 from partnero_bridge.ecwid.models import EcwidOrder
 from partnero_bridge.errors import PermanentError
-from partnero_bridge.money import is_currency, json_number, quantize, remaining_share
+from partnero_bridge.money import (
+    amount_text,
+    is_currency,
+    json_number,
+    money_text,
+    quantize,
+    remaining_share,
+)
 
 AmountBasis = Literal["net", "total", "subtotal"]
 PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
@@ -165,15 +172,14 @@ def _due(order: EcwidOrder, currency: str, rules: EcwidRules) -> tuple[Decimal |
     if order.total == 0 or basis == 0:
         return None, "zero_amount", f"order is {status} with nothing to commission"
     amount = remaining_share(basis, order.total, refunded, currency)
+    of_total = f"{amount_text(refunded, currency)} of {money_text(order.total, currency)} refunded"
     if amount <= 0 and refunded > 0:
-        return None, "refunded", f"order is {status}, {refunded} of {order.total} refunded"
+        return None, "refunded", f"order is {status}, {of_total}"
     if amount <= 0:
         return None, "zero_amount", f"order is {status} with less than a cent to commission"
-    reason = "partially_refunded" if refunded > 0 else "paid"
-    detail = f"order is {status}"
     if refunded > 0:
-        detail += f", {refunded} of {order.total} refunded"
-    return amount, reason, detail
+        return amount, "partially_refunded", f"order is {status}, {of_total}"
+    return amount, "paid", f"order is {status}"
 
 
 def decide(order: EcwidOrder, store_id: int | str, currency: str, rules: EcwidRules) -> Target:

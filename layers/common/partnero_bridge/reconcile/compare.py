@@ -43,7 +43,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from partnero_bridge.money import is_currency, quantize
+from partnero_bridge.money import amount_text, money_text
 
 if TYPE_CHECKING:
     from partnero_bridge.decision import Target
@@ -157,7 +157,7 @@ class Finding:
             "due": _text(self.due, self.currency),
             "held": _text(self.held, self.currency),
             "ledger_holds": _text(self.ledger_holds, self.currency),
-            "difference": shown(self.difference, self.currency),
+            "difference": amount_text(self.difference, self.currency),
             "partner_key": self.partner_key,
             "created": self.created,
             "detail": self.detail,
@@ -182,18 +182,8 @@ class Finding:
         )
 
 
-def shown(amount: Decimal, currency: str) -> str:
-    """``amount`` as text with its currency's minor unit (``12.0`` USD -> ``12.00``), never
-    rounding a digit away (a sub-cent difference stays visible)."""
-    if is_currency(currency.upper()):
-        exact = quantize(amount, currency.upper())
-        if exact == amount:
-            return str(exact)
-    return str(amount)
-
-
 def _text(amount: Decimal | None, currency: str = "") -> str | None:
-    return None if amount is None else shown(amount, currency)
+    return None if amount is None else amount_text(amount, currency)
 
 
 def _decimal(text: str | None) -> Decimal | None:
@@ -204,10 +194,6 @@ def _date(seconds: int | None) -> str:
     if seconds is None:
         return "an unknown date"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _money(amount: Decimal | None, currency: str) -> str:
-    return "nothing" if amount is None else f"{shown(amount, currency)} {currency}".strip()
 
 
 def needs_referral(evidence: Evidence) -> bool:
@@ -264,7 +250,7 @@ class _Sides:
     why: str  # the source's reason, as the detail quotes it
 
     def money(self, amount: Decimal | None) -> str:
-        return _money(amount, self.currency)
+        return money_text(amount, self.currency)
 
 
 def compare(evidence: Evidence) -> Finding:
@@ -383,7 +369,7 @@ def _held_against_due(sides: _Sides) -> tuple[FindingKind, str]:
     if currencies and currencies != {sides.currency.upper()}:
         return (
             FindingKind.WRONG_AMOUNT,
-            f"Partnero holds {shown(held or Decimal(0), sides.currency)} in "
+            f"Partnero holds {amount_text(held or Decimal(0), sides.currency)} in "
             f"{', '.join(sorted(currencies))}; {sides.money(due)} is due ({why})",
         )
     if held != due:
@@ -421,9 +407,9 @@ class Totals:
     def to_json(self, currency: str = "") -> dict[str, Any]:
         return {
             "count": self.count,
-            "due": shown(self.due, currency),
-            "held": shown(self.held, currency),
-            "difference": shown(self.difference, currency),
+            "due": amount_text(self.due, currency),
+            "held": amount_text(self.held, currency),
+            "difference": amount_text(self.difference, currency),
         }
 
 

@@ -15,7 +15,8 @@ transaction of theirs outside the bridge's namespace (Partnero's own Stripe inte
 a manual one), the backfill refuses unless ``--not-before`` names the cut-over date, and
 payments before that date are never created.
 
-Exit status: 0 done (dry run listed, or everything queued), 1 could not run or refused.
+Exit status: 0 done (dry run listed, or everything queued), 1 could not run or refused,
+2 options that do not make a window.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from partnero_bridge_cli.reconcile import (
     share,
     table_lines,
     window_problem,
+    workers,
 )
 
 if TYPE_CHECKING:
@@ -104,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SHARE,
         help=f"share of each API's rate limit to use (default: {DEFAULT_SHARE}; 0: no pacing)",
     )
-    parser.add_argument("--workers", type=int, default=4, help="payments compared at once")
+    parser.add_argument("--workers", type=workers, default=4, help="payments compared at once")
     parser.add_argument(
         "--stack-name", default=None, help="a deployed stack (default: the local stack)"
     )
@@ -355,7 +357,7 @@ def run(
     problem = window_problem(args)
     if problem is not None:
         err.write(f"{name}: {problem}\n")
-        return 1
+        return 2  # as argparse refuses an option
     try:
         found = _backfill(args, root, err, settings, os.environ if env is None else env)
     except Refused as exc:

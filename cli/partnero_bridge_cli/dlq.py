@@ -708,7 +708,10 @@ def describe_error(exc: BaseException, stack_name: str | None) -> str:
     if isinstance(exc, CommandError):
         return str(exc)
     if isinstance(exc, NoRegionError):
-        return f"no AWS region: set AWS_REGION to the stack's region ({local_hint})"
+        return (
+            "no AWS region: set AWS_REGION to the stack's region (or AWS_DEFAULT_REGION, or "
+            f"a profile's region; {local_hint})"
+        )
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return (
             "no AWS credentials: set AWS_PROFILE or the access keys of the stack's account "
@@ -720,19 +723,33 @@ def describe_error(exc: BaseException, stack_name: str | None) -> str:
             return f"cannot reach {endpoint}: is the local stack running (`make run`)?"
         return f"cannot reach {endpoint}: check the network and AWS_REGION"
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", "?"), error.get("Message", "")
-        if code in NONEXISTENT_QUEUE:
-            if stack_name:
-                return f"a queue of stack {stack_name} does not exist: {message}"
-            return (
-                "the local stack's queues were not found: start it with `make run` and "
-                "export the AWS_* variables it prints, or pass --stack-name for a deployed stack"
-            )
-        if code == "ValidationError" and stack_name and "does not exist" in message:
-            return f"stack {stack_name} not found: check --stack-name and AWS_REGION"
-        return f"AWS refused {exc.operation_name}: {code}: {message}"
+        return _refusal(exc, stack_name)
     return f"AWS error: {exc}"
+
+
+def _refusal(exc: ClientError, stack_name: str | None) -> str:
+    """One line for a call AWS answered with an error."""
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", "?"), error.get("Message", "")
+    if code in NONEXISTENT_QUEUE:
+        if stack_name:
+            return f"a queue of stack {stack_name} does not exist: {message}"
+        return _no_local_queues()
+    if code == "ValidationError" and stack_name and "does not exist" in message:
+        return f"stack {stack_name} not found: check --stack-name and AWS_REGION"
+    return f"AWS refused {exc.operation_name}: {code}: {message}"
+
+
+def _no_local_queues() -> str:
+    """The local stack's queues are not where this process looks: the endpoint (and region)
+    of AWS_ENDPOINT_URL, the user's own or the one the running stack told."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "no region"
+    return (
+        f"the local stack's queues are not at {endpoint} ({region}): a wrong endpoint or "
+        "region; unset AWS_ENDPOINT_URL to let the command find the running local stack "
+        "(`make run` starts it), or pass --stack-name for a deployed stack"
+    )
 
 
 def run(

@@ -387,7 +387,7 @@ def _stripe_story(asked: StripeId, runtime: Runtime, story: Story) -> None:
         window = StripeWindow(runtime, int(story.now.timestamp()))
         ref, state = _stripe_read(asked, runtime, window, story)
     except Exception as exc:
-        story.source_error = f"Stripe could not be read: {_error_text(exc)}"
+        story.source_error = _stripe_failure(asked, exc)
     _stripe_ledger(asked, runtime, story, ref)
     if window is None or ref is None or state is None:
         return
@@ -397,6 +397,19 @@ def _stripe_story(asked: StripeId, runtime: Runtime, story: Story) -> None:
         story.target = window.decide(state, story.record)
     except Exception as exc:
         story.decision_error = f"undecidable: {_error_text(exc)}"
+
+
+def _stripe_failure(asked: StripeId, exc: Exception) -> str:
+    """Why Stripe's side cannot be told: the id asked for not found (Stripe answered 404
+    for it), else the failure as it came."""
+    from partnero_bridge.stripe.client import NoSuchObject
+
+    if isinstance(exc, NoSuchObject) and exc.object_id == asked.id:
+        return (
+            f"Stripe: {asked.object.replace('_', ' ')} {asked.id} does not exist in this "
+            "Stripe account and mode (check the id; or the key is of another account or mode)"
+        )
+    return f"Stripe could not be read: {_error_text(exc)}"
 
 
 def _stripe_read(

@@ -228,13 +228,25 @@ def _run_forget(args: argparse.Namespace) -> int:
 def _run_reconcile(args: argparse.Namespace) -> int:
     from partnero_bridge_cli.reconcile import run
 
-    return _reading_stack(args, run)
+    return _window_refused(args) or _reading_stack(args, run)
 
 
 def _run_backfill(args: argparse.Namespace) -> int:
     from partnero_bridge_cli.backfill import run
 
-    return _reading_stack(args, run)
+    return _window_refused(args) or _reading_stack(args, run)
+
+
+def _window_refused(args: argparse.Namespace) -> int:
+    """2, as for an option argparse refuses, after saying in one line why the options make
+    no window; 0 when they do (checked before any stack is reached)."""
+    from partnero_bridge_cli.reconcile import window_problem
+
+    problem = window_problem(args)
+    if problem is None:
+        return 0
+    print(f"partnero-bridge {args.command}: {problem}", file=sys.stderr)
+    return 2
 
 
 def _reading_stack(

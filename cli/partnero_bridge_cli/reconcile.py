@@ -8,8 +8,9 @@ progress display on stderr (only on a terminal, never with ``--quiet``), and pri
 report as a table, JSON or CSV. See docs/reconcile.md.
 
 Exit status: 0 when nothing is missing, wrong or extra (or ``--apply`` queued every such
-payment to be healed), 2 when some is and ``--apply`` was not given, 1 when it could not
-run (the reason on stderr, one line; a stopped run resumes where it stopped).
+payment to be healed), 2 when some is and ``--apply`` was not given (or, as for any
+refused option, the options make no window), 1 when it could not run (the reason on
+stderr, one line; a stopped run resumes where it stopped).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import time as time_now
 from typing import TYPE_CHECKING, Any, TextIO
 
 from partnero_bridge.reconcile.compare import KIND_ORDER, Finding, FindingKind
@@ -76,7 +78,8 @@ def parse_when(text: str, *, end_of_day: bool = False) -> int:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"not a date: {text!r} (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or Unix seconds)"
+            f"not a date: {text!r} (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or Unix seconds of 9 "
+            "digits or more)"
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -91,6 +94,17 @@ def share(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("must be between 0 and 1 (0: no pacing)")
+    return value
+
+
+def workers(text: str) -> int:
+    """``--workers``: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
     return value
 
 
@@ -126,7 +140,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help=f"share of each API's rate limit to use (default: {DEFAULT_SHARE}; 0: no pacing)",
     )
     parser.add_argument(
-        "--workers", type=int, default=4, help="payments compared at once (default: 4)"
+        "--workers", type=workers, default=4, help="payments compared at once (default: 4)"
     )
     parser.add_argument(
         "--stack-name", default=None, help="a deployed stack (default: the local stack)"
@@ -304,12 +318,15 @@ def render(report: Report, output: str, every: bool = False) -> str:
 # -- the command -----------------------------------------------------------------------------------
 
 
-def window_problem(args: Any) -> str | None:
-    """What is wrong with a window's options (shared by reconcile and backfill), or None."""
+def window_problem(args: Any, now: float | None = None) -> str | None:
+    """What is wrong with a window's options (shared by reconcile and backfill), or None.
+    ``now``: Unix seconds (default: the clock), the end of a window without ``--until``."""
     if args.store and args.source != "ecwid":
         return "--store is for --source ecwid"
     if args.until is not None and args.until < args.since:
         return "--until is before --since"
+    if args.until is None and args.since > (time_now() if now is None else now):
+        return "--since is in the future (the window ends now without --until)"
     return None
 
 
@@ -410,7 +427,7 @@ def run(
     problem = window_problem(args)
     if problem is not None:
         err.write(f"{name}: {problem}\n")
-        return 1
+        return 2  # as argparse refuses an option
     try:
         report = _reconcile(args, root, err, settings, os.environ if env is None else env)
     except (Exception, KeyboardInterrupt) as exc:

@@ -21,7 +21,6 @@ ignored with its reason, retrying with its error and next attempt, dead-lettered
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -46,8 +45,11 @@ from partnero_bridge_cli.local.stack import (
     DEMO_ECWID_CLIENT_SECRET,
     DEMO_SIGNUP_SECRET,
     DEMO_STRIPE_SECRET,
-    STACK_PATH,
+    NotTheStack,
+    StackRefused,
+    ask_local_stack,
     gateway_url,
+    port_of,
 )
 
 Source = Literal["signup", "ecwid", "stripe"]
@@ -109,6 +111,47 @@ def samples_text(root: Path) -> str:
     return "\n".join(lines)
 
 
+def _is_ecwid_order(body: dict[str, Any]) -> bool:
+    """An order as the Ecwid API serves it (``events/ecwid/orders/``), not a webhook."""
+    return "eventId" not in body and {"internalId", "paymentStatus"} <= body.keys()
+
+
+def _webhook_naming(root: Path, order: dict[str, Any]) -> str:
+    """The webhook sample that names ``order`` (by id, or internal id for the older
+    shape), else the first order webhook."""
+    webhooks = sorted((events_dir(root) / "ecwid" / "webhooks").glob("order-*.json"))
+    for path in webhooks:
+        webhook = _json_file(path)
+        named = (webhook.get("data") or {}).get("orderId")
+        if named == order.get("id") or (
+            named is None and webhook.get("entityId") == order.get("internalId")
+        ):
+            return f"ecwid/webhooks/{path.stem}"
+    return "ecwid/order.created"
+
+
+def _not_an_order(root: Path, path: Path, body: dict[str, Any]) -> None:
+    """Refuse an Ecwid order file: ingest takes webhooks, and the fake Ecwid API serves
+    the order a stock webhook names."""
+    if _is_ecwid_order(body):
+        raise SystemExit(
+            f"partnero-bridge send: {path} is an Ecwid order (the fake Ecwid API serves it "
+            "when a webhook names it), not a webhook: send "
+            f"{_webhook_naming(root, body)} instead"
+        )
+
+
+def _json_file(path: Path) -> Any:
+    """The JSON in ``path``; SystemExit naming the file and where its JSON breaks."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SystemExit(
+            f"partnero-bridge send: {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}"
+        ) from None
+
+
 def _source_of(path: Path, body: dict[str, Any]) -> Source:
     if body.get("object") == "event" or "stripe" in path.parts:
         return "stripe"
@@ -142,9 +185,10 @@ def find_sample(root: Path, name: str) -> Sample:
                 f"no single sample named {name!r}; try one of:\n  " + "\n  ".join(available(root))
             )
         path = prefix[0]
-    body = json.loads(path.read_text())
+    body = _json_file(path)
     if not isinstance(body, dict):
         raise SystemExit(f"{path} is not a JSON object")
+    _not_an_order(root, path, body)
     return Sample(_source_of(path, body), path, body, is_project_sample(root, path))
 
 
@@ -208,7 +252,7 @@ def api_gateway_event(sample: Sample, raw: bytes, headers: dict[str, str]) -> di
 def _ecwid_order_for(root: Path, webhook: dict[str, Any]) -> dict[str, Any] | None:
     wanted = (webhook.get("data") or {}).get("orderId")
     for path in sorted((events_dir(root) / "ecwid" / "orders").glob("*.json")):
-        order = json.loads(path.read_text())
+        order = _json_file(path)
         if order.get("id") == wanted or (
             wanted is None and order.get("internalId") == webhook.get("entityId")
         ):
@@ -262,10 +306,14 @@ def send(
     if print_event:
         out.write(json.dumps(api_gateway_event(sample, raw, headers), indent=2) + "\n")
         return 0
-    base = (url or gateway_url(os.environ)).rstrip("/")
-    waiting = _is_local(base) and wait_seconds is not None
-    if _is_local(base):
-        _provide_source_state(root, sample, raw, out, _fake_admins(base))
+    try:
+        base, told = _target(url)
+        admins = _fake_admins(told) if told is not None else None
+    except (StackRefused, NotTheStack) as exc:
+        raise SystemExit(f"partnero-bridge send: {exc}") from None
+    waiting = admins is not None and wait_seconds is not None
+    if admins is not None:
+        _provide_source_state(root, sample, raw, out, admins)
     # Where the feed stood before sending: only what changes after counts.
     since = _feed_version(base) if waiting else None
     if waiting and since is None:
@@ -282,21 +330,38 @@ def send(
     return wait_for_outcome(base, delivery, since, wait_seconds, out)
 
 
-def _fake_admins(base: str) -> dict[Source, str]:
+def _target(url: str | None) -> tuple[str, dict[str, Any] | None]:
+    """The bridge's base URL, and what the local stack there says of itself (``GET
+    /_local/stack``; None when the bridge is not on this machine, empty for a bridge of
+    one's own given with ``--url``, such as ``sam local start-api``). Without ``--url``
+    a local gateway must be the running stack: NotTheStack (one line) otherwise."""
+    base = (url or gateway_url(os.environ)).rstrip("/")
+    if not _is_local(base):
+        return base, None
+    try:
+        return base, ask_local_stack(base)
+    except NotTheStack:
+        if url is None:
+            raise
+        return base, {}
+
+
+def _fake_admins(told: dict[str, Any]) -> dict[Source, str]:
     """Where the local stack's fake Ecwid and Stripe APIs take their data: BRIDGE_*_ADMIN,
-    else 127.0.0.1 on BRIDGE_*_PORT, else on the port the stack at ``base`` says
-    (``GET /_local/stack``), else on the default port."""
-    told: dict[str, Any] = {}
-    # An older stack, or none: the variables and the defaults.
-    with contextlib.suppress(httpx.HTTPError, ValueError, AttributeError, TypeError):
-        told = dict(httpx.get(f"{base}{STACK_PATH}", timeout=3).json().get("ports") or {})
+    else 127.0.0.1 on BRIDGE_*_PORT, else on the port the stack said (``told``, its
+    ``GET /_local/stack`` answer), else on the default port. StackRefused when a
+    BRIDGE_*_PORT is not a port."""
+    said = told.get("ports")
+    ports: dict[str, Any] = said if isinstance(said, dict) else {}
     fakes: tuple[tuple[Source, str, int], ...] = (
         ("ecwid", "ECWID", 4020),
         ("stripe", "STRIPE_API", 4030),
     )
     admins: dict[Source, str] = {}
     for source, name, default in fakes:
-        port = os.environ.get(f"BRIDGE_{name}_PORT") or told.get(f"BRIDGE_{name}_PORT") or default
+        port = port_of(
+            os.environ, f"BRIDGE_{name}_PORT", int(ports.get(f"BRIDGE_{name}_PORT") or default)
+        )
         admins[source] = os.environ.get(f"BRIDGE_{name}_ADMIN") or f"http://127.0.0.1:{port}"
     return admins
 
@@ -330,9 +395,19 @@ def _post(
     elapsed = (time.perf_counter() - started) * 1000
     shown = sample.path.relative_to(root) if sample.path.is_relative_to(root) else sample.path
     out.write(
-        f"POST {target}  ({shown})\n-> {answer.status_code} in {elapsed:.0f} ms: {answer.text}\n"
+        f"POST {target}  ({shown})\n-> {answer.status_code} in {elapsed:.0f} ms: "
+        f"{_answer_text(answer)}\n"
     )
     return answer
+
+
+def _answer_text(answer: httpx.Response) -> str:
+    """The bridge's JSON answer as it came; of anything else (not the bridge answering),
+    its content type and size, never a whole page."""
+    kind = answer.headers.get("content-type", "").split(";")[0].strip()
+    if kind == "application/json" or (not kind and answer.text.lstrip().startswith("{")):
+        return answer.text
+    return f"{kind or 'no content type'}, {len(answer.content)} bytes (not the bridge's JSON)"
 
 
 def _was_queued(answer: httpx.Response) -> bool:
@@ -410,7 +485,7 @@ def stripe_state(event_path: Path) -> list[dict[str, Any]]:
     sidecar = event_path.parent / "state" / event_path.name
     if not sidecar.is_file():
         return []
-    objects = json.loads(sidecar.read_text())
+    objects = _json_file(sidecar)
     if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
         raise SystemExit(f"{sidecar} is not a JSON list of Stripe objects")
     return objects

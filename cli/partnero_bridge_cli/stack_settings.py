@@ -20,7 +20,9 @@ from typing import Any, TextIO
 from partnero_bridge.config import BridgeSettings
 from partnero_bridge_cli.local.aws import DUMMY_CREDENTIALS
 from partnero_bridge_cli.local.stack import (
-    STACK_PATH,
+    NotTheStack,
+    StackRefused,
+    ask_local_stack,
     function_environment,
     gateway_url,
     local_ecwid_store_ids,
@@ -49,22 +51,16 @@ def reach_local_stack(
     set aside for this process. Says on ``err`` (default stderr) which stack is used.
 
     Returns None when the command can go on, else the one line saying why not (the local
-    stack is not running)."""
+    stack is not running, or BRIDGE_PORT is no port)."""
     env = os.environ if env is None else env
     if stack_name or env.get("AWS_ENDPOINT_URL"):
+        honour_aws_region(env)
         return None
-    import httpx
-
-    url = gateway_url(env)
     try:
-        about = httpx.get(f"{url}{STACK_PATH}", timeout=3).json()
-        endpoint, region = str(about["aws_endpoint"]), str(about["region"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return (
-            f"the local stack is not running (nothing answers at {url}): start it with "
-            "`make run` (BRIDGE_PORT if it runs on another port), or pass --stack-name "
-            "for a deployed stack"
-        )
+        about = ask_local_stack(gateway_url(env))
+    except (StackRefused, NotTheStack) as exc:
+        return f"{exc}, or pass --stack-name for a deployed stack"
+    endpoint, region = str(about["aws_endpoint"]), str(about["region"])
     chosen = [name for name in _AWS_CHOICES if env.get(name)]
     for name in _AWS_CHOICES:
         env.pop(name, None)
@@ -75,6 +71,14 @@ def reach_local_stack(
     note = f" ({', '.join(chosen)} not used: --stack-name for a deployed stack)" if chosen else ""
     print(f"the local stack: AWS at {endpoint}, {region}{note}", file=err or sys.stderr)
     return None
+
+
+def honour_aws_region(env: MutableMapping[str, str]) -> None:
+    """AWS_REGION as the region of this process's AWS clients when AWS_DEFAULT_REGION is
+    not set: boto3 reads only the latter (or a profile's), the AWS CLI and other SDKs the
+    former too."""
+    if env.get("AWS_REGION") and not env.get("AWS_DEFAULT_REGION"):
+        env["AWS_DEFAULT_REGION"] = env["AWS_REGION"]
 
 
 def local_user_environment(env: Mapping[str, str]) -> dict[str, str]:

@@ -582,8 +582,10 @@ def test_without_local_queues_one_line_says_what_to_do(bridge: InProcessBridge) 
     assert code == 1
     assert out == ""
     assert err.count("\n") == 1
-    assert "local stack's queues were not found" in err
+    assert "the local stack's queues are not at" in err
+    assert "unset AWS_ENDPOINT_URL to let the command find the running local stack" in err
     assert "make run" in err
+    assert "export" not in err
 
 
 def test_an_unknown_stack_is_one_line(bridge: InProcessBridge) -> None:
@@ -657,6 +659,15 @@ def test_without_a_region_one_line_and_no_traceback(tmp_path: Path) -> None:
     assert answer.returncode == 1
     assert answer.stdout == ""
     assert answer.stderr.startswith("partnero-bridge dlq: no AWS region: set AWS_REGION")
+    assert answer.stderr.count("\n") == 1
+
+
+def test_aws_region_is_honoured_for_a_deployed_stack(tmp_path: Path) -> None:
+    # boto3 reads only AWS_DEFAULT_REGION; AWS_REGION (the AWS CLI's and other SDKs')
+    # counts too: what is missing next is the credentials.
+    answer = cli(tmp_path, "list", "--stack-name", "partnero-bridge-prod", AWS_REGION="us-east-1")
+    assert answer.returncode == 1
+    assert answer.stderr.startswith("partnero-bridge dlq: no AWS credentials")
     assert answer.stderr.count("\n") == 1
 
 

@@ -27,6 +27,7 @@ from partnero_bridge.stripe.client import (
     LISTABLE,
     RETRIEVABLE,
     STRIPE_API_VERSION,
+    NoSuchObject,
     StripeClient,
     check_key_mode,
     classify_answer,
@@ -101,7 +102,7 @@ FAILURES: list[Any] = [
         stripe_error("No such charge: 'ch_1'", code="resource_missing"),
         {},
         "ch_1",
-        ConfigurationError,
+        NoSuchObject,  # a ConfigurationError: processing retries it as one
         "Stripe has no charges ch_1 for this key: key mode or account mismatch",
         None,
         id="404-retrieve",

@@ -26,7 +26,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,10 +127,7 @@ class StackConfig:
     def from_env(cls, root: Path, env: Mapping[str, str], json_logs: bool = False) -> StackConfig:
         """The configuration ``env`` gives; StackRefused when a port or BRIDGE_CONCURRENCY
         is not a number in range."""
-        ports = {
-            name: _whole_number(env, variable, default, 0, 65535)
-            for name, variable, default, _ in PORTS
-        }
+        ports = {name: port_of(env, variable, default) for name, variable, default, _ in PORTS}
         return cls(
             root=root,
             **ports,
@@ -149,11 +146,18 @@ class StackConfig:
         }
 
 
+def port_of(env: Mapping[str, str], variable: str, default: int) -> int:
+    """The port ``variable`` sets (``default`` when unset), as ``make run`` reads it;
+    StackRefused (one line naming the variable) when it is not a whole number 0-65535."""
+    return _whole_number(env, variable, default, 0, 65535)
+
+
 def gateway_url(env: Mapping[str, str]) -> str:
-    """The local stack's gateway: BRIDGE_URL, else 127.0.0.1 on BRIDGE_PORT (3000)."""
-    return (env.get("BRIDGE_URL") or f"http://127.0.0.1:{env.get('BRIDGE_PORT') or '3000'}").rstrip(
-        "/"
-    )
+    """The local stack's gateway: BRIDGE_URL, else 127.0.0.1 on BRIDGE_PORT (3000).
+    StackRefused when BRIDGE_PORT is not a port."""
+    if env.get("BRIDGE_URL"):
+        return env["BRIDGE_URL"].rstrip("/")
+    return f"http://127.0.0.1:{port_of(env, 'BRIDGE_PORT', 3000)}"
 
 
 def _can_listen(port: int) -> bool:
@@ -167,13 +171,43 @@ def _can_listen(port: int) -> bool:
     return True
 
 
-def _running_stack(url: str) -> bool:
+class NotTheStack(Exception):
+    """No local stack answers at the gateway's address (one line for the user)."""
+
+
+def ask_local_stack(url: str, timeout: float = 3) -> dict[str, Any]:
+    """The running stack's ``GET /_local/stack`` answer at gateway ``url`` (its AWS
+    endpoint, region and ports). NotTheStack, said in one line, when nothing answers there
+    or another program does (its status and content type, never its page)."""
     import httpx
 
     try:
-        return "aws_endpoint" in httpx.get(f"{url}{STACK_PATH}", timeout=2).json()
-    except (httpx.HTTPError, ValueError, TypeError):
+        answer = httpx.get(f"{url}{STACK_PATH}", timeout=timeout)
+    except (httpx.HTTPError, httpx.InvalidURL):
+        raise NotTheStack(
+            f"the local stack is not running (nothing answers at {url}): start it with "
+            "`make run` (BRIDGE_PORT if it runs on another port)"
+        ) from None
+    try:
+        about = answer.json()
+        if isinstance(about, dict) and "aws_endpoint" in about and "region" in about:
+            return about
+    except ValueError:
+        pass
+    kind = answer.headers.get("content-type", "no content type").split(";")[0]
+    raise NotTheStack(
+        f"what answers at {url} is not the local stack ({STACK_PATH}: {answer.status_code}, "
+        f"{kind}): set BRIDGE_PORT (or BRIDGE_URL) to where the local stack runs, or start "
+        "it on a free port: `BRIDGE_PORT=3001 make run`"
+    )
+
+
+def _running_stack(url: str) -> bool:
+    try:
+        ask_local_stack(url, timeout=2)
+    except NotTheStack:
         return False
+    return True
 
 
 def port_problem(config: StackConfig) -> str | None:
@@ -572,11 +606,30 @@ class LocalStack:
         return "\n".join(lines)
 
 
+# Variables naming an AWS profile: boto3 fails on one that does not exist, even with the
+# explicit keys the local stack's clients carry.
+_PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def set_aside_profile(env: MutableMapping[str, str]) -> str | None:
+    """Remove a profile of the user's from ``env`` (this process's AWS clients reach only
+    the emulation, with its dummy keys); the one line saying so, or None when none was set."""
+    named = [name for name in _PROFILE_VARIABLES if env.pop(name, None)]
+    if not named:
+        return None
+    return (
+        f"{', '.join(named)} not used: the local stack runs on its own emulated AWS account (moto)"
+    )
+
+
 def run(root: Path, json_logs: bool = False) -> int:
     """``partnero-bridge run``: the stack in the foreground until SIGINT or SIGTERM. Exit
     status 1, with one line on stderr, when it cannot start (a port in use...)."""
     import signal
 
+    aside = set_aside_profile(os.environ)
+    if aside:
+        print(f"partnero-bridge run: {aside}", file=sys.stderr)
     try:
         config = StackConfig.from_env(root, os.environ, json_logs)
         problem = port_problem(config)

@@ -178,6 +178,18 @@ def _describe(operation: str, status_code: int, code: str, message: str) -> str:
     return f"Stripe answered {operation} with {detail}: {message or 'no message'}"
 
 
+class NoSuchObject(ConfigurationError):
+    """A retrieve answered 404: the key's account and mode hold no ``resource`` with id
+    ``object_id`` (for an id a signed event named: a key of another mode or account)."""
+
+    def __init__(self, resource: str, object_id: str) -> None:
+        super().__init__(
+            f"Stripe has no {resource} {object_id[:255]} for this key: key mode or account mismatch"
+        )
+        self.resource = resource
+        self.object_id = object_id
+
+
 def classify_answer(
     status_code: int,
     body: bytes,
@@ -214,10 +226,7 @@ def classify_answer(
         )
     if status_code == 404:
         if object_id is not None:
-            raise ConfigurationError(
-                f"Stripe has no {resource} {object_id[:255]} for this key: "
-                "key mode or account mismatch"
-            )
+            raise NoSuchObject(resource, object_id)
         raise ConfigurationError(f"Stripe answered 404 for {operation}: check STRIPE_API_URL")
     if status_code in (408, 429) or status_code >= 500:
         raise RetryableError(reason, parse_retry_after(headers.get("retry-after")))

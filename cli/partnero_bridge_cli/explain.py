@@ -38,7 +38,7 @@ from partnero_bridge.ledger.records import (
     HistoryEntry,
     within_retention,
 )
-from partnero_bridge.money import from_minor_units
+from partnero_bridge.money import from_minor_units, money_text
 from partnero_bridge.observability import mask_key
 from partnero_bridge.reconcile.compare import Held
 
@@ -188,19 +188,19 @@ class Story:
             )
         if self.ledger_holds != self.partnero_holds and not any(h.error for h in self.partnero):
             lines.append(
-                f"the ledger says Partnero holds {_money(self.ledger_holds, currency)}, "
-                f"Partnero holds {_money(self.partnero_holds, currency)}"
+                f"the ledger says Partnero holds {money_text(self.ledger_holds, currency)}, "
+                f"Partnero holds {money_text(self.partnero_holds, currency)}"
             )
         step = self.next_step
         if step is not None and step not in (Step.KEEP, Step.NOTHING):
             lines.append(
-                f"{_money(self.due, currency)} is due now: the next delivery about this "
+                f"{money_text(self.due, currency)} is due now: the next delivery about this "
                 f"payment would {_STEP_WORDS[step]}"
             )
         if self.agree:
             lines.append(
                 f"agree: the ledger, Partnero and the source's state all say "
-                f"{_money(self.due, currency)}"
+                f"{money_text(self.due, currency)}"
             )
         return lines
 
@@ -240,10 +240,6 @@ _STEP_WORDS = {
 
 def _text(amount: Decimal | None) -> str | None:
     return str(amount) if amount is not None else None
-
-
-def _money(amount: Decimal | None, currency: str) -> str:
-    return f"{amount} {currency}".strip() if amount is not None else "nothing"
 
 
 def _undecided(story: Story) -> str:
@@ -466,7 +462,7 @@ def _stripe_lines(kind: str, stripe_id: str, state: PaymentState) -> list[str]:
     currency = state.currency.upper()
 
     def money(minor: int) -> str:
-        return f"{from_minor_units(minor, currency)} {currency}"
+        return money_text(from_minor_units(minor, currency), currency)
 
     lines = [
         f"{kind.replace('_', ' ')} {stripe_id}: {state.status.value}, total {money(state.total)}, "
@@ -560,7 +556,7 @@ def _ecwid_lines(order: EcwidOrder, currency: str, partner_field: str) -> list[s
     from partnero_bridge.ecwid.mapping import partner_key, refunded_amount
 
     def money(amount: Decimal | None) -> str:
-        return f"{amount} {currency}" if amount is not None else "not given"
+        return money_text(amount, currency, absent="not given")
 
     refunded = refunded_amount(order)
     customer = mask_key(normalize_customer_key(order.email or "")) or order.customerId or "none"
@@ -602,7 +598,7 @@ def explain(text: str, runtime: Runtime, clock: Callable[[], float] = time.time)
 
 def _delivery_line(entry: HistoryEntry) -> list[str]:
     if entry.action in ("created", "replaced"):
-        what = f"{entry.action} {entry.amount} {entry.currency}"
+        what = f"{entry.action} {money_text(entry.amount, entry.currency or '')}"
     elif entry.action:
         what = entry.action
     else:
@@ -656,7 +652,8 @@ def _decision_section(story: Story) -> list[str]:
     if target is not None:
         return [
             "Decision from that state:",
-            f"  {_money(target.amount, target.currency)} due ({target.reason}: {target.detail})",
+            f"  {money_text(target.amount, target.currency)} due "
+            f"({target.reason}: {target.detail})",
             f"  transaction {target.transaction_key}, customer "
             f"{mask_key(target.customer_key) or 'none'}, partner {target.partner_key or 'none'}",
         ]
@@ -670,7 +667,7 @@ def _ledger_section(story: Story) -> list[str]:
     record = story.record
     if record is None:
         return ["Ledger says:", "  nothing recorded"]
-    held = _money(record.holds, record.currency or story._currency())
+    held = money_text(record.holds, record.currency or story._currency())
     lines = [
         "Ledger says:",
         f"  Partnero holds {held} ({record.commission_state}; {record.reason or '-'})",
@@ -678,8 +675,9 @@ def _ledger_section(story: Story) -> list[str]:
     if record.detail:
         lines.append(f"  {record.detail}")
     lines += [
-        f"  adjustment needed: {adjustment.transaction_key} holds {adjustment.held}, "
-        f"{adjustment.target} {adjustment.currency} due ({adjustment.reason})"
+        f"  adjustment needed: {adjustment.transaction_key} holds "
+        f"{money_text(adjustment.held, adjustment.currency)}, "
+        f"{money_text(adjustment.target, adjustment.currency)} due ({adjustment.reason})"
         for adjustment in record.adjustments
     ]
     return lines
@@ -695,7 +693,8 @@ def _partnero_section(story: Story) -> list[str]:
             lines.append(f"  {held.transaction_key}: nothing")
         else:
             paid = "reward paid" if held.reward_paid else "reward not paid"
-            lines.append(f"  {held.transaction_key}: {_money(held.amount, currency)} ({paid})")
+            figure = money_text(held.amount, currency)
+            lines.append(f"  {held.transaction_key}: {figure} ({paid})")
     if not story.partnero:
         lines.append("  no transaction key to ask for")
     return lines

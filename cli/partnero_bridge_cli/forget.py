@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from partnero_bridge.customer_keys import normalize_customer_key
 from partnero_bridge.ledger import keys
 from partnero_bridge.ledger.records import CommissionRecord, StripeCustomerRecord
+from partnero_bridge.money import money_text
 from partnero_bridge.observability import mask_key
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def forget(
             report.changes.append(Change(item.pk, action, kept))
         elif isinstance(item, CommissionRecord):
             done = dry_run or ledger.mask_commission_texts(item, clock())
-            figure = f"{item.holds} {item.currency}" if item.holds is not None else "nothing"
+            figure = money_text(item.holds, item.currency or "")
             why = (
                 f"customer key and amounts kept: the record of which Partnero customer holds "
                 f"{item.transaction_key or 'the transaction'} (Partnero holds {figure})"

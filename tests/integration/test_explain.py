@@ -262,12 +262,20 @@ def test_explain_an_ecwid_order_refunded_then_deleted(
     assert "order K8XTQ (internal id 516483487): PARTIALLY_REFUNDED" in text
     assert "customer ja***@example.com, partner (partnero_partner) demo-partner" in text
     assert "jane.doe@example.com" not in text.lower()
+    # Every amount with its currency's decimals (the order says 70.0 and 20.0).
+    assert "total 71.39 USD, subtotal 70.00 USD, tax 4.89 USD, refunded 20.00 USD" in text
+    assert "sent: replaced 43.19 USD" in text
+    assert (
+        "replaced 60.00 with 43.19 USD: order is PARTIALLY_REFUNDED, 20.00 of 71.39 USD refunded"
+        in text
+    )
 
     ecwid.delete_order(STORE, ORDER["id"])
     send("order.deleted", partial)
     gone = explain(f"{STORE}:{ORDER['id']}", runtime_of(bridge, "EcwidOrderProcessFunction"))
     assert gone.history[-1].event_type == "order.deleted"
     assert gone.history[-1].action == "reversed"
+    assert "reversed 43.19 USD: " in render(gone)
     assert gone.target is not None
     assert gone.target.reason == "deleted"
     assert gone.agree  # nothing due, nothing recorded, nothing in Partnero

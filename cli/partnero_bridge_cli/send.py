@@ -135,10 +135,16 @@ def _not_an_order(root: Path, path: Path, body: dict[str, Any]) -> None:
     the order a stock webhook names."""
     if _is_ecwid_order(body):
         raise SystemExit(
-            f"partnero-bridge send: {path} is an Ecwid order (the fake Ecwid API serves it "
+            f"partnero-bridge send: {_shown(root, path)} is an Ecwid order (the fake Ecwid "
+            "API serves it "
             "when a webhook names it), not a webhook: send "
             f"{_webhook_naming(root, body)} instead"
         )
+
+
+def _shown(root: Path, path: Path) -> Path:
+    """``path`` as the user knows it: a sample's from the checkout."""
+    return path.relative_to(root) if path.is_relative_to(root) else path
 
 
 def _json_file(path: Path) -> Any:
@@ -393,7 +399,7 @@ def _post(
         )
         return None
     elapsed = (time.perf_counter() - started) * 1000
-    shown = sample.path.relative_to(root) if sample.path.is_relative_to(root) else sample.path
+    shown = _shown(root, sample.path)
     out.write(
         f"POST {target}  ({shown})\n-> {answer.status_code} in {elapsed:.0f} ms: "
         f"{_answer_text(answer)}\n"

@@ -107,10 +107,8 @@ def _ecwid_time(value: Any) -> int | None:
         except ValueError:
             continue
         return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
-    raise ValueError(
-        "expected a UNIX timestamp or a date ('yyyy-MM-dd HH:mm:ss Z', 'yyyy-MM-dd HH:mm:ss' or"
-        " 'yyyy-MM-dd')"
-    )
+    formats = "'yyyy-MM-dd HH:mm:ss Z', 'yyyy-MM-dd HH:mm:ss' or 'yyyy-MM-dd'"
+    raise ValueError(f"expected a UNIX timestamp or a date ({formats})")
 
 
 _Time = Annotated[int | None, BeforeValidator(_ecwid_time)]

@@ -513,12 +513,9 @@ class FakeService[AppT: FakeApp]:
         return self._app
 
     def transport(self) -> httpx.BaseTransport:
-        """An httpx transport calling the fake in process, answering as it does over HTTP.
-
-        ``httpx.WSGITransport`` alone gives the app only the decoded path (no ``RAW_URI`` or
-        ``REQUEST_URI``), so ``/customers/a%2Fb`` would reach it as ``/customers/a/b``; this
-        one also passes the path as sent, as RAW_URI.
-        """
+        """An httpx transport calling the fake in process, answering as it does over HTTP:
+        ``httpx.WSGITransport`` alone gives only the decoded path (no RAW_URI or REQUEST_URI),
+        so ``/customers/a%2Fb`` would reach the fake as ``/customers/a/b``."""
         return _RawPathTransport(app=self._app)
 
     def requests(self) -> list[RecordedRequest]:

@@ -411,7 +411,7 @@ def _answer_text(answer: httpx.Response) -> str:
     """The bridge's JSON answer as it came; of anything else (not the bridge answering),
     its content type and size, never a whole page."""
     kind = answer.headers.get("content-type", "").split(";")[0].strip()
-    if kind == "application/json" or (not kind and answer.text.lstrip().startswith("{")):
+    if "json" in kind or answer.text.lstrip().startswith(("{", "[")):
         return answer.text
     return f"{kind or 'no content type'}, {len(answer.content)} bytes (not the bridge's JSON)"
 

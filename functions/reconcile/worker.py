@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from partnero_bridge.config import BridgeSettings, requiring
 from partnero_bridge.errors import ConfigurationError, RetryableError
 from partnero_bridge.observability import logger, metrics, trace_libraries, tracer
-from partnero_bridge.reconcile.compare import HEALABLE
+from partnero_bridge.reconcile.compare import HEALABLE, Finding
 from partnero_bridge.reconcile.run import Report, RunStopped
 from partnero_bridge.reconcile.scheduled import (
     Chunk,
@@ -167,20 +167,11 @@ def _set_up(runtime: Runtime, chunk: Chunk) -> bool:
     return bool(ecwid_store_tokens(runtime).get(str(chunk.store)))
 
 
-def publish(chunk: Chunk, report: Report, claim: Callable[[str], bool] = lambda _key: True) -> None:
-    """The chunk's metrics and one log line per difference (see the module docstring).
-
-    A payment two chunks of one night list is published once: its drift by the chunk that
-    ``claim`` s it first, a report-only difference by the chunk ``anchored`` to it.
-    """
-    findings = report.findings
-    drifted = [f for f in drift(findings) if claim(f.ledger_key)]
-    shown = drifted + [
-        f for f in differences(findings) if f.kind not in HEALABLE and anchored(chunk, f)
-    ]
-    # Each metric carries its chunk's source itself: a warm container works on chunks of
-    # both sources, and a default dimension set again warns on every chunk.
-    dimensions = {"service": SERVICE, "source": chunk.source}
+def _publish_drift(source: str, drifted: list[Finding]) -> None:
+    """``DriftCount`` and ``DriftAmount`` per currency, each carrying its chunk's source
+    itself: a warm container works on chunks of both sources, and a default dimension set
+    again warns on every chunk."""
+    dimensions = {"service": SERVICE, "source": source}
     with single_metric(
         name="DriftCount",
         unit=MetricUnit.Count,
@@ -198,6 +189,20 @@ def publish(chunk: Chunk, report: Report, claim: Callable[[str], bool] = lambda 
             default_dimensions=dimensions,
         ) as metric:
             metric.add_dimension(name="currency", value=currency)
+
+
+def publish(chunk: Chunk, report: Report, claim: Callable[[str], bool] = lambda _key: True) -> None:
+    """The chunk's metrics and one log line per difference (see the module docstring).
+
+    A payment two chunks of one night list is published once: its drift by the chunk that
+    ``claim`` s it first, a report-only difference by the chunk ``anchored`` to it.
+    """
+    findings = report.findings
+    drifted = [f for f in drift(findings) if claim(f.ledger_key)]
+    shown = drifted + [
+        f for f in differences(findings) if f.kind not in HEALABLE and anchored(chunk, f)
+    ]
+    _publish_drift(chunk.source, drifted)
     for finding in shown:
         logger.info("reconcile difference", extra=difference_line(chunk, finding))
     logger.info(

@@ -53,13 +53,13 @@ from partnero_bridge_cli.local.fakeapp import (
     FakeApp,
     FakeService,
     Fault,
+    RateSetting,
     RecordedRequest,
     cli_parser,
     dumps,
     json_response,
     loads,
     phrase,
-    rate_limit,
     serve_until_signalled,
 )
 
@@ -270,7 +270,7 @@ class _Api(FakeApp):
         super().__init__()
         self.stores: dict[str, _Store] = {}
         self.clock = clock
-        self.limit = rate_limit(per_minute, 60.0)
+        self.rate = RateSetting("rate_limit_per_minute", 60.0, per_minute)
         routes = [
             ("/profile", self.profile),
             ("/orders", self.search_orders),
@@ -282,8 +282,8 @@ class _Api(FakeApp):
 
     def admin_rules(self) -> Iterable[Rule]:
         return [
-            Rule("/settings", methods=["GET"], endpoint=lambda _: self.settings()),
-            Rule("/settings", methods=["PUT"], endpoint=self.put_settings),
+            Rule("/settings", methods=["GET"], endpoint=lambda _: self.rate.json()),
+            Rule("/settings", methods=["PUT"], endpoint=lambda body: self.rate.put(body)),
             Rule("/stores/<store_id>", methods=["GET", "PUT"], endpoint=self.admin_store),
             Rule("/stores/<store_id>/orders", methods=["PUT"], endpoint=self.admin_orders),
             Rule("/stores/<store_id>/orders/<order_id>", methods=["PUT"], endpoint=self.admin_put),
@@ -333,22 +333,14 @@ class _Api(FakeApp):
             stamp = int(self.clock()) if when is None else when
             self.store(store_id).remove(_order_key(order_id), stamp)
 
-    def settings(self) -> dict[str, Any]:
-        return {"rate_limit_per_minute": self.limit.limit if self.limit else None}
-
-    def put_settings(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or set(body) != {"rate_limit_per_minute"}:
-            raise ValueError('Expected {"rate_limit_per_minute": <requests> or null}')
-        self.limit = rate_limit(body["rate_limit_per_minute"], 60.0)
-        return self.settings()
-
     def clear(self) -> None:
         for store in self.stores.values():
             store.orders, store.aliases, store.deleted = {}, {}, []
 
     def admin_state(self) -> Any:
         stores = [s.summary() | {"orders": list(s.orders.values())} for s in self.stores.values()]
-        return {"stores": stores, "requestCount": len(self.recorded()), "settings": self.settings()}
+        settings = self.rate.json()
+        return {"stores": stores, "requestCount": len(self.recorded()), "settings": settings}
 
     # ---- admin -----------------------------------------------------------------------------
 
@@ -408,7 +400,7 @@ class _Api(FakeApp):
             message = f"Wrong store ID '{unquote(store_part)}': a store ID is a positive integer"
             raise _EcwidError(400, message, "WRONG_PARAMETER")
         store = self.authenticate(unquote(store_part), request)
-        if self.limit is not None and (wait := self.limit.admit(store.token)) is not None:
+        if (wait := self.rate.admit(store.token)) is not None:
             message, code = _FAULT_ERRORS[429]
             raise _EcwidError(429, message, code, **{"Retry-After": str(wait)})
         try:

@@ -177,11 +177,31 @@ class SlidingWindowLimit:
             return max(1, math.ceil(times[0] + self.window - now))
 
 
-def rate_limit(value: Any, window_seconds: float) -> SlidingWindowLimit | None:
-    """A limit from an admin setting: a whole number of requests, or null for none."""
-    if value is not None and (type(value) is not int or value < 1):
-        raise ValueError("a rate limit must be a whole number of requests (at least 1) or null")
-    return None if value is None else SlidingWindowLimit(value, window_seconds)
+class RateSetting:
+    """A fake's optional rate limit as its admin ``settings`` show and change it:
+    ``{name: <requests per window_seconds>}``, or ``{name: null}`` for none."""
+
+    def __init__(self, name: str, window_seconds: float, value: int | None) -> None:
+        self.name, self.window = name, window_seconds
+        self.limit = self._parsed(value)
+
+    def _parsed(self, value: Any) -> SlidingWindowLimit | None:
+        if value is not None and (type(value) is not int or value < 1):
+            raise ValueError("a rate limit must be a whole number of requests (at least 1) or null")
+        return None if value is None else SlidingWindowLimit(value, self.window)
+
+    def admit(self, key: str) -> int | None:
+        """None when admitted (or no limit is set), else the whole seconds to wait."""
+        return None if self.limit is None else self.limit.admit(key)
+
+    def json(self) -> dict[str, Any]:
+        return {self.name: self.limit.limit if self.limit else None}
+
+    def put(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or set(body) != {self.name}:
+            raise ValueError(f'expected {{"{self.name}": <requests> or null}}')
+        self.limit = self._parsed(body[self.name])
+        return self.json()
 
 
 # ---- the application base ------------------------------------------------------------------

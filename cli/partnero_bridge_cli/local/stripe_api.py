@@ -68,12 +68,12 @@ from werkzeug.wrappers import Request, Response
 from partnero_bridge_cli.local.fakeapp import (
     FakeApp,
     FakeService,
+    RateSetting,
     cli_parser,
     dumps,
     json_response,
     loads,
     phrase,
-    rate_limit,
     serve_until_signalled,
 )
 
@@ -734,7 +734,7 @@ class _App(FakeApp):
         self.keys: set[str] = set()
         self.pinned_version = pinned_version
         self.clock = clock
-        self.limit = rate_limit(per_second, 1.0)
+        self.rate = RateSetting("rate_limit_per_second", 1.0, per_second)
         for key in api_keys:
             self.add_key(key)
 
@@ -758,8 +758,8 @@ class _App(FakeApp):
             Rule("/events", methods=["PUT"], endpoint=self.admin_add_events),
             Rule("/objects", methods=["PUT"], endpoint=self.admin_put_objects),
             Rule("/objects", methods=["DELETE"], endpoint=self.admin_clear),
-            Rule("/settings", methods=["GET"], endpoint=lambda _: self.settings()),
-            Rule("/settings", methods=["PUT"], endpoint=self.put_settings),
+            Rule("/settings", methods=["GET"], endpoint=lambda _: self.rate.json()),
+            Rule("/settings", methods=["PUT"], endpoint=lambda body: self.rate.put(body)),
         ]
 
     def admin_load_event(self, body: Any) -> dict[str, int]:
@@ -803,15 +803,6 @@ class _App(FakeApp):
             self.store.put(obj, _Origin(version, created is not None, created or 0))
         return len(checked)
 
-    def settings(self) -> dict[str, Any]:
-        return {"rate_limit_per_second": self.limit.limit if self.limit else None}
-
-    def put_settings(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or set(body) != {"rate_limit_per_second"}:
-            raise ValueError('expected {"rate_limit_per_second": <requests> or null}')
-        self.limit = rate_limit(body["rate_limit_per_second"], 1.0)
-        return self.settings()
-
     def admin_state(self) -> Any:
         return {
             "pinned_version": self.pinned_version,
@@ -819,7 +810,7 @@ class _App(FakeApp):
             "objects": [s.summary() for s in self.store.objects.values()],
             "event_count": len(self.store.events),
             "request_count": len(self.recorded()),
-        } | self.settings()
+        } | self.rate.json()
 
     # ---- the API ---------------------------------------------------------------------------
 
@@ -834,7 +825,7 @@ class _App(FakeApp):
         account = request.headers.get("Stripe-Account") or None
         access = _Access("_live_" in key, account, version)
         try:
-            if self.limit is not None and self.limit.admit(f"{account}:{access.livemode}"):
+            if self.rate.admit(f"{account}:{access.livemode}") is not None:
                 # /rate-limits: a 429 with the code rate_limit ("Too many requests hit the API
                 # too quickly"), of type invalid_request_error as the SDKs read it.
                 message = "Request rate limit exceeded. See https://stripe.com/docs/rate-limits."
